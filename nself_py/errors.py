@@ -1,0 +1,86 @@
+"""Error types the CLI prints in one place. Each carries the exit code the user sees.
+
+Exit codes: 0 success; 1 the command ran and found a problem the user must act on (DBML error,
+failed or refused migration, drift); 2 the command could not run (bad configuration, no database
+connection, invalid usage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_CANNOT_RUN = 2
+
+
+class NselfError(Exception):
+    """Base of every error meant for the user: printed without a traceback."""
+
+    exit_code = EXIT_PROBLEM
+
+
+class ConfigError(NselfError):
+    """The project or connection settings are unusable."""
+
+    exit_code = EXIT_CANNOT_RUN
+
+
+class DatabaseError(NselfError):
+    """The database could not be reached or answered with an error outside a migration."""
+
+    exit_code = EXIT_CANNOT_RUN
+
+
+@dataclass(frozen=True)
+class DbmlProblem:
+    file: str
+    line: int
+    col: int
+    message: str
+    source_line: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.file}:{self.line}:{self.col}: {self.message}"
+        if self.source_line:
+            caret = " " * (self.col - 1) + "^"
+            text += f"\n    {self.source_line}\n    {caret}"
+        return text
+
+
+class DbmlError(NselfError):
+    """schema.dbml is not valid; holds every problem found (line and column are 1-based)."""
+
+    def __init__(self, problems: list[DbmlProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+    @property
+    def first(self) -> DbmlProblem:
+        return self.problems[0]
+
+
+class MigrationError(NselfError):
+    """A migration failed; nothing of the batch it belonged to was kept."""
+
+    def __init__(
+        self,
+        version: str,
+        name: str,
+        file: str,
+        statement: str,
+        line: int,
+        pg_message: str,
+        hint: str | None = None,
+    ):
+        self.version, self.name, self.file = version, name, file
+        self.statement, self.line = statement, line
+        self.pg_message, self.hint = pg_message, hint
+        first_line = statement.strip().splitlines()[0] if statement.strip() else ""
+        text = (
+            f"migration {version}_{name} failed in {file} at line {line}:\n"
+            f"    {first_line}\n{pg_message}"
+        )
+        if hint:
+            text += f"\nHINT: {hint}"
+        super().__init__(text)

