@@ -1,0 +1,107 @@
+"""The command line: parses options, calls the core, prints with rich. No SQL here.
+
+Every command module registers on `app` (top level) or `db_app` (`nself-py db …`); errors of type
+NselfError are printed in one place with their exit code, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ..errors import NselfError
+
+app = typer.Typer(
+    help="Keep a PostgreSQL database in step with schema.dbml through Hasura migrations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+schema_app = typer.Typer(help="Schema file commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(schema_app, name="schema")
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+ProjectDirOption = Annotated[
+    Path,
+    typer.Option("--project-dir", help="Project directory (holds schema.dbml and hasura/)."),
+]
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL; else DATABASE_URL, else .env, else the embedded server.",
+        show_default=False,
+    ),
+]
+DatabaseNameOption = Annotated[
+    str,
+    typer.Option("--database-name", help="Hasura source name: the folder under hasura/migrations/."),
+]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every prompt.")]
+
+
+@dataclass(frozen=True)
+class Project:
+    """The options every `db` command shares."""
+
+    dir: Path
+    database_url: str | None
+    database_name: str
+    yes: bool
+
+    @property
+    def migrations_dir(self) -> Path:
+        return self.dir / "hasura" / "migrations" / self.database_name
+
+    @property
+    def schema_file(self) -> Path:
+        return self.dir / "schema.dbml"
+
+    def url(self) -> str:
+        from ..db import resolve_database_url
+
+        return resolve_database_url(self.dir, self.database_url)
+
+
+def project(
+    project_dir: Path, database_url: str | None, database_name: str, yes: bool = False
+) -> Project:
+    return Project(project_dir.resolve(), database_url, database_name, yes)
+
+
+def confirm(question: str, project: Project) -> bool:
+    """Ask on a terminal; with --yes answer yes; never wait when stdin is not a terminal."""
+    if project.yes:
+        return True
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm(question, default=False)
+
+
+def main() -> None:
+    """Entry point: runs the app and turns NselfError into a message and an exit code."""
+    import click
+
+    from . import migrate, run  # noqa: F401  (they register their commands)
+
+    try:
+        result = app(standalone_mode=False)
+    except NselfError as error:
+        err_console.print("✗ " + str(error), style="red", markup=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        err_console.print("Aborted.")
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,1 @@
+"""`db migrate:*` and `db status`: applying, rolling back and reporting migrations."""

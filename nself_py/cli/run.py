@@ -1,0 +1,1 @@
+"""`db run`, `db pull` and `schema check`: the schema engine's commands."""
