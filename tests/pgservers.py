@@ -76,7 +76,14 @@ def system_server() -> Server | None:
         run(bindir / "initdb", "-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "utf8")
     if not (pgdata / "postmaster.pid").exists():
         run(
-            bindir / "pg_ctl", "-D", pgdata, "-w", "-l", pgdata / "log",
-            "-o", f"-h '' -k {pgdata}", "start",
+            bindir / "pg_ctl",
+            "-D",
+            pgdata,
+            "-w",
+            "-l",
+            pgdata / "log",
+            "-o",
+            f"-h '' -k {pgdata}",
+            "start",
         )
     return Server(f"pg{version}-system", f"postgresql://postgres@/postgres?host={pgdata}")

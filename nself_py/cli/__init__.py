@@ -44,7 +44,9 @@ DatabaseUrlOption = Annotated[
 ]
 DatabaseNameOption = Annotated[
     str,
-    typer.Option("--database-name", help="Hasura source name: the folder under hasura/migrations/."),
+    typer.Option(
+        "--database-name", help="Hasura source name: the folder under hasura/migrations/."
+    ),
 ]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every prompt.")]
 
