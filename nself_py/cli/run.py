@@ -1,1 +1,122 @@
 """`db run`, `db pull` and `schema check`: the schema engine's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import engine
+from ..db import connect
+from ..dbml import read_dbml
+from ..errors import ConfigError
+from ..introspect import introspect
+from ..model import Schema
+from ..pull import to_dbml
+from . import (
+    DatabaseNameOption,
+    DatabaseUrlOption,
+    ProjectDirOption,
+    YesOption,
+    console,
+    db_app,
+    project,
+    schema_app,
+)
+
+
+def _summary(schema: Schema) -> str:
+    refs = sum(len(t.foreign_keys) for t in schema.tables)
+    return f"{len(schema.tables)} tables, {len(schema.enums)} enums, {refs} refs"
+
+
+def _read_schema_file(path: Path) -> Schema:
+    if not path.is_file():
+        raise ConfigError(f"{path} not found (create it, or run `nself-py db pull` to start one)")
+    return read_dbml(path)
+
+
+@db_app.command("run")
+def db_run(
+    project_dir: ProjectDirOption = Path("."),
+    database_url: DatabaseUrlOption = None,
+    database_name: DatabaseNameOption = "default",
+    name: Annotated[
+        str | None, typer.Option("--name", help="Migration name (default: from the change).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print up/down SQL and hazards; write nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write even when local migrations are unapplied.")
+    ] = False,
+    no_backup: Annotated[bool, typer.Option("--no-backup", help="Skip the backup.")] = False,
+    yes: YesOption = False,
+) -> None:
+    """Diff schema.dbml against the database and write a reviewed up/down migration."""
+    proj = project(project_dir, database_url, database_name, yes)
+    written = _read_schema_file(proj.schema_file)
+    console.print(f"✓ Parsed {proj.schema_file.name}: {_summary(written)}")
+    url = proj.url()
+    with connect(url) as conn:
+        result = engine.run(
+            conn,
+            url,
+            written,
+            project_dir=proj.dir,
+            database_name=database_name,
+            name=name,
+            dry_run=dry_run,
+            force=force,
+            make_backup=not no_backup,
+            report=lambda line: console.print(f"✓ {line}"),
+        )
+    plan = result.plan
+    if not plan.operations:
+        console.print(f"✓ Database matches {proj.schema_file.name} — no migration written")
+        return
+    for hazard in plan.hazards:
+        console.print(f"! HAZARD {hazard}", style="yellow")
+    if dry_run:
+        console.print("-- up.sql", style="bold")
+        console.print(plan.up_sql, markup=False)
+        console.print("-- down.sql", style="bold")
+        console.print(plan.down_sql, markup=False)
+        return
+    folder = result.migration_dir
+    assert folder is not None
+    console.print(f"✓ Migration created: {folder.relative_to(proj.dir)}")
+    console.print(f"  Review: {folder.relative_to(proj.dir)}/up.sql and …/down.sql")
+
+
+@db_app.command("pull")
+def db_pull(
+    project_dir: ProjectDirOption = Path("."),
+    database_url: DatabaseUrlOption = None,
+    database_name: DatabaseNameOption = "default",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (default: schema.dbml).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing file.")
+    ] = False,
+) -> None:
+    """Write schema.dbml from the live database (to adopt an existing database)."""
+    proj = project(project_dir, database_url, database_name)
+    target = output or proj.schema_file
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} exists; pass --overwrite to replace it")
+    with connect(proj.url()) as conn:
+        schema = introspect(conn)
+    target.write_text(to_dbml(schema), encoding="utf-8")
+    console.print(f"✓ Wrote {target}: {_summary(schema)}")
+
+
+@schema_app.command("check")
+def schema_check(
+    file: Annotated[Path, typer.Argument(help="The DBML file.")] = Path("schema.dbml"),
+) -> None:
+    """Parse and validate a DBML file without a database."""
+    schema = _read_schema_file(file)
+    console.print(f"✓ {file}: {_summary(schema)}")
