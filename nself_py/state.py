@@ -1,0 +1,187 @@
+"""Which migrations a database has applied, stored exactly where the Hasura CLI v2 keeps it.
+
+Two stores, chosen like Hasura's CLI does:
+- config v3 on a Hasura v2 metadata database (`hdb_catalog.hdb_version` exists): the single
+  row's `cli_state` jsonb, `{"migrations": {"<database>": {"<version>": <dirty>}}, "settings":
+  {"migration_mode": "true"}, "isStateCopyCompleted": true}`; other keys are kept as found;
+- otherwise `hdb_catalog.schema_migrations (version bigint, dirty boolean)` and
+  `hdb_catalog.migration_settings`, created on first write.
+Our own bookkeeping (sha256 of the applied up files, when, by whom) lives in
+`nself.migration_log`, never in Hasura's documents. Reading never creates anything.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from .errors import DatabaseError
+from .migrations import config_version
+
+LOG_TABLE = "nself.migration_log"
+
+
+def _exists(conn: psycopg.Connection, table: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
+
+
+@dataclass(frozen=True)
+class TableStore:
+    """`hdb_catalog.schema_migrations`: the CLI's store before config v3 metadata databases."""
+
+    def describe(self) -> str:
+        return "hdb_catalog.schema_migrations"
+
+    def prepare(self, conn: psycopg.Connection) -> None:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS hdb_catalog")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS hdb_catalog.schema_migrations "
+            "(version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS hdb_catalog.migration_settings "
+            "(setting text NOT NULL PRIMARY KEY, value text NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO hdb_catalog.migration_settings (setting, value) "
+            "VALUES ('migration_mode', 'true') ON CONFLICT (setting) DO NOTHING"
+        )
+
+    def read(self, conn: psycopg.Connection) -> dict[int, bool]:
+        if not _exists(conn, "hdb_catalog.schema_migrations"):
+            return {}
+        rows = conn.execute("SELECT version, dirty FROM hdb_catalog.schema_migrations")
+        return {version: dirty for version, dirty in rows}
+
+    def set(self, conn: psycopg.Connection, version: int, dirty: bool) -> None:
+        conn.execute(
+            "INSERT INTO hdb_catalog.schema_migrations (version, dirty) VALUES (%s, %s) "
+            "ON CONFLICT (version) DO UPDATE SET dirty = excluded.dirty",
+            (version, dirty),
+        )
+
+    def remove(self, conn: psycopg.Connection, version: int) -> None:
+        conn.execute("DELETE FROM hdb_catalog.schema_migrations WHERE version = %s", (version,))
+
+    def fix_hint(self, version: int) -> str:
+        return (
+            "finish or undo that migration by hand, then clear the flag with "
+            f"`UPDATE hdb_catalog.schema_migrations SET dirty = false WHERE version = {version}` "
+            f"(it is applied) or `DELETE FROM hdb_catalog.schema_migrations WHERE version = "
+            f"{version}` (it is not)"
+        )
+
+
+@dataclass(frozen=True)
+class CatalogStore:
+    """`cli_state` of `hdb_catalog.hdb_version`: the Hasura CLI's store for config v3."""
+
+    database_name: str
+
+    def describe(self) -> str:
+        return f"hdb_catalog.hdb_version.cli_state (database {self.database_name!r})"
+
+    def prepare(self, conn: psycopg.Connection) -> None:
+        """The table is Hasura's; only the document inside it is ours to fill."""
+
+    def _load(self, conn: psycopg.Connection, for_update: bool = False) -> dict:
+        lock = " FOR UPDATE" if for_update else ""
+        row = conn.execute(f"SELECT cli_state FROM hdb_catalog.hdb_version{lock}").fetchone()
+        if row is None:
+            raise DatabaseError("hdb_catalog.hdb_version has no row: is Hasura set up?")
+        return row[0] if isinstance(row[0], dict) else {}
+
+    def read(self, conn: psycopg.Connection) -> dict[int, bool]:
+        migrations = (self._load(conn).get("migrations") or {}).get(self.database_name) or {}
+        return {int(version): bool(dirty) for version, dirty in migrations.items()}
+
+    def _update(self, conn: psycopg.Connection, version: int, dirty: bool | None) -> None:
+        state = self._load(conn, for_update=True)
+        migrations = state.setdefault("migrations", {}) or {}
+        state["migrations"] = migrations
+        ours = migrations.setdefault(self.database_name, {})
+        if dirty is None:
+            ours.pop(str(version), None)
+        else:
+            ours[str(version)] = dirty
+        state.setdefault("settings", {"migration_mode": "true"})
+        state.setdefault("isStateCopyCompleted", True)
+        conn.execute("UPDATE hdb_catalog.hdb_version SET cli_state = %s", (json.dumps(state),))
+
+    def set(self, conn: psycopg.Connection, version: int, dirty: bool) -> None:
+        self._update(conn, version, dirty)
+
+    def remove(self, conn: psycopg.Connection, version: int) -> None:
+        self._update(conn, version, None)
+
+    def fix_hint(self, version: int) -> str:
+        return (
+            "finish or undo that migration by hand, then set its flag to false in "
+            f"hdb_catalog.hdb_version.cli_state -> 'migrations' -> '{self.database_name}' -> "
+            f"'{version}' (it is applied) or remove that key (it is not)"
+        )
+
+
+StateStore = TableStore | CatalogStore
+
+
+def state_store(conn: psycopg.Connection, project_dir: Path, database_name: str) -> StateStore:
+    """The store the Hasura CLI would use for this project and database."""
+    if config_version(project_dir) >= 3 and _exists(conn, "hdb_catalog.hdb_version"):
+        return CatalogStore(database_name)
+    return TableStore()
+
+
+def applied_versions(conn: psycopg.Connection, project_dir: Path, database_name: str) -> set[int]:
+    """Versions recorded as applied and clean (dirty ones are half-done, not applied).
+    Read-only: creates no table."""
+    versions = state_store(conn, project_dir, database_name).read(conn)
+    return {version for version, dirty in versions.items() if not dirty}
+
+
+def prepare_log(conn: psycopg.Connection) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS nself")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {LOG_TABLE} ("
+        "database_name text NOT NULL, version bigint NOT NULL, up_sha256 text NOT NULL, "
+        "applied_at timestamptz NOT NULL DEFAULT now(), applied_by text NOT NULL, "
+        "PRIMARY KEY (database_name, version))"
+    )
+
+
+def log_applied(conn: psycopg.Connection, database_name: str, version: int, sha256: str) -> None:
+    conn.execute(
+        f"INSERT INTO {LOG_TABLE} (database_name, version, up_sha256, applied_by) "
+        "VALUES (%s, %s, %s, %s || ' as ' || current_user) "
+        "ON CONFLICT (database_name, version) DO UPDATE SET up_sha256 = excluded.up_sha256, "
+        "applied_at = now(), applied_by = excluded.applied_by",
+        (database_name, version, sha256, _os_user()),
+    )
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no USER variable (some containers)
+        return "unknown"
+
+
+def log_removed(conn: psycopg.Connection, database_name: str, version: int) -> None:
+    conn.execute(
+        f"DELETE FROM {LOG_TABLE} WHERE database_name = %s AND version = %s",
+        (database_name, version),
+    )
+
+
+def logged_sha256(conn: psycopg.Connection, database_name: str) -> dict[int, str]:
+    """sha256 of each applied up file as it was when applied (read-only; {} before any run)."""
+    if not _exists(conn, LOG_TABLE):
+        return {}
+    rows = conn.execute(
+        f"SELECT version, up_sha256 FROM {LOG_TABLE} WHERE database_name = %s", (database_name,)
+    )
+    return dict(rows.fetchall())
