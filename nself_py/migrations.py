@@ -124,14 +124,11 @@ def _flatten_actions(actions: object, path: Path) -> list[dict]:
 
 
 def _describe_action(kind: str, args: object) -> str:
-    target = ""
-    if isinstance(args, dict):
-        table = args.get("table", args.get("name"))
-        if isinstance(table, dict):
-            table = ".".join(str(table[k]) for k in ("schema", "name") if k in table)
-        if table:
-            target = f" {table}"
-    return f"{kind}{target}"
+    """`track_table public.authors`: the action and the object it names, if any."""
+    target = args.get("table", args) if isinstance(args, dict) else None
+    if isinstance(target, dict):
+        target = ".".join(str(target[k]) for k in ("schema", "name") if k in target)
+    return f"{kind} {target}" if isinstance(target, str) and target else kind
 
 
 def local_migrations(migrations_dir: Path) -> list[Migration]:
