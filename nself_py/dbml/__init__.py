@@ -1,0 +1,46 @@
+"""schema.dbml → schema model, as written (`canonical` later spells it the way PostgreSQL does).
+
+Our own tokenizer and recursive-descent parser: pydbml is quadratic in the number of tables and
+misses much of the language. Errors carry file:line:col and every problem found in one run.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from .. import model
+from ..errors import DbmlError, DbmlProblem
+from .build import RecordExpression, build
+from .lexer import tokenize
+from .parser import parse
+
+__all__ = ["RecordExpression", "parse_dbml", "read_dbml"]
+
+
+def parse_dbml(text: str, filename: str = "schema.dbml") -> model.Schema:
+    """Parse DBML text; raise DbmlError listing every problem (1-based line and column)."""
+    toks = tokenize(text)
+    doc, problems = parse(toks)
+    problems = [(p.offset, p.message) for p in toks.problems] + problems
+    if not problems:
+        schema = build(doc, lambda offset, message: problems.append((offset, message)))
+        if not problems:
+            return schema
+    raise DbmlError([_problem(toks, filename, offset, message) for offset, message in
+                     sorted(problems, key=lambda p: p[0])])
+
+
+def read_dbml(path: pathlib.Path) -> model.Schema:
+    """Read and parse a DBML file; errors name the file as `path` was given."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as e:
+        raise DbmlError([DbmlProblem(str(path), 1, 1, f"cannot read: {e.strerror}")]) from e
+    except UnicodeDecodeError as e:
+        raise DbmlError([DbmlProblem(str(path), 1, 1, f"not UTF-8 text: {e.reason}")]) from e
+    return parse_dbml(text, str(path))
+
+
+def _problem(toks, filename: str, offset: int, message: str) -> DbmlProblem:
+    line, col = toks.position(offset)
+    return DbmlProblem(filename, line, col, message, toks.source_line(line))

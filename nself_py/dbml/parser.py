@@ -1,0 +1,550 @@
+"""Tokens → syntax tree, by recursive descent (one method per construct).
+
+A syntax error inside a block skips to the end of its line, and one in an element header skips
+the whole element, so one run reports every independent mistake.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from .lexer import COLOR, EOF, EXPR, IDENT, KIND_NAMES, NEWLINE, NUMBER, OP, QUOTED, STRING, Tokens
+from .syntax import (
+    CheckDef,
+    ColumnDef,
+    Document,
+    Endpoint,
+    EnumDef,
+    IndexDef,
+    Injection,
+    RecordsDef,
+    RefDef,
+    Setting,
+    TableDef,
+    Value,
+)
+
+ELEMENTS = ("table", "tablepartial", "enum", "ref", "project", "tablegroup", "note", "records",
+            "diagramview")  # fmt: skip
+_SKIPPED_ELEMENTS = frozenset(("project", "tablegroup", "note", "diagramview"))
+_RELATIONS = frozenset((">", "<", "-", "<>"))
+_NAME_KINDS = (IDENT, QUOTED)
+# Multi-word PostgreSQL type names: first word → words that may follow it.
+_TYPE_CONTINUATIONS = {
+    "double": (("precision",),),
+    "character": (("varying",),),
+    "bit": (("varying",),),
+    "timestamp": (("with", "time", "zone"), ("without", "time", "zone")),
+    "time": (("with", "time", "zone"), ("without", "time", "zone")),
+}
+_TYPE_PHRASES = frozenset(
+    " ".join((first, *rest)) for first, tails in _TYPE_CONTINUATIONS.items() for rest in tails
+)
+
+
+class ParseError(Exception):
+    def __init__(self, offset: int, message: str):
+        super().__init__(message)
+        self.offset, self.message = offset, message
+
+
+def suggest(word: str, choices: tuple[str, ...] | frozenset[str]) -> str:
+    """` (did you mean 'x'?)` when a close known word exists."""
+    close = difflib.get_close_matches(word.lower(), sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class Parser:
+    def __init__(self, toks: Tokens):
+        self.kinds, self.values, self.offsets = toks.kinds, toks.values, toks.offsets
+        self.i = 0
+        self.problems: list[tuple[int, str]] = []
+        self.doc = Document()
+
+    # -- token helpers -------------------------------------------------------------------------
+
+    def kind(self, ahead: int = 0) -> int:
+        return self.kinds[min(self.i + ahead, len(self.kinds) - 1)]
+
+    def value(self, ahead: int = 0) -> str:
+        return self.values[min(self.i + ahead, len(self.values) - 1)]
+
+    def offset(self) -> int:
+        return self.offsets[self.i]
+
+    def is_op(self, op: str, ahead: int = 0) -> bool:
+        return self.kind(ahead) == OP and self.value(ahead) == op
+
+    def is_word(self, word: str, ahead: int = 0) -> bool:
+        return self.kind(ahead) == IDENT and self.value(ahead).lower() == word
+
+    def describe(self) -> str:
+        kind = self.kinds[self.i]
+        if kind in (NEWLINE, EOF):
+            return KIND_NAMES[kind]
+        return f"{KIND_NAMES[kind]} '{self.values[self.i]}'"
+
+    def fail(self, expected: str) -> ParseError:
+        return ParseError(self.offset(), f"expected {expected}, found {self.describe()}")
+
+    def expect_op(self, op: str) -> int:
+        if not self.is_op(op):
+            raise self.fail(f"'{op}'")
+        self.i += 1
+        return self.offsets[self.i - 1]
+
+    def skip_newlines(self) -> None:
+        while self.kinds[self.i] == NEWLINE:
+            self.i += 1
+
+    def end_of_line(self) -> None:
+        """A line inside a block ends at a newline or right before the block's `}`."""
+        kind = self.kinds[self.i]
+        if kind == NEWLINE:
+            self.i += 1
+        elif not (kind == OP and self.values[self.i] == "}") and kind != EOF:
+            raise self.fail("end of line")
+
+    def recover_line(self) -> None:
+        """Skip to the end of the current line (outside brackets) or the enclosing `}`."""
+        depth = 0
+        while True:
+            kind, value = self.kinds[self.i], self.values[self.i]
+            if kind == EOF:
+                return
+            if kind == NEWLINE and depth == 0:
+                self.i += 1
+                return
+            if kind == OP:
+                if value in "{[(":
+                    depth += 1
+                elif value in "}])":
+                    if depth == 0 and value == "}":
+                        return
+                    depth = max(0, depth - 1)
+            self.i += 1
+
+    def skip_element(self) -> None:
+        """Skip the rest of an element: its header line and its `{ ... }` block if any."""
+        depth = 0
+        while True:
+            kind, value = self.kinds[self.i], self.values[self.i]
+            if kind == EOF:
+                return
+            if kind == NEWLINE and depth == 0:
+                if not self.is_op("{", 1):
+                    self.i += 1
+                    return
+            elif kind == OP and value == "{":
+                depth += 1
+            elif kind == OP and value == "}":
+                depth -= 1
+                if depth <= 0:
+                    self.i += 1
+                    return
+            self.i += 1
+
+    # -- document ------------------------------------------------------------------------------
+
+    def parse(self) -> Document:
+        while True:
+            self.skip_newlines()
+            if self.kinds[self.i] == EOF:
+                return self.doc
+            start = self.i
+            try:
+                self.element()
+            except ParseError as e:
+                self.problems.append((e.offset, e.message))
+                if self.i == start:
+                    self.i += 1
+                self.skip_element()
+
+    def element(self) -> None:
+        if self.kinds[self.i] != IDENT:
+            raise self.fail("an element (Table, Enum, Ref, TablePartial, ...)")
+        word = self.values[self.i].lower()
+        if word == "table" or word == "tablepartial":
+            self.doc.tables.append(self.table(word == "tablepartial"))
+        elif word == "enum":
+            self.doc.enums.append(self.enum())
+        elif word == "ref":
+            self.ref_element()
+        elif word == "records":
+            self.doc.records.append(self.records(top_level=True))
+        elif word in _SKIPPED_ELEMENTS:
+            self.i += 1
+            self.skip_element()
+        else:
+            raise ParseError(
+                self.offset(), f"unknown element '{self.values[self.i]}'{suggest(word, ELEMENTS)}"
+            )
+
+    def block(self, item) -> None:
+        """`{ item* }` with one item per line; a bad line is reported and skipped."""
+        self.expect_op("{")
+        while True:
+            self.skip_newlines()
+            kind = self.kinds[self.i]
+            if kind == OP and self.values[self.i] == "}":
+                self.i += 1
+                return
+            if kind == EOF:
+                raise self.fail("'}'")
+            try:
+                item()
+            except ParseError as e:
+                self.problems.append((e.offset, e.message))
+                self.recover_line()
+
+    # -- names, values, settings ---------------------------------------------------------------
+
+    def name(self, what: str) -> str:
+        if self.kinds[self.i] not in _NAME_KINDS:
+            raise self.fail(what)
+        self.i += 1
+        return self.values[self.i - 1]
+
+    def path(self, what: str) -> tuple[str, ...]:
+        parts = [self.name(what)]
+        while self.is_op(".") and self.kind(1) in _NAME_KINDS:
+            self.i += 1
+            parts.append(self.name(what))
+        return tuple(parts)
+
+    def settings(self) -> list[Setting]:
+        """`[a, b: value, not null]` (may span lines), or nothing."""
+        if not self.is_op("["):
+            return []
+        self.i += 1
+        result: list[Setting] = []
+        while True:
+            self.skip_newlines()
+            if self.is_op("]"):
+                self.i += 1
+                return result
+            result.append(self.setting())
+            self.skip_newlines()
+            if self.is_op(","):
+                self.i += 1
+            elif not self.is_op("]"):
+                raise self.fail("',' or ']' in the setting list")
+
+    def setting(self) -> Setting:
+        offset = self.offset()
+        words = []
+        while self.kinds[self.i] == IDENT:
+            words.append(self.values[self.i].lower())
+            self.i += 1
+        if not words:
+            raise self.fail("a setting name")
+        name = " ".join(words)
+        if not self.is_op(":"):
+            return Setting(name, None, offset)
+        self.i += 1
+        self.skip_newlines()
+        value = self.relation() if name == "ref" else self.setting_value()
+        return Setting(name, value, offset)
+
+    def relation(self) -> Value:
+        offset = self.offset()
+        if not (self.kinds[self.i] == OP and self.values[self.i] in _RELATIONS):
+            raise self.fail("a relation ('>', '<', '-' or '<>')")
+        op = self.values[self.i]
+        self.i += 1
+        return Value("ref", op, offset, op=op, endpoint=self.endpoint())
+
+    def setting_value(self) -> Value:
+        offset, kind, text = self.offset(), self.kinds[self.i], self.values[self.i]
+        if kind in (STRING, EXPR, NUMBER, COLOR):
+            self.i += 1
+            return Value(("", "", "string", "expr", "number", "color")[kind], text, offset)
+        if kind == OP and text in "+-" and self.kind(1) == NUMBER:
+            self.i += 2
+            return Value("number", (text if text == "-" else "") + self.values[self.i - 1], offset)
+        if kind == QUOTED and not self.is_op(".", 1):
+            self.i += 1  # old syntax: a double-quoted string value
+            return Value("string", text, offset)
+        if kind in _NAME_KINDS:
+            parts = self.path("a value")
+            if len(parts) > 1:
+                return Value("path", ".".join(parts), offset, parts=parts)
+            words = [parts[0]]
+            while self.kinds[self.i] == IDENT:
+                words.append(self.values[self.i])
+                self.i += 1
+            return Value("word", " ".join(words), offset, parts=parts)
+        raise self.fail("a value")
+
+    def endpoint(self) -> Endpoint:
+        offset = self.offset()
+        if self.is_op("("):
+            return Endpoint((), self.column_list(), offset)
+        parts = [self.name("a table or column name")]
+        while self.is_op("."):
+            self.i += 1
+            if self.is_op("("):
+                return Endpoint(tuple(parts), self.column_list(), offset)
+            parts.append(self.name("a table or column name"))
+        return Endpoint(tuple(parts[:-1]), (parts[-1],), offset)
+
+    def column_list(self) -> tuple[str, ...]:
+        self.expect_op("(")
+        columns = [self.name("a column name")]
+        while self.is_op(","):
+            self.i += 1
+            columns.append(self.name("a column name"))
+        self.expect_op(")")
+        return tuple(columns)
+
+    def note_value(self) -> Value:
+        """After `Note`: `: 'text'` or `{ 'text' }`."""
+        if self.is_op(":"):
+            self.i += 1
+            self.skip_newlines()
+            return self.string_value()
+        self.expect_op("{")
+        self.skip_newlines()
+        value = self.string_value()
+        self.skip_newlines()
+        self.expect_op("}")
+        return value
+
+    def string_value(self) -> Value:
+        if self.kinds[self.i] not in (STRING, QUOTED):
+            raise self.fail("a string")
+        self.i += 1
+        return Value("string", self.values[self.i - 1], self.offsets[self.i - 1])
+
+    # -- tables --------------------------------------------------------------------------------
+
+    def table(self, partial: bool) -> TableDef:
+        offset = self.offset()
+        self.i += 1
+        table = TableDef(partial, self.path("a table name"), offset)
+        if self.is_word("as"):
+            self.i += 1
+            table.alias = self.name("an alias")
+        table.settings = self.settings()
+        self.block(lambda: self.table_item(table))
+        return table
+
+    def table_item(self, table: TableDef) -> None:
+        kind, word = self.kinds[self.i], self.values[self.i].lower()
+        if kind == OP and word == "~":
+            offset = self.offset()
+            self.i += 1
+            table.items.append(Injection(self.name("a TablePartial name"), offset))
+        elif kind == IDENT and word == "indexes" and self.is_op("{", 1):
+            self.i += 1
+            self.block(lambda: table.indexes.append(self.index()))
+            return
+        elif kind == IDENT and word == "checks" and self.is_op("{", 1):
+            self.i += 1
+            self.block(lambda: table.checks.append(self.check()))
+            return
+        elif kind == IDENT and word == "note" and (self.is_op(":", 1) or self.is_op("{", 1)):
+            self.i += 1
+            table.notes.append(self.note_value())
+        elif kind == IDENT and word == "records" and (self.is_op("(", 1) or self.is_op("{", 1)):
+            table.records.append(self.records(top_level=False))
+            return
+        elif kind == IDENT and word == "ref" and (self.is_op(":", 1) or self.is_op("{", 1)):
+            raise ParseError(self.offset(), "a Ref must be written at the top level, not in a table")
+        else:
+            table.items.append(self.column())
+        self.end_of_line()
+
+    def column(self) -> ColumnDef:
+        offset = self.offset()
+        if self.kinds[self.i] == NUMBER:  # names like `2fa` lex as numbers only when all digits
+            raise self.fail("a column name")
+        name = self.name("a column name")
+        type_offset = self.offset()
+        if self.kinds[self.i] not in _NAME_KINDS:
+            raise ParseError(type_offset, f"column '{name}' needs a type, found {self.describe()}")
+        type_text, type_path, is_array = self.column_type()
+        settings: list[Setting] = []
+        while self.kinds[self.i] == IDENT:  # legacy inline settings: `id int pk unique`
+            word = self.values[self.i].lower()
+            if word not in ("pk", "unique"):
+                raise ParseError(
+                    self.offset(),
+                    f"unexpected '{self.values[self.i]}' after the type of column '{name}' "
+                    "(settings go in [brackets])",
+                )
+            settings.append(Setting(word, None, self.offset()))
+            self.i += 1
+        settings.extend(self.settings())
+        return ColumnDef(name, offset, type_text, type_path, type_offset, is_array, settings)
+
+    def column_type(self) -> tuple[str, tuple[str, ...], bool]:
+        path = self.path("a type")
+        quoted_last = self.kinds[self.i - 1] == QUOTED
+        words = [path[-1]]
+        self.type_words(words)
+        args = ""
+        if self.is_op("("):
+            args = self.type_args()
+            self.type_words(words)
+        suffix = ""
+        while self.is_op("[") and (
+            self.is_op("]", 1) or (self.kind(1) == NUMBER and self.is_op("]", 2))
+        ):
+            suffix += "[]" if self.is_op("]", 1) else f"[{self.value(1)}]"
+            self.i += 2 if self.is_op("]", 1) else 3
+        last = " ".join(words)
+        if quoted_last and last.lower() not in _TYPE_PHRASES:
+            last = '"' + last.replace('"', '""') + '"'
+        prefix = "".join(p + "." for p in path[:-1])
+        type_text = prefix + last + (f"({args})" if args else "") + suffix
+        return type_text, (*path[:-1], path[-1]), bool(suffix)
+
+    def type_words(self, words: list[str]) -> None:
+        for tail in _TYPE_CONTINUATIONS.get(words[0].lower(), ()):
+            n = len(tail)
+            if len(words) == 1 and all(self.is_word(w, k) for k, w in enumerate(tail)):
+                words.extend(self.values[self.i : self.i + n])
+                self.i += n
+                return
+
+    def type_args(self) -> str:
+        self.expect_op("(")
+        args: list[str] = []
+        while not self.is_op(")"):
+            kind, text = self.kinds[self.i], self.values[self.i]
+            if kind in (NUMBER, IDENT, STRING, QUOTED):
+                args.append(text)
+            elif kind == OP and text in "+-" and self.kind(1) == NUMBER:
+                self.i += 1
+                args.append(text + self.values[self.i])
+            else:
+                raise self.fail("a type argument")
+            self.i += 1
+            if self.is_op(","):
+                self.i += 1
+            elif not self.is_op(")"):
+                raise self.fail("',' or ')' in the type arguments")
+        self.i += 1
+        return ", ".join(args)
+
+    def index(self) -> IndexDef:
+        offset = self.offset()
+        keys: list[tuple[bool, str, int]] = []
+        if self.is_op("("):
+            self.i += 1
+            while True:
+                keys.append(self.index_key())
+                if self.is_op(","):
+                    self.i += 1
+                    continue
+                self.expect_op(")")
+                break
+        else:
+            keys.append(self.index_key())
+            while self.kinds[self.i] in (IDENT, QUOTED, EXPR):  # legacy `id name`
+                keys.append(self.index_key())
+        index = IndexDef(keys, self.settings(), offset)
+        self.end_of_line()
+        return index
+
+    def index_key(self) -> tuple[bool, str, int]:
+        kind, offset = self.kinds[self.i], self.offset()
+        if kind == EXPR:
+            self.i += 1
+            return True, self.values[self.i - 1], offset
+        return False, self.name("a column name or `expression`"), offset
+
+    def check(self) -> CheckDef:
+        offset = self.offset()
+        if self.kinds[self.i] != EXPR:
+            raise self.fail("a check `expression`")
+        self.i += 1
+        check = CheckDef(self.values[self.i - 1], self.settings(), offset)
+        self.end_of_line()
+        return check
+
+    # -- enums, refs, records ------------------------------------------------------------------
+
+    def enum(self) -> EnumDef:
+        offset = self.offset()
+        self.i += 1
+        enum = EnumDef(self.path("an enum name"), offset)
+        self.settings()
+        self.block(lambda: self.enum_item(enum))
+        return enum
+
+    def enum_item(self, enum: EnumDef) -> None:
+        kind = self.kinds[self.i]
+        if kind == IDENT and self.values[self.i].lower() == "note" and self.is_op(":", 1):
+            self.i += 1
+            enum.notes.append(self.note_value())
+        elif kind in (IDENT, QUOTED, STRING):
+            enum.values.append((self.values[self.i], self.offset()))
+            self.i += 1
+            for s in self.settings():
+                if s.name != "note":
+                    self.problems.append((s.offset, f"unknown enum value setting '{s.name}'"))
+        else:
+            raise self.fail("an enum value")
+        self.end_of_line()
+
+    def ref_element(self) -> None:
+        offset = self.offset()
+        self.i += 1
+        name = None
+        if self.kinds[self.i] in _NAME_KINDS:
+            name = self.name("a ref name")
+        if self.is_op(":"):
+            self.i += 1
+            self.doc.refs.append(self.ref_body(name, offset))
+            if self.kinds[self.i] not in (NEWLINE, EOF):
+                raise self.fail("end of line")
+            return
+        self.settings()
+        self.block(lambda: self.ref_line(name, offset))
+
+    def ref_line(self, name: str | None, offset: int) -> None:
+        self.doc.refs.append(self.ref_body(name, offset))
+        self.end_of_line()
+
+    def ref_body(self, name: str | None, offset: int) -> RefDef:
+        left = self.endpoint()
+        if not (self.kinds[self.i] == OP and self.values[self.i] in _RELATIONS):
+            raise self.fail("a relation ('>', '<', '-' or '<>')")
+        op = self.values[self.i]
+        self.i += 1
+        right = self.endpoint()
+        return RefDef(name, left, op, right, self.settings(), offset)
+
+    def records(self, top_level: bool) -> RecordsDef:
+        offset = self.offset()
+        self.i += 1
+        table = self.path("a table name") if top_level else ()
+        columns: list[tuple[str, int]] = []
+        if self.is_op("("):
+            self.i += 1
+            while True:
+                columns.append((self.name("a column name"), self.offset()))
+                if self.is_op(","):
+                    self.i += 1
+                    continue
+                self.expect_op(")")
+                break
+        records = RecordsDef(table, columns, [], offset)
+        self.block(lambda: self.record_row(records))
+        return records
+
+    def record_row(self, records: RecordsDef) -> None:
+        row = [self.setting_value()]
+        while self.is_op(","):
+            self.i += 1
+            row.append(self.setting_value())
+        records.rows.append(row)
+        self.end_of_line()
+
+
+def parse(toks: Tokens) -> tuple[Document, list[tuple[int, str]]]:
+    """The syntax tree and the syntax problems as (offset, message)."""
+    parser = Parser(toks)
+    return parser.parse(), parser.problems
