@@ -1,0 +1,71 @@
+"""Operations to SQL text: one Jinja2 template per operation kind, one set of quoting filters.
+
+Templates live in the package (`nself_py.templates`), so an installed wheel renders the same SQL
+as the source tree. Types, defaults and expressions are canonical SQL and are emitted verbatim;
+every name goes through `sqltext`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from .model import SERIAL, Check, Column, PrimaryKey, Unique
+from .operations import _SERIAL_TYPES, Operation, reverse_plan
+from .sqltext import quote_ident, quote_literal, quote_name
+
+
+def _column_type(column: Column) -> str:
+    """`serial`/`bigserial`/`smallserial` for serial columns, else the canonical type."""
+    if column.identity == SERIAL:
+        return _SERIAL_TYPES.get(column.type, column.type)
+    return column.type
+
+
+def _constraint_kind(constraint: PrimaryKey | Unique | Check) -> str:
+    return {PrimaryKey: "PRIMARY KEY", Unique: "UNIQUE", Check: "CHECK"}[type(constraint)]
+
+
+def _loader() -> jinja2.BaseLoader:
+    try:
+        return jinja2.PackageLoader("nself_py.templates", ".")
+    except ModuleNotFoundError:  # a source checkout: templates/ sits beside the package
+        return jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates")
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=_loader(),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(
+        qname=quote_name,
+        ident=quote_ident,
+        literal=quote_literal,
+        column_type=_column_type,
+        constraint_kind=_constraint_kind,
+    )
+    return env
+
+
+def render_operation(op: Operation) -> str:
+    """One operation's SQL, its hazards as `-- HAZARD:` lines right above it."""
+    sql = _environment().get_template(op.template).render(op=op).strip()
+    lines = [f"-- HAZARD: {h.kind}: {h.message}" for h in op.hazards]
+    return "\n".join([*lines, sql])
+
+
+def render(ops: Sequence[Operation]) -> str:
+    """SQL text for a plan: statements separated by blank lines ("" for an empty plan)."""
+    return "".join(render_operation(op) + "\n\n" for op in ops).removesuffix("\n")
+
+
+def render_migration(ops: Sequence[Operation]) -> tuple[str, str]:
+    """(up.sql, down.sql): the plan and its reverse."""
+    return render(ops), render(reverse_plan(ops))
