@@ -63,10 +63,15 @@ class Migration:
         return tuple(read_script(f) for f in self.down_files)
 
     def up_sha256(self) -> str:
-        """Fingerprint of what `up` runs, kept when applied so `db status` can see edits."""
+        """Fingerprint of the up statements, kept when applied so `db status` can see edits.
+
+        Taken over the statements rather than the bytes of the files, so comments and blank
+        lines between statements do not count and a v1 migration converted to v3 (same SQL in
+        one up.sql) keeps its fingerprint."""
         digest = hashlib.sha256()
-        for path in self.up_files:
-            digest.update(path.read_bytes())
+        for script in self.up_scripts():
+            for statement in script.statements:
+                digest.update(statement.sql.removesuffix(";").encode() + b"\0")
         return digest.hexdigest()
 
     def depends_on(self) -> tuple[tuple[int, str | None], ...]:
