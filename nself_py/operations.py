@@ -973,9 +973,12 @@ def order(ops: Sequence[Operation]) -> list[Operation]:
 
 
 def reverse_plan(ops: Sequence[Operation]) -> list[Operation]:
-    """The plan that undoes `ops`: each operation reversed, in reverse order, re-sorted."""
-    reversed_ops: list[Operation] = []
+    """The plan that undoes `ops`: each operation reversed, last first.
+
+    Undoing in reverse order is always valid: every reversed operation meets the database in
+    the state its forward twin left it (re-sorting could not tell creation from removal)."""
+    undone: list[Operation] = []
     for op in reversed(ops):
-        undone = op.reverse()
-        reversed_ops.extend(undone if isinstance(undone, tuple) else (undone,))
-    return order(reversed_ops)
+        reverse = op.reverse()
+        undone.extend(reverse if isinstance(reverse, tuple) else (reverse,))
+    return undone

@@ -1,0 +1,457 @@
+"""Plans applied to real PostgreSQL (18 and the system's): up reaches the target, a second diff is
+empty, down brings back exactly the start, data survives where it should."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import psycopg
+import pytest
+
+from nself_py.diff import diff
+from nself_py.introspect import introspect
+from nself_py.model import (
+    IDENTITY_ALWAYS,
+    IDENTITY_BY_DEFAULT,
+    SERIAL,
+    Check,
+    Column,
+    Enum,
+    ForeignKey,
+    Index,
+    Name,
+    PrimaryKey,
+    Schema,
+    Table,
+    Unique,
+)
+from nself_py.operations import AddEnumValue, RecreateEnum
+from nself_py.render import render, render_migration
+
+
+def P(name: str) -> Name:
+    return Name("public", name)
+
+
+def load(url: str, sql: str) -> None:
+    """Run a script in one transaction, as a migration runs."""
+    if sql.strip():
+        with psycopg.connect(url) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+
+def rows(url: str, query: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchall()  # type: ignore[arg-type]
+
+
+def live(url: str) -> Schema:
+    with psycopg.connect(url) as conn:
+        return introspect(conn)
+
+
+def comparable(schema: Schema, names: bool = True) -> Schema:
+    """Order-free form: column order and constraint order do not matter; names optionally."""
+
+    def strip(items):
+        items = [dataclasses.replace(i, name=None) if not names else i for i in items]
+        return tuple(sorted(items, key=repr))
+
+    tables = []
+    for t in schema.tables:
+        pk = t.primary_key
+        tables.append(
+            dataclasses.replace(
+                t,
+                columns=tuple(sorted(t.columns, key=lambda c: c.name)),
+                primary_key=dataclasses.replace(pk, name=None) if pk and not names else pk,
+                uniques=strip(t.uniques),
+                checks=strip(t.checks),
+                indexes=strip(t.indexes),
+                foreign_keys=strip(t.foreign_keys),
+            )
+        )
+    return Schema(
+        schemas=tuple(sorted(schema.schemas)),
+        enums=tuple(sorted(schema.enums, key=lambda e: e.name)),
+        tables=tuple(sorted(tables, key=lambda t: t.name)),
+    )
+
+
+def round_trip(url: str, start: Schema, target: Schema, data: str = "", **kw) -> tuple[str, str]:
+    """start → up → target (second diff empty) → down → exactly start. Returns (up, down)."""
+    load(url, render(diff(Schema(), start)))
+    load(url, data)
+    before = live(url)
+    assert comparable(before, names=False) == comparable(start, names=False)
+    up, down = render_migration(diff(before, target, **kw))
+    load(url, up)
+    after = live(url)
+    assert comparable(after, names=False) == comparable(target, names=False), up
+    assert diff(after, target, **kw) == [], up
+    load(url, down)
+    assert comparable(live(url)) == comparable(before), down
+    return up, down
+
+
+MOOD = Enum(P("mood"), ("happy", "sad", "ok"), comment="how it's going")
+USERS = Table(
+    P("users"),
+    (
+        Column("id", "integer", False, identity=IDENTITY_BY_DEFAULT),
+        Column("email", "character varying(255)", False),
+        Column("Mixed Case", "text", comment='it\'s "quoted"'),
+        Column("mood", "public.mood", default="'happy'::public.mood"),
+        Column("score", "numeric(10,2)", False, default="0"),
+    ),
+    primary_key=PrimaryKey(("id",)),
+    uniques=(Unique(("email",)),),
+    checks=(Check("(score >= (0)::numeric)"),),
+    indexes=(
+        Index(("lower((email)::text)",)),
+        Index(('"Mixed Case"',), where="(score > (1)::numeric)"),
+    ),
+    comment="people's accounts",
+)
+ORDER = Table(
+    P("order"),
+    (
+        Column("id", "integer", False, identity=SERIAL),
+        Column("user", "integer", False),
+        Column("select", "text"),
+    ),
+    primary_key=PrimaryKey(("id",)),
+    foreign_keys=(ForeignKey(("user",), P("users"), ("id",), on_delete="CASCADE"),),
+)
+# A composite key, a composite foreign key and a cycle across two schemas.
+SHOP = Table(
+    Name("shop", "item"),
+    (
+        Column("region", "text", False),
+        Column("code", "integer", False),
+        Column("order_id", "integer"),
+        Column("tags", "public.mood[]"),
+    ),
+    primary_key=PrimaryKey(("region", "code")),
+    foreign_keys=(ForeignKey(("order_id",), P("order"), ("id",), on_delete="SET NULL"),),
+)
+LINE = Table(
+    Name("shop", "line"),
+    (
+        Column("id", "bigint", False, identity=IDENTITY_ALWAYS),
+        Column("region", "text", False),
+        Column("code", "integer", False),
+    ),
+    primary_key=PrimaryKey(("id",)),
+    foreign_keys=(
+        ForeignKey(
+            ("region", "code"), Name("shop", "item"), ("region", "code"), on_update="CASCADE"
+        ),
+    ),
+)
+# m2m join table: composite primary key made of two foreign keys.
+USER_ORDERS = Table(
+    P("user_orders"),
+    (Column("user_id", "integer", False), Column("order_id", "integer", False)),
+    primary_key=PrimaryKey(("user_id", "order_id")),
+    foreign_keys=(
+        ForeignKey(("user_id",), P("users"), ("id",)),
+        ForeignKey(("order_id",), P("order"), ("id",)),
+    ),
+)
+FULL = Schema(("public", "shop"), (MOOD,), (USERS, ORDER, SHOP, LINE, USER_ORDERS))
+
+
+def with_table(schema: Schema, table: Table) -> Schema:
+    tables = tuple(table if t.name == table.name else t for t in schema.tables)
+    return dataclasses.replace(schema, tables=tables)
+
+
+def test_create_everything_from_empty_and_back(any_db_url):
+    up, down = round_trip(any_db_url, Schema(), FULL)
+    assert 'CREATE TABLE public."order"' in up
+    assert "DROP SCHEMA shop;" in down
+    assert rows(
+        any_db_url, "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+    ) == [(0,)]
+
+
+def test_fk_cycle_between_tables(any_db_url):
+    a = Table(
+        P("a"),
+        (Column("id", "integer", False), Column("b_id", "integer")),
+        PrimaryKey(("id",)),
+        foreign_keys=(ForeignKey(("b_id",), P("b"), ("id",)),),
+    )
+    b = Table(
+        P("b"),
+        (Column("id", "integer", False), Column("a_id", "integer")),
+        PrimaryKey(("id",)),
+        foreign_keys=(ForeignKey(("a_id",), P("a"), ("id",)),),
+    )
+    round_trip(any_db_url, Schema(), Schema(tables=(a, b)))
+
+
+def test_column_changes_keep_data(any_db_url):
+    start = Schema(
+        tables=(
+            Table(
+                P("t"),
+                (
+                    Column("id", "integer", False),
+                    Column("amount", "text", default="'0'::text"),
+                    Column("name", "character varying(255)"),
+                    Column("price", "numeric(12,4)"),
+                    Column("note", "text", comment="old"),
+                    Column("gone", "text"),
+                ),
+                PrimaryKey(("id",)),
+            ),
+        )
+    )
+    target = Schema(
+        tables=(
+            Table(
+                P("t"),
+                (
+                    Column("id", "bigint", False, identity=IDENTITY_BY_DEFAULT),
+                    Column("amount", "integer", False, default="1"),
+                    Column("name", "character varying(50)"),
+                    Column("price", "numeric(6,2)"),
+                    Column("note", "text", default="'n'::text"),
+                    Column("added", "boolean", False, default="true"),
+                ),
+                PrimaryKey(("id",)),
+                comment="t's",
+            ),
+        )
+    )
+    data = (
+        "INSERT INTO t VALUES (1, '42', 'ann', 3.14159, 'x', 'y'), (2, '7', 'bob', 2, NULL, NULL)"
+    )
+    up, _ = round_trip(any_db_url, start, target, data)
+    assert "USING amount::integer" in up
+    assert "HAZARD: DELETES_DATA: drops column t.gone" in up
+    assert "HAZARD: DELETES_DATA: t.name character varying(255) -> character varying(50)" in up
+    assert "HAZARD: MAY_FAIL: SET NOT NULL" in up
+    # down restores the types; the data that fits survives both ways
+    assert rows(any_db_url, "SELECT id, amount, name FROM t ORDER BY id") == [
+        (1, "42", "ann"),
+        (2, "7", "bob"),
+    ]
+
+
+def test_type_change_applies_with_data(any_db_url):
+    start = Schema(tables=(Table(P("t"), (Column("v", "text", default="'5'::text"),)),))
+    target = Schema(tables=(Table(P("t"), (Column("v", "bigint", default="6"),)),))
+    load(any_db_url, render(diff(Schema(), start)) + "\nINSERT INTO t VALUES ('12');")
+    load(any_db_url, render(diff(live(any_db_url), target)))
+    assert rows(any_db_url, "SELECT v, pg_typeof(v)::text FROM t") == [(12, "bigint")]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (None, IDENTITY_BY_DEFAULT),
+        (IDENTITY_BY_DEFAULT, IDENTITY_ALWAYS),
+        (SERIAL, None),
+        (None, SERIAL),
+        (SERIAL, IDENTITY_ALWAYS),
+    ],
+)
+def test_identity_changes(any_db_url, old, new):
+    def schema(identity):
+        return Schema(
+            tables=(
+                Table(
+                    P("t"), (Column("id", "integer", False, identity=identity), Column("v", "text"))
+                ),
+            )
+        )
+
+    round_trip(any_db_url, schema(old), schema(new), "INSERT INTO t (id, v) VALUES (10, 'a')")
+    if old not in (None, SERIAL) or new is None:
+        return  # only a new sequence is moved past the existing rows
+    load(any_db_url, render(diff(live(any_db_url), schema(new))))
+    load(any_db_url, "INSERT INTO t (v) VALUES ('b')")
+    assert rows(any_db_url, "SELECT id FROM t WHERE v = 'b'") == [(11,)]
+
+
+def test_constraints_and_indexes_change(any_db_url):
+    start = Schema(
+        tables=(
+            Table(
+                P("p"),
+                (Column("id", "integer", False), Column("code", "text", False)),
+                PrimaryKey(("id",)),
+                uniques=(Unique(("code",)),),
+            ),
+            Table(
+                P("c"),
+                (Column("id", "integer", False), Column("p_id", "integer"), Column("x", "integer")),
+                PrimaryKey(("id",)),
+                checks=(Check("(x > 0)"),),
+                indexes=(Index(("x",)), Index(("p_id", "x"), unique=True, name="c_custom")),
+                foreign_keys=(ForeignKey(("p_id",), P("p"), ("id",)),),
+            ),
+        )
+    )
+    target = Schema(
+        tables=(
+            Table(
+                P("p"),
+                (Column("id", "integer", False), Column("code", "text", False)),
+                PrimaryKey(("code",)),
+                uniques=(Unique(("id",)),),
+            ),
+            Table(
+                P("c"),
+                (Column("id", "integer", False), Column("p_id", "integer"), Column("x", "integer")),
+                PrimaryKey(("id",), name="c_primary"),
+                checks=(Check("(x > 1)"), Check("((x < 100) AND (id > x))")),
+                indexes=(
+                    Index(("x",), where="(x > 5)", comment="partial"),
+                    Index(("p_id", "x"), unique=True, name="c_renamed"),
+                    Index(("x DESC",), method="hash" if False else "btree"),
+                ),
+                foreign_keys=(ForeignKey(("p_id",), P("p"), ("id",), on_delete="CASCADE"),),
+            ),
+        )
+    )
+    up, down = round_trip(any_db_url, start, target)
+    assert "RENAME CONSTRAINT c_pkey TO c_primary" in up
+    assert "ALTER INDEX public.c_custom RENAME TO c_renamed" in up
+    assert "c_check" in up  # a check on two columns: <table>_check
+    # the foreign key onto p.id is dropped before p's primary key and re-added after
+    assert up.index("DROP CONSTRAINT c_p_id_fkey") < up.index("DROP CONSTRAINT p_pkey")
+    assert up.index("ADD CONSTRAINT p_id_key") < up.index("ADD CONSTRAINT c_p_id_fkey")
+
+
+def test_enum_add_values_in_place(any_db_url):
+    start = Schema(
+        enums=(Enum(P("mood"), ("b", "d")),),
+        tables=(Table(P("t"), (Column("m", "public.mood", default="'b'::public.mood"),)),),
+    )
+    target = dataclasses.replace(start, enums=(Enum(P("mood"), ("a", "b", "c", "d", "e")),))
+    ops = diff(start, target)
+    assert [type(op) for op in ops] == [AddEnumValue] * 3
+    up, down = round_trip(any_db_url, start, target, "INSERT INTO t VALUES ('d')")
+    assert "ADD VALUE 'a' BEFORE 'b'" in up
+    assert "ADD VALUE 'c' AFTER 'b'" in up
+    assert "ADD VALUE 'e' AFTER 'd'" in up
+    assert rows(any_db_url, "SELECT m::text FROM t") == [("d",)]
+
+
+def test_enum_remove_value_used_by_default(any_db_url):
+    start = Schema(
+        enums=(Enum(P("mood"), ("a", "b", "c")),),
+        tables=(
+            Table(
+                P("t"),
+                (
+                    Column("m", "public.mood", False, default="'a'::public.mood"),
+                    Column("ms", "public.mood[]"),
+                ),
+            ),
+        ),
+    )
+    target = Schema(
+        enums=(Enum(P("mood"), ("c", "b")),),
+        tables=(
+            Table(
+                P("t"),
+                (
+                    Column("m", "public.mood", False, default="'b'::public.mood"),
+                    Column("ms", "public.mood[]"),
+                ),
+            ),
+        ),
+    )
+    up, _ = round_trip(any_db_url, start, target, "INSERT INTO t VALUES ('b', '{c,b}')")
+    assert "HAZARD: DELETES_DATA: removes 'a' from enum mood" in up
+    assert "public.mood__new" in up
+    assert rows(any_db_url, "SELECT m::text, ms::text FROM t") == [("b", "{c,b}")]
+
+
+def test_new_enum_value_used_as_default_rebuilds(any_db_url):
+    """A value added in place cannot be used in the same transaction (PG 15 and 18): rebuild."""
+    start = Schema(
+        enums=(Enum(P("mood"), ("a",)),), tables=(Table(P("t"), (Column("m", "public.mood"),)),)
+    )
+    target = Schema(
+        enums=(Enum(P("mood"), ("a", "b")),),
+        tables=(Table(P("t"), (Column("m", "public.mood", default="'b'::public.mood"),)),),
+    )
+    assert [type(op) for op in diff(start, target)] == [RecreateEnum]
+    round_trip(any_db_url, start, target, "INSERT INTO t VALUES ('a')")
+
+
+def test_drop_referenced_table_orders_foreign_keys_first(any_db_url):
+    parent = Table(P("parent"), (Column("id", "integer", False),), PrimaryKey(("id",)))
+    child = Table(
+        P("child"),
+        (Column("id", "integer", False), Column("parent_id", "integer")),
+        PrimaryKey(("id",)),
+        foreign_keys=(ForeignKey(("parent_id",), P("parent"), ("id",)),),
+    )
+    other = Table(
+        P("other"),
+        (Column("parent_id", "integer"),),
+        foreign_keys=(ForeignKey(("parent_id",), P("parent"), ("id",)),),
+    )
+    start = Schema(tables=(child, other, parent))
+    target = Schema(tables=(dataclasses.replace(child, foreign_keys=()),))
+    up, _ = round_trip(any_db_url, start, target)
+    assert up.index("DROP CONSTRAINT child_parent_id_fkey") < up.index("DROP TABLE public.parent")
+    assert up.index("DROP CONSTRAINT other_parent_id_fkey") < up.index("DROP TABLE public.parent")
+
+
+def test_unmanaged_schema_is_never_touched(any_db_url):
+    outside = Table(Name("legacy", "keep"), (Column("id", "integer"),))
+    load(any_db_url, render(diff(Schema(), Schema(("public", "legacy"), tables=(outside,)))))
+    target = Schema(tables=(Table(P("t"), (Column("id", "integer"),)),))
+    ops = diff(live(any_db_url), target)
+    assert [op.describe() for op in ops] == ["add table public.t"]
+    load(any_db_url, render(ops))
+    assert live(any_db_url).table(outside.name) == outside
+
+
+def test_managed_schema_dropped_when_empty(any_db_url):
+    start = Schema(("public", "old"), tables=(Table(Name("old", "t"), (Column("id", "integer"),)),))
+    round_trip(any_db_url, start, Schema(), managed_schemas=("public", "old"))
+
+
+def test_renames(any_db_url):
+    start = Schema(
+        tables=(
+            Table(
+                P("a"), (Column("id", "integer", False), Column("n", "text")), PrimaryKey(("id",))
+            ),
+            Table(
+                P("b"),
+                (Column("a_id", "integer"),),
+                foreign_keys=(ForeignKey(("a_id",), P("a"), ("id",)),),
+            ),
+        )
+    )
+    target = Schema(
+        tables=(
+            Table(
+                P("z"), (Column("key", "integer", False), Column("n", "text")), PrimaryKey(("key",))
+            ),
+            Table(
+                P("b"),
+                (Column("a_id", "integer"),),
+                foreign_keys=(ForeignKey(("a_id",), P("z"), ("key",)),),
+            ),
+        )
+    )
+    load(any_db_url, render(diff(Schema(), start)) + "\nINSERT INTO a VALUES (1, 'kept');")
+    renames = {"table_renames": {P("a"): P("z")}, "column_renames": {(P("z"), "id"): "key"}}
+    ops = diff(live(any_db_url), target, **renames)
+    assert [op.describe() for op in ops][:2] == ["rename table a to z", "rename column z.id to key"]
+    up, down = render_migration(ops)
+    load(any_db_url, up)
+    assert rows(any_db_url, "SELECT key, n FROM z") == [(1, "kept")]
+    load(any_db_url, down)
+    assert rows(any_db_url, "SELECT id, n FROM a") == [(1, "kept")]
