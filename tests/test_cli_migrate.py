@@ -1,0 +1,239 @@
+"""The real CLI in subprocesses: exit codes, output formats, concurrent runs and SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from nself_py.migrations import write_migration
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "nself_py"]
+BASE = 1700000000000
+
+
+def run(*args: str, check_code: int | None = 0, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, **kwargs
+    )
+    if check_code is not None:
+        assert result.returncode == check_code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def start(*args: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [*CLI, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def opts(project: Path, url: str) -> list[str]:
+    return ["--project-dir", str(project), "--database-url", url]
+
+
+def mdir(project: Path) -> Path:
+    return project / "hasura" / "migrations" / "default"
+
+
+def add_tables(project: Path, count: int, sleep: float = 0.0) -> list[int]:
+    """`count` migrations, each creating table t<i> and logging its run in `runs`."""
+    versions = []
+    for i in range(count):
+        up = f"CREATE TABLE t{i} (id int);\nINSERT INTO runs VALUES ({BASE + i});"
+        if sleep:
+            up += f"\nSELECT pg_sleep({sleep});"
+        write_migration(mdir(project), f"t{i}", up, f"DROP TABLE t{i};", version=BASE + i)
+        versions.append(BASE + i)
+    return versions
+
+
+def applied(conn: psycopg.Connection) -> dict[int, bool]:
+    if conn.execute("SELECT to_regclass('hdb_catalog.schema_migrations')").fetchone()[0] is None:
+        return {}
+    return dict(conn.execute("SELECT version, dirty FROM hdb_catalog.schema_migrations"))
+
+
+def tables(conn: psycopg.Connection) -> set[int]:
+    rows = conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename ~ '^t[0-9]+$'"
+    )
+    return {BASE + int(r[0][1:]) for r in rows}
+
+
+def test_create_up_status_down_round_trip(db_url: str, tmp_path: Path):
+    run(
+        "db",
+        "migrate:create",
+        "add_posts",
+        "--project-dir",
+        str(tmp_path),
+        "--up-sql",
+        "CREATE TABLE posts (id int PRIMARY KEY);",
+        "--down-sql",
+        "DROP TABLE posts;",
+    )
+    sql_file = tmp_path / "comments.sql"
+    sql_file.write_text("CREATE TABLE comments (id int);\n")
+    run(
+        "db",
+        "migrate:create",
+        "add_comments",
+        "--project-dir",
+        str(tmp_path),
+        "--from-file",
+        str(sql_file),
+    )
+    folders = sorted(p.name for p in mdir(tmp_path).iterdir())
+    assert [f.split("_", 1)[1] for f in folders] == ["add_posts", "add_comments"]
+    assert all(len(f.split("_")[0]) == 13 for f in folders)
+    down_sql = (mdir(tmp_path) / folders[1] / "down.sql").read_text()
+    assert down_sql.startswith("-- down of migration")
+
+    dry = run("db", "migrate:up", "--dry-run", *opts(tmp_path, db_url)).stdout
+    assert "VERSION" in dry and "STATEMENTS" in dry and "add_comments" in dry
+    out = run("db", "migrate:up", "1", *opts(tmp_path, db_url)).stdout
+    assert "applied 1 migration(s)" in out
+
+    status = json.loads(run("db", "status", "--json", *opts(tmp_path, db_url)).stdout)
+    assert status == {
+        "database": "default",
+        "migrations": [
+            {"version": folders[0].split("_")[0], "name": "add_posts", "status": "applied"},
+            {"version": folders[1].split("_")[0], "name": "add_comments", "status": "pending"},
+        ],
+    }
+    table = run("db", "status", *opts(tmp_path, db_url)).stdout
+    assert "Applied" in table and "Pending" in table and "1 applied, 1 pending" in table
+
+    run("db", "migrate:up", *opts(tmp_path, db_url))
+    refused = run("db", "migrate:down", *opts(tmp_path, db_url), check_code=1)
+    assert "down.sql is missing or holds no SQL" in refused.stderr
+    run(
+        "db",
+        "migrate:down",
+        "--to-version",
+        folders[0].split("_")[0],
+        *opts(tmp_path, db_url),
+        check_code=1,
+    )
+    with psycopg.connect(db_url) as conn:
+        assert len(applied(conn)) == 2
+
+
+def test_failed_migration_exit_code_and_message(db_url: str, tmp_path: Path):
+    write_migration(mdir(tmp_path), "good", "CREATE TABLE good (id int);", "", version=BASE)
+    write_migration(
+        mdir(tmp_path), "bad", "\nALTER TABLE good\n  ADD COLUMN x nope;", "", version=BASE + 1
+    )
+    result = run("db", "migrate:up", *opts(tmp_path, db_url), check_code=1)
+    assert (
+        f"migration {BASE + 1}_bad failed in hasura/migrations/default/{BASE + 1}_bad/up.sql"
+        in result.stderr
+    )
+    assert "at line 3" in result.stderr and 'type "nope" does not exist' in result.stderr
+    with psycopg.connect(db_url) as conn:
+        assert applied(conn) == {}
+        assert conn.execute("SELECT to_regclass('good')").fetchone()[0] is None
+
+
+def test_cannot_connect_exits_2(tmp_path: Path):
+    result = run(
+        "db",
+        "status",
+        "--project-dir",
+        str(tmp_path),
+        "--database-url",
+        "postgresql://nobody:secret@127.0.0.1:1/none",
+        check_code=2,
+    )
+    assert "cannot connect" in result.stderr and "secret" not in result.stderr
+
+
+def test_two_processes_at_once_apply_each_migration_exactly_once(db_url: str, tmp_path: Path):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE runs (version bigint)")
+    versions = add_tables(tmp_path, 20, sleep=0.02)
+    first = start("db", "migrate:up", *opts(tmp_path, db_url))
+    second = start("db", "migrate:up", *opts(tmp_path, db_url))
+    outputs = [p.communicate(timeout=120) for p in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    combined = "".join(out + err for out, err in outputs)
+    assert "waiting" in combined and "nothing to apply" in combined
+    with psycopg.connect(db_url) as conn:
+        counts = dict(conn.execute("SELECT version, count(*) FROM runs GROUP BY 1"))
+        assert counts == dict.fromkeys(versions, 1)
+        assert applied(conn) == dict.fromkeys(versions, False)
+
+
+@pytest.mark.parametrize("per_migration", [False, True])
+def test_sigkill_mid_batch_leaves_state_and_schema_agreeing(
+    db_url: str, tmp_path: Path, per_migration: bool
+):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE runs (version bigint)")
+    versions = add_tables(tmp_path, 30, sleep=0.01)
+    extra = ["--per-migration-transaction"] if per_migration else []
+    for lines_before_kill in (2, 6, 11):
+        process = start("db", "migrate:up", *extra, *opts(tmp_path, db_url))
+        for _ in range(lines_before_kill):
+            assert process.stdout.readline()
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            for _ in range(100):  # the killed session ends once its backend sees the socket gone
+                busy = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'nself-py' "
+                    "AND datname = current_database()"
+                ).fetchone()[0]
+                if not busy:
+                    break
+                time.sleep(0.05)
+            state = applied(conn)
+            assert not any(state.values())
+            assert set(state) == tables(conn)
+            ran = {v for (v,) in conn.execute("SELECT version FROM runs")}
+            assert ran == set(state)
+            if per_migration:  # a progress line is printed just before its commit
+                assert len(state) >= lines_before_kill - 1
+            else:  # killed long before the single commit at the end
+                assert state == {}
+    run("db", "migrate:up", *opts(tmp_path, db_url))
+    with psycopg.connect(db_url) as conn:
+        assert applied(conn) == dict.fromkeys(versions, False)
+        assert tables(conn) == set(versions)
+
+
+def test_v1_directory_applies_then_converts(db_url: str, tmp_path: Path):
+    migrations = tmp_path / "hasura" / "migrations"
+    migrations.mkdir(parents=True)
+    (tmp_path / "hasura" / "config.yaml").write_text("endpoint: http://localhost:8080\n")
+    (migrations / f"{BASE}_init.up.sql").write_text("CREATE SCHEMA app;\n")
+    (migrations / f"{BASE}_init.up.yaml").write_text(
+        "- type: run_sql\n  args:\n    sql: CREATE TABLE app.authors (id int)\n"
+        "- type: track_table\n  args:\n    schema: app\n    name: authors\n"
+    )
+    (migrations / f"{BASE}_init.down.yaml").write_text(
+        "- type: run_sql\n  args:\n    sql: DROP TABLE app.authors;\n"
+    )
+    (migrations / f"{BASE}_init.down.sql").write_text("DROP SCHEMA app;\n")
+    out = run("db", "migrate:up", *opts(tmp_path, db_url)).stdout
+    assert "Hasura metadata not applied: track_table app.authors" in out
+    converted = run("db", "migrate:convert-v1", "--project-dir", str(tmp_path)).stdout
+    assert f"{BASE}_init" in converted
+    assert (mdir(tmp_path) / f"{BASE}_init" / "up.sql").is_file()
+    assert (tmp_path / "hasura" / "migrations_v1_backup" / f"{BASE}_init.up.yaml").is_file()
+    status = json.loads(run("db", "status", "--json", *opts(tmp_path, db_url)).stdout)
+    assert status["migrations"] == [{"version": str(BASE), "name": "init", "status": "applied"}]
+    run("db", "migrate:down", *opts(tmp_path, db_url))
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT to_regnamespace('app')").fetchone()[0] is None
