@@ -76,6 +76,8 @@ def diff(
             current_tables = _rename_column(current_tables, table, old, new)
     target_tables = {t.name: t for t in target.tables if t.name.schema in managed}
     used = _used_names(current, target)
+    for name in current_tables.keys() - target_tables.keys():  # dropped: their names are free
+        used[name.schema] -= _names(current_tables[name]) | {name.name}
     target_tables = {
         name: _name_table(table, current_tables.get(name), used[name.schema])
         for name, table in sorted(target_tables.items())
@@ -135,16 +137,17 @@ def _rename_column(
 # --- names -----------------------------------------------------------------------------------
 
 
+def _names(table: Table) -> set[str]:
+    """The names of a table's constraints and indexes."""
+    items = (table.primary_key, *table.uniques, *table.checks, *table.indexes, *table.foreign_keys)
+    return {item.name for item in items if item is not None and item.name}
+
+
 def _used_names(current: Schema, target: Schema) -> dict[str, set[str]]:
     """Every relation and constraint name taken in each schema, live or explicitly wanted."""
     used: dict[str, set[str]] = defaultdict(set)
     for table in (*current.tables, *target.tables):
-        names = used[table.name.schema]
-        names.add(table.name.name)
-        for item in (table.primary_key, *table.uniques, *table.checks, *table.indexes):
-            if item is not None and item.name:
-                names.add(item.name)
-        names.update(fk.name for fk in table.foreign_keys if fk.name)
+        used[table.name.schema] |= _names(table) | {table.name.name}
     return used
 
 
@@ -185,8 +188,10 @@ def _name_table(table: Table, live: Table | None, used: set[str]) -> Table:
     column_names = [c.name for c in table.columns]
 
     def named(items: Iterable[T], live_items: Iterable[T], key, make) -> tuple[T, ...]:
+        pairs = list(_pairs(live_items, items, key))
+        used.difference_update(old.name for old, new in pairs if new is None and old)
         result = []
-        for match, item in _pairs(live_items, items, key):
+        for match, item in pairs:
             if item is None:
                 continue
             if item.name is None:

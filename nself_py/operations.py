@@ -362,7 +362,8 @@ class CreateTable(Operation):
         return _table_provides(self.table)
 
     def needs_new(self) -> set[Key]:
-        return _table_needs(self.table)
+        # a name freed by a drop in the same plan is taken only after that drop
+        return _table_needs(self.table) | _table_provides(self.table)
 
 
 @dataclass(frozen=True)
@@ -726,7 +727,8 @@ class AddConstraint(Operation):
         return _constraint_keys(self.table, self.constraint)
 
     def needs_new(self) -> set[Key]:
-        return _constraint_needs(self.table, self.constraint, self.table_columns)
+        needs = _constraint_needs(self.table, self.constraint, self.table_columns)
+        return needs | {_relname(self.table.schema, self.constraint.name or "")}
 
 
 @dataclass(frozen=True)
@@ -782,7 +784,7 @@ class AddForeignKey(Operation):
         return {_relname(self.table.schema, self.foreign_key.name or "")}
 
     def needs_new(self) -> set[Key]:
-        return _fk_needs(self.table, self.foreign_key)
+        return _fk_needs(self.table, self.foreign_key) | self.changes()
 
 
 @dataclass(frozen=True)
@@ -868,7 +870,9 @@ class CreateIndex(Operation):
         return _index_keys(self.table, self.index)
 
     def needs_new(self) -> set[Key]:
-        return _index_needs(self.table, self.index, self.table_columns)
+        return _index_needs(self.table, self.index, self.table_columns) | {
+            _relname(self.table.schema, self.index.name or "")
+        }
 
 
 @dataclass(frozen=True)
