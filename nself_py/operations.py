@@ -77,9 +77,10 @@ class Operation:
     def needs_new(self) -> set[Key]:
         return set()
 
-    @property
-    def template(self) -> str:
-        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+    @classmethod
+    def template(cls) -> str:
+        """The Jinja2 template that renders this kind: `AddColumn` → `add_column.sql.j2`."""
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
         return f"{snake}.sql.j2"
 
 

@@ -56,7 +56,7 @@ def _environment() -> jinja2.Environment:
 
 def render_operation(op: Operation) -> str:
     """One operation's SQL, its hazards as `-- HAZARD:` lines right above it."""
-    sql = _environment().get_template(op.template).render(op=op).strip()
+    sql = _environment().get_template(op.template()).render(op=op).strip()
     lines = [f"-- HAZARD: {h.kind}: {h.message}" for h in op.hazards]
     return "\n".join([*lines, sql])
 

@@ -1,0 +1,144 @@
+"""Rendering: one template per operation kind, exact quoting, hazards right above statements."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from test_apply_plans import FULL, P
+
+from nself_py import operations as o
+from nself_py.diff import diff
+from nself_py.model import Check, Column, Enum, Index, Name, Schema, Table
+from nself_py.render import render, render_migration, render_operation
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _operation_kinds() -> list[type[o.Operation]]:
+    return sorted(o.Operation.__subclasses__(), key=lambda k: k.__name__)
+
+
+@pytest.mark.parametrize("kind", _operation_kinds(), ids=lambda k: k.__name__)
+def test_every_operation_kind_has_its_template(kind):
+    assert (REPO / "templates" / kind.template()).is_file()
+
+
+def test_empty_plan_renders_nothing():
+    assert render([]) == ""
+    assert render_migration([]) == ("", "")
+
+
+def test_reserved_and_mixed_case_names_and_quotes_are_quoted():
+    table = Table(
+        P("order"),
+        (Column("Mixed Case", "text", comment="it's"), Column("select", "integer")),
+        checks=(Check('("select" > 0)', 'a"b'),),
+        comment="back\\slash",
+    )
+    sql = render(diff(Schema(), Schema(tables=(table,))))
+    assert 'CREATE TABLE public."order" (' in sql
+    assert '  "Mixed Case" text,' in sql
+    assert '  "select" integer,' in sql
+    assert 'CONSTRAINT "a""b" CHECK (("select" > 0))' in sql
+    assert "IS 'it''s';" in sql
+    assert "IS E'back\\\\slash';" in sql
+
+
+def test_hazard_lines_sit_right_above_their_statement():
+    sql = render([o.DropColumn(P("t"), Column("c", "text"))])
+    assert sql == (
+        "-- HAZARD: DELETES_DATA: drops column t.c and its data\n"
+        "ALTER TABLE public.t DROP COLUMN c;\n"
+    )
+
+
+def test_statements_are_separated_by_blank_lines():
+    up, down = render_migration(diff(Schema(), FULL))
+    for text in (up, down):
+        blocks = text.strip().split("\n\n")
+        assert all(block.rstrip().endswith(";") for block in blocks)
+        assert len(blocks) >= len(diff(Schema(), FULL))
+
+
+def test_enum_rebuild_sql():
+    op = o.RecreateEnum(
+        Name("app", "Mood"),
+        ("a", "b"),
+        ("b",),
+        (o.EnumColumn(P("t"), "m", 'app."Mood"[]', None, "'{b}'::app.\"Mood\"[]"),),
+    )
+    assert render_operation(op).splitlines()[2:] == [
+        "CREATE TYPE app.\"Mood__new\" AS ENUM ('b');",
+        "",
+        "ALTER TABLE public.t ALTER COLUMN m DROP DEFAULT;",
+        "",
+        'ALTER TABLE public.t ALTER COLUMN m TYPE app."Mood__new"[]'
+        ' USING m::text[]::app."Mood__new"[];',
+        "",
+        'DROP TYPE app."Mood";',
+        "",
+        'ALTER TYPE app."Mood__new" RENAME TO "Mood";',
+        "",
+        "ALTER TABLE public.t ALTER COLUMN m SET DEFAULT '{b}'::app.\"Mood\"[];",
+    ]
+
+
+def test_index_and_enum_sql():
+    index = Index(
+        ("lower(email)", "id DESC"), unique=True, method="btree", where="(id > 0)", name="i"
+    )
+    assert render_operation(o.CreateIndex(P("t"), index)).endswith(
+        "CREATE UNIQUE INDEX i ON public.t (lower(email), id DESC) WHERE ((id > 0));"
+    )
+    assert render_operation(o.CreateEnum(Enum(P("e"), ("a'b", "c")))) == (
+        "CREATE TYPE public.e AS ENUM ('a''b', 'c');"
+    )
+    assert render_operation(o.AddEnumValue(P("e"), "x", "c", None, ("c",))) == (
+        "ALTER TYPE public.e ADD VALUE 'x' BEFORE 'c';"
+    )
+
+
+def test_templates_ship_in_the_wheel(tmp_path):
+    """A plain (non-editable) install must find the templates as package data."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-w",
+            tmp_path,
+            REPO,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(tmp_path.glob("*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for kind in _operation_kinds():
+        assert f"nself_py/templates/{kind.template()}" in names
+    assert "nself_py/templates/_macros.sql.j2" in names
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-t", target, wheel],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "import nself_py.render as r, nself_py.operations as o, nself_py.model as m;"
+        "print(r.render([o.CreateSchema('x')]), r.__file__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target)},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert out.startswith("CREATE SCHEMA x;") and str(target) in out
