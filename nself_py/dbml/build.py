@@ -105,6 +105,7 @@ class Builder:
         self.tables: dict[Name, _Table] = {}
         self.aliases: dict[str, Name] = {}
         self.enums: dict[Name, model.Enum] = {}
+        self.enum_lookups: dict[tuple[tuple[str, ...], str], model.Enum | None] = {}
         self.fk_specs: list[tuple[str | None, _End, str, _End, dict[str, list[Setting]], int]] = []
         self.join_tables: list[model.Table] = []
 
@@ -219,7 +220,9 @@ class Builder:
         if "default" in s:
             default = self.default(t, node, type_text, s["default"][0])
             if identity is not None and default is not None:
-                self.report(s["default"][0].offset, f"column '{node.name}' has increment and a default")
+                self.report(
+                    s["default"][0].offset, f"column '{node.name}' has increment and a default"
+                )
                 default = None
         note = _string(s["note"][0], self.report) if "note" in s else None
         for check in s.get("check", ()):
@@ -231,7 +234,9 @@ class Builder:
             t.uniques.append(model.Unique((node.name,)))
         for ref in s.get("ref", ()):
             self.inline_ref(t, c, ref)
-        return model.Column(node.name, type_text, not ("not null" in s or pk), default, identity, note)
+        return model.Column(
+            node.name, type_text, not ("not null" in s or pk), default, identity, note
+        )
 
     def column_type(self, t: _Table, node: ColumnDef) -> str:
         enum = self.find_enum(node.type_path, t.name.schema)
@@ -241,11 +246,17 @@ class Builder:
         return sqltext.quote_name(enum.name) + suffix
 
     def find_enum(self, path: tuple[str, ...], schema: str) -> model.Enum | None:
+        """The enum a type or default names: unqualified, the table's schema first, then public."""
+        key = (path, schema)
+        if key in self.enum_lookups:
+            return self.enum_lookups[key]
+        found = None
         if len(path) == 2:
-            return self.enums.get(Name(*path))
-        if len(path) == 1:
-            return self.enums.get(Name(schema, path[0])) or self.enums.get(Name("public", path[0]))
-        return None
+            found = self.enums.get(Name(*path))
+        elif len(path) == 1:
+            found = self.enums.get(Name(schema, path[0])) or self.enums.get(Name("public", path[0]))
+        self.enum_lookups[key] = found
+        return found
 
     def default(self, t: _Table, node: ColumnDef, type_text: str, s: Setting) -> str | None:
         v = s.value
@@ -288,7 +299,9 @@ class Builder:
     def table_constraints(self, t: _Table) -> None:
         columns = {c.name for c in t.model_columns}
         inline_pk = [
-            name for name, c in t.columns.items() if "pk" in c.settings or "primary key" in c.settings
+            name
+            for name, c in t.columns.items()
+            if "pk" in c.settings or "primary key" in c.settings
         ]
         pk_offset = t.node.offset
         if inline_pk:
@@ -301,8 +314,9 @@ class Builder:
                     keys.append(f"({key})")
                 elif key not in columns:
                     self.report(
-                        offset, f"index on unknown column '{key}' of table {t.name}"
-                        + suggest(key, frozenset(columns))
+                        offset,
+                        f"index on unknown column '{key}' of table {t.name}"
+                        + suggest(key, frozenset(columns)),
                     )
                 else:
                     keys.append(sqltext.quote_ident(key))
@@ -321,10 +335,14 @@ class Builder:
                 v = s["type"][0].value
                 method = v.text.lower() if v is not None else ""
                 if method not in INDEX_METHODS:
-                    self.report(s["type"][0].offset, f"unknown index type '{method}'"
-                                + suggest(method, INDEX_METHODS))
+                    self.report(
+                        s["type"][0].offset,
+                        f"unknown index type '{method}'" + suggest(method, INDEX_METHODS),
+                    )
             note = _string(s["note"][0], self.report) if "note" in s else None
-            t.model_indexes.append(model.Index(tuple(keys), "unique" in s, method, None, name, note))
+            t.model_indexes.append(
+                model.Index(tuple(keys), "unique" in s, method, None, name, note)
+            )
         for check in t.checks:
             s = _settings_map(check.settings, CHECK_SETTINGS, "check", self.report)
             name = _string(s["name"][0], self.report) if "name" in s else None
@@ -363,7 +381,9 @@ class Builder:
             if table is None:
                 shown = ".".join(e.path)
                 known = frozenset(str(n) for n in self.tables) | frozenset(self.aliases)
-                self.report(e.offset, f"reference to unknown table '{shown}'{suggest(shown, known)}")
+                self.report(
+                    e.offset, f"reference to unknown table '{shown}'{suggest(shown, known)}"
+                )
                 return None
         for col in e.columns:
             if col not in table.columns:
@@ -430,7 +450,8 @@ class Builder:
                     if text not in ACTIONS:
                         self.report(
                             settings[what][0].offset,
-                            f"unknown referential action '{text}'" + suggest(text, frozenset(ACTIONS)),
+                            f"unknown referential action '{text}'"
+                            + suggest(text, frozenset(ACTIONS)),
                         )
                     actions[what] = ACTIONS.get(text, model.NO_ACTION)
             fk_side.table.foreign_keys.append(
@@ -499,7 +520,9 @@ class Builder:
         rows = []
         for row in r.rows:
             if len(row) != len(columns):
-                self.report(row[0].offset, f"record has {len(row)} values for {len(columns)} columns")
+                self.report(
+                    row[0].offset, f"record has {len(row)} values for {len(columns)} columns"
+                )
             rows.append(tuple(_record_value(v) for v in row))
         return model.Records(table.name, tuple(columns), tuple(rows))
 
@@ -559,4 +582,3 @@ def _record_value(v: Value) -> object:
 
 def build(doc: Document, report: Report) -> model.Schema:
     return Builder(doc, report).build()
-

@@ -12,32 +12,43 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-# Token kinds (small ints: compared in hot loops).
-IDENT, QUOTED, STRING, EXPR, NUMBER, COLOR, OP, NEWLINE, EOF = range(9)
-KIND_NAMES = ("name", "quoted name", "string", "expression", "number", "colour", "symbol",
-              "end of line", "end of file")  # fmt: skip
-
 _MASTER = re.compile(
-    r"""
-    (?P<ws>[ \t\r\f\v\ufeff]+)
-    |(?P<nl>\n(?:[ \t\r]*(?://[^\n]*)?\n)*)
-    |(?P<lc>//[^\n]*)
-    |(?P<bc>/\*.*?\*/)
-    |(?P<str3>'''((?:[^\\']|\\.|'(?!''))*)''')
-    |(?P<str>'((?:[^\\'\n]|\\.)*)')
-    |(?P<quoted>"((?:[^\\"\n]|\\.)*)")
-    |(?P<expr>`([^`]*)`)
+    r"""[ \t\r\f\v\ufeff]*(?:
+    (?P<nl>(?://[^\n]*)?(?:\n(?:[ \t\r\f\v]*(?://[^\n]*)?\n)*|\Z))
     |(?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.]))
     |(?P<ident>\w+)
-    |(?P<color>\#\w*)
+    |(?P<bc>/\*.*?\*/)
     |(?P<op><>|<=|>=|==|!=|[<>\-=!+*/%.,:;()\[\]{}~&|^?@$])
+    |'''(?P<str3>(?:[^\\']|\\.|'(?!''))*)'''
+    |'(?P<str>(?:[^\\'\n]|\\.)*)'
+    |"(?P<quoted>(?:[^\\"\n]|\\.)*)"
+    |`(?P<expr>[^`]*)`
+    |(?P<color>\#\w*)
     |(?P<bad>.)
-    """,
+    )""",
     re.VERBOSE | re.DOTALL,
 )
+_G = _MASTER.groupindex
 
-# Group index of each alternative's text body (for strings: the inner capture).
-_G = {name: _MASTER.groupindex[name] for name in _MASTER.groupindex}
+# Token kinds are the master pattern's group numbers (EOF: 0); a symbol's kind is its own text,
+# so the parser tests `kinds[i] == "["` in one comparison.
+NEWLINE, NUMBER, IDENT, _OP = _G["nl"], _G["num"], _G["ident"], _G["op"]
+STRING, _STRING1, QUOTED, EXPR = _G["str3"], _G["str"], _G["quoted"], _G["expr"]
+COLOR, _COMMENT, _BAD = _G["color"], _G["bc"], _G["bad"]
+EOF = 0
+KIND_NAMES = {
+    NEWLINE: "end of line",
+    NUMBER: "number",
+    IDENT: "name",
+    STRING: "string",
+    QUOTED: "quoted name",
+    EXPR: "expression",
+    COLOR: "colour",
+    EOF: "end of file",
+}
+_TEXT_KINDS = frozenset((STRING, _STRING1, QUOTED, EXPR))
+LOOKAHEAD = 4
+"""EOF tokens appended at the end, so the parser may look a few tokens ahead without checks."""
 
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|\r\n|.)", re.DOTALL)
 _SIMPLE_ESCAPES = {
@@ -103,61 +114,52 @@ class Tokens:
 
 def tokenize(text: str) -> Tokens:
     toks = Tokens(text)
-    kinds, values, offsets = toks.kinds, toks.values, toks.offsets
-    k_append, v_append, o_append = kinds.append, values.append, offsets.append
-    g_ws, g_nl, g_lc, g_bc = _G["ws"], _G["nl"], _G["lc"], _G["bc"]
-    g_str3, g_str, g_quoted, g_expr = _G["str3"], _G["str"], _G["quoted"], _G["expr"]
-    g_num, g_ident, g_color, g_op = _G["num"], _G["ident"], _G["color"], _G["op"]
-    skip_to = -1  # after an unterminated string, the rest of its line is not tokenized
-    for m in _MASTER.finditer(text):
-        g = m.lastindex
-        if m.start() < skip_to and g != g_nl:
+    matches = [
+        (m.lastindex, m.group(m.lastindex), m.start(m.lastindex)) for m in _MASTER.finditer(text)
+    ]
+    kinds, values, offsets = (
+        (list(x) for x in zip(*matches, strict=True)) if matches else ([], [], [])
+    )
+    if _BAD in kinds or _COMMENT in kinds:
+        _drop_unreadable(toks, kinds, values, offsets)
+    kinds = [v if k == _OP else k for k, v in zip(kinds, values, strict=True)]
+    for i in [i for i, k in enumerate(kinds) if k in _TEXT_KINDS]:
+        kind, value = kinds[i], values[i]
+        if kind == STRING:
+            values[i] = normalize_multiline(unescape(value))
+            offsets[i] -= 3  # point at the opening quotes, not the text
             continue
-        if g == g_ident:
-            k_append(IDENT)
-            v_append(m.group(g))
-        elif g == g_ws or g == g_lc:
-            continue
-        elif g == g_nl:
-            if kinds and kinds[-1] == NEWLINE:
-                continue
-            k_append(NEWLINE)
-            v_append("\n")
-        elif g == g_op:
-            k_append(OP)
-            v_append(m.group(g))
-        elif g == g_str:
-            k_append(STRING)
-            v_append(unescape(m.group(g + 1)))
-        elif g == g_num:
-            k_append(NUMBER)
-            v_append(m.group(g))
-        elif g == g_quoted:
-            k_append(QUOTED)
-            v_append(unescape(m.group(g + 1)))
-        elif g == g_expr:
-            k_append(EXPR)
-            v_append(m.group(g + 1))
-        elif g == g_str3:
-            k_append(STRING)
-            v_append(normalize_multiline(unescape(m.group(g + 1))))
-        elif g == g_bc:
-            if "\n" in m.group(g) and kinds and kinds[-1] != NEWLINE:
-                k_append(NEWLINE)
-                v_append("\n")
-                o_append(m.start())
-            continue
-        elif g == g_color:
-            k_append(COLOR)
-            v_append(m.group(g))
-        else:
-            skip_to = _bad(toks, text, m.start())
-            continue
-        o_append(m.start())
-    k_append(EOF)
-    v_append("")
-    o_append(len(text))
+        if kind == _STRING1:
+            kinds[i] = STRING
+            values[i] = unescape(value)
+        elif kind == QUOTED:
+            values[i] = unescape(value)
+        offsets[i] -= 1
+    kinds.extend([EOF] * LOOKAHEAD)
+    values.extend([""] * LOOKAHEAD)
+    offsets.extend([len(text)] * LOOKAHEAD)
+    toks.kinds, toks.values, toks.offsets = kinds, values, offsets
     return toks
+
+
+def _drop_unreadable(toks: Tokens, kinds: list, values: list[str], offsets: list[int]) -> None:
+    """Report bad characters (skipping what they make unreadable); comments become newlines."""
+    keep_k, keep_v, keep_o = [], [], []
+    skip_to = -1
+    for kind, value, offset in zip(kinds, values, offsets, strict=True):
+        if offset < skip_to and kind != NEWLINE:
+            continue
+        if kind == _BAD:
+            skip_to = _bad(toks, toks.text, offset)
+            continue
+        if kind == _COMMENT:
+            if "\n" not in value:
+                continue
+            kind = NEWLINE
+        keep_k.append(kind)
+        keep_v.append(value)
+        keep_o.append(offset)
+    kinds[:], values[:], offsets[:] = keep_k, keep_v, keep_o
 
 
 def _bad(toks: Tokens, text: str, offset: int) -> int:

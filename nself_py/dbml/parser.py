@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 
-from .lexer import COLOR, EOF, EXPR, IDENT, KIND_NAMES, NEWLINE, NUMBER, OP, QUOTED, STRING, Tokens
+from .lexer import COLOR, EOF, EXPR, IDENT, KIND_NAMES, NEWLINE, NUMBER, QUOTED, STRING, Tokens
 from .syntax import (
     CheckDef,
     ColumnDef,
@@ -28,7 +28,9 @@ ELEMENTS = ("table", "tablepartial", "enum", "ref", "project", "tablegroup", "no
             "diagramview")  # fmt: skip
 _SKIPPED_ELEMENTS = frozenset(("project", "tablegroup", "note", "diagramview"))
 _RELATIONS = frozenset((">", "<", "-", "<>"))
-_NAME_KINDS = (IDENT, QUOTED)
+_NAME_KINDS = frozenset((IDENT, QUOTED))
+_OPENERS, _CLOSERS = frozenset("{[("), frozenset("}])")
+_VALUE_KINDS = {STRING: "string", EXPR: "expr", NUMBER: "number", COLOR: "color"}
 # Multi-word PostgreSQL type names: first word → words that may follow it.
 _TYPE_CONTINUATIONS = {
     "double": (("precision",),),
@@ -37,6 +39,7 @@ _TYPE_CONTINUATIONS = {
     "timestamp": (("with", "time", "zone"), ("without", "time", "zone")),
     "time": (("with", "time", "zone"), ("without", "time", "zone")),
 }
+_ARRAY_INSIDE = frozenset(("]", NUMBER))
 _TYPE_PHRASES = frozenset(
     " ".join((first, *rest)) for first, tails in _TYPE_CONTINUATIONS.items() for rest in tails
 )
@@ -63,25 +66,28 @@ class Parser:
 
     # -- token helpers -------------------------------------------------------------------------
 
-    def kind(self, ahead: int = 0) -> int:
-        return self.kinds[min(self.i + ahead, len(self.kinds) - 1)]
+    def kind(self, ahead: int = 0) -> int | str:
+        """The kind of a token: a lexer constant, or a symbol's own text (`"["`)."""
+        return self.kinds[self.i + ahead]
 
     def value(self, ahead: int = 0) -> str:
-        return self.values[min(self.i + ahead, len(self.values) - 1)]
+        return self.values[self.i + ahead]
 
     def offset(self) -> int:
         return self.offsets[self.i]
 
     def is_op(self, op: str, ahead: int = 0) -> bool:
-        return self.kind(ahead) == OP and self.value(ahead) == op
+        return self.kinds[self.i + ahead] == op
 
     def is_word(self, word: str, ahead: int = 0) -> bool:
-        return self.kind(ahead) == IDENT and self.value(ahead).lower() == word
+        return self.kinds[self.i + ahead] == IDENT and self.values[self.i + ahead].lower() == word
 
     def describe(self) -> str:
         kind = self.kinds[self.i]
         if kind in (NEWLINE, EOF):
             return KIND_NAMES[kind]
+        if isinstance(kind, str):
+            return f"'{kind}'"
         return f"{KIND_NAMES[kind]} '{self.values[self.i]}'"
 
     def fail(self, expected: str) -> ParseError:
@@ -102,42 +108,41 @@ class Parser:
         kind = self.kinds[self.i]
         if kind == NEWLINE:
             self.i += 1
-        elif not (kind == OP and self.values[self.i] == "}") and kind != EOF:
+        elif kind != "}" and kind != EOF:
             raise self.fail("end of line")
 
     def recover_line(self) -> None:
         """Skip to the end of the current line (outside brackets) or the enclosing `}`."""
         depth = 0
         while True:
-            kind, value = self.kinds[self.i], self.values[self.i]
+            kind = self.kinds[self.i]
             if kind == EOF:
                 return
             if kind == NEWLINE and depth == 0:
                 self.i += 1
                 return
-            if kind == OP:
-                if value in "{[(":
-                    depth += 1
-                elif value in "}])":
-                    if depth == 0 and value == "}":
-                        return
-                    depth = max(0, depth - 1)
+            if kind in _OPENERS:
+                depth += 1
+            elif kind in _CLOSERS:
+                if depth == 0 and kind == "}":
+                    return
+                depth = max(0, depth - 1)
             self.i += 1
 
     def skip_element(self) -> None:
         """Skip the rest of an element: its header line and its `{ ... }` block if any."""
         depth = 0
         while True:
-            kind, value = self.kinds[self.i], self.values[self.i]
+            kind = self.kinds[self.i]
             if kind == EOF:
                 return
             if kind == NEWLINE and depth == 0:
                 if not self.is_op("{", 1):
                     self.i += 1
                     return
-            elif kind == OP and value == "{":
+            elif kind == "{":
                 depth += 1
-            elif kind == OP and value == "}":
+            elif kind == "}":
                 depth -= 1
                 if depth <= 0:
                     self.i += 1
@@ -186,7 +191,7 @@ class Parser:
         while True:
             self.skip_newlines()
             kind = self.kinds[self.i]
-            if kind == OP and self.values[self.i] == "}":
+            if kind == "}":
                 self.i += 1
                 return
             if kind == EOF:
@@ -214,52 +219,59 @@ class Parser:
 
     def settings(self) -> list[Setting]:
         """`[a, b: value, not null]` (may span lines), or nothing."""
-        if not self.is_op("["):
+        kinds = self.kinds
+        if kinds[self.i] != "[":
             return []
         self.i += 1
         result: list[Setting] = []
         while True:
-            self.skip_newlines()
-            if self.is_op("]"):
+            while kinds[self.i] == NEWLINE:
+                self.i += 1
+            if kinds[self.i] == "]":
                 self.i += 1
                 return result
             result.append(self.setting())
-            self.skip_newlines()
-            if self.is_op(","):
+            while kinds[self.i] == NEWLINE:
                 self.i += 1
-            elif not self.is_op("]"):
+            kind = kinds[self.i]
+            if kind == ",":
+                self.i += 1
+            elif kind != "]":
                 raise self.fail("',' or ']' in the setting list")
 
     def setting(self) -> Setting:
-        offset = self.offset()
-        words = []
-        while self.kinds[self.i] == IDENT:
-            words.append(self.values[self.i].lower())
-            self.i += 1
-        if not words:
+        kinds, values, i = self.kinds, self.values, self.i
+        offset = self.offsets[i]
+        if kinds[i] != IDENT:
             raise self.fail("a setting name")
-        name = " ".join(words)
-        if not self.is_op(":"):
+        name = values[i].lower()
+        i += 1
+        while kinds[i] == IDENT:
+            name += " " + values[i].lower()
+            i += 1
+        self.i = i
+        if kinds[i] != ":":
             return Setting(name, None, offset)
-        self.i += 1
-        self.skip_newlines()
+        self.i = i = i + 1
+        while kinds[i] == NEWLINE:
+            self.i = i = i + 1
         value = self.relation() if name == "ref" else self.setting_value()
         return Setting(name, value, offset)
 
     def relation(self) -> Value:
         offset = self.offset()
-        if not (self.kinds[self.i] == OP and self.values[self.i] in _RELATIONS):
+        op = self.kinds[self.i]
+        if op not in _RELATIONS:
             raise self.fail("a relation ('>', '<', '-' or '<>')")
-        op = self.values[self.i]
         self.i += 1
         return Value("ref", op, offset, op=op, endpoint=self.endpoint())
 
     def setting_value(self) -> Value:
         offset, kind, text = self.offset(), self.kinds[self.i], self.values[self.i]
-        if kind in (STRING, EXPR, NUMBER, COLOR):
+        if kind in _VALUE_KINDS:
             self.i += 1
-            return Value(("", "", "string", "expr", "number", "color")[kind], text, offset)
-        if kind == OP and text in "+-" and self.kind(1) == NUMBER:
+            return Value(_VALUE_KINDS[kind], text, offset)
+        if (kind == "-" or kind == "+") and self.kinds[self.i + 1] == NUMBER:
             self.i += 2
             return Value("number", (text if text == "-" else "") + self.values[self.i - 1], offset)
         if kind == QUOTED and not self.is_op(".", 1):
@@ -331,7 +343,7 @@ class Parser:
 
     def table_item(self, table: TableDef) -> None:
         kind, word = self.kinds[self.i], self.values[self.i].lower()
-        if kind == OP and word == "~":
+        if kind == "~":
             offset = self.offset()
             self.i += 1
             table.items.append(Injection(self.name("a TablePartial name"), offset))
@@ -350,33 +362,53 @@ class Parser:
             table.records.append(self.records(top_level=False))
             return
         elif kind == IDENT and word == "ref" and (self.is_op(":", 1) or self.is_op("{", 1)):
-            raise ParseError(self.offset(), "a Ref must be written at the top level, not in a table")
+            raise ParseError(
+                self.offset(), "a Ref must be written at the top level, not in a table"
+            )
         else:
             table.items.append(self.column())
         self.end_of_line()
 
     def column(self) -> ColumnDef:
-        offset = self.offset()
-        if self.kinds[self.i] == NUMBER:  # names like `2fa` lex as numbers only when all digits
+        kinds, values, i = self.kinds, self.values, self.i
+        offset = self.offsets[i]
+        if kinds[i] not in _NAME_KINDS:
             raise self.fail("a column name")
-        name = self.name("a column name")
-        type_offset = self.offset()
-        if self.kinds[self.i] not in _NAME_KINDS:
-            raise ParseError(type_offset, f"column '{name}' needs a type, found {self.describe()}")
-        type_text, type_path, is_array = self.column_type()
+        name = values[i]
+        self.i = i = i + 1
+        type_offset = self.offsets[i]
+        follower = kinds[i + 1]
+        if (
+            kinds[i] == IDENT
+            and follower != "."
+            and follower != "("
+            and not (follower == "[" and kinds[i + 2] in _ARRAY_INSIDE)
+            and values[i].lower() not in _TYPE_CONTINUATIONS
+        ):  # the common case, a one-word type: `int`, `text`
+            type_text = values[i]
+            type_def = (type_text, (type_text,), False)
+            self.i = i = i + 1
+        else:
+            if kinds[i] not in _NAME_KINDS:
+                raise ParseError(
+                    type_offset, f"column '{name}' needs a type, found {self.describe()}"
+                )
+            type_def = self.column_type()
+            i = self.i
         settings: list[Setting] = []
-        while self.kinds[self.i] == IDENT:  # legacy inline settings: `id int pk unique`
-            word = self.values[self.i].lower()
+        while kinds[i] == IDENT:  # legacy inline settings: `id int pk unique`
+            word = values[i].lower()
             if word not in ("pk", "unique"):
                 raise ParseError(
-                    self.offset(),
-                    f"unexpected '{self.values[self.i]}' after the type of column '{name}' "
+                    self.offsets[i],
+                    f"unexpected '{values[i]}' after the type of column '{name}' "
                     "(settings go in [brackets])",
                 )
-            settings.append(Setting(word, None, self.offset()))
-            self.i += 1
-        settings.extend(self.settings())
-        return ColumnDef(name, offset, type_text, type_path, type_offset, is_array, settings)
+            settings.append(Setting(word, None, self.offsets[i]))
+            self.i = i = i + 1
+        if kinds[i] == "[":
+            settings.extend(self.settings())
+        return ColumnDef(name, offset, type_def[0], type_def[1], type_offset, type_def[2], settings)
 
     def column_type(self) -> tuple[str, tuple[str, ...], bool]:
         path = self.path("a type")
@@ -398,7 +430,7 @@ class Parser:
             last = '"' + last.replace('"', '""') + '"'
         prefix = "".join(p + "." for p in path[:-1])
         type_text = prefix + last + (f"({args})" if args else "") + suffix
-        return type_text, (*path[:-1], path[-1]), bool(suffix)
+        return type_text, path, bool(suffix)
 
     def type_words(self, words: list[str]) -> None:
         for tail in _TYPE_CONTINUATIONS.get(words[0].lower(), ()):
@@ -415,7 +447,7 @@ class Parser:
             kind, text = self.kinds[self.i], self.values[self.i]
             if kind in (NUMBER, IDENT, STRING, QUOTED):
                 args.append(text)
-            elif kind == OP and text in "+-" and self.kind(1) == NUMBER:
+            elif (kind == "-" or kind == "+") and self.kinds[self.i + 1] == NUMBER:
                 self.i += 1
                 args.append(text + self.values[self.i])
             else:
@@ -510,9 +542,9 @@ class Parser:
 
     def ref_body(self, name: str | None, offset: int) -> RefDef:
         left = self.endpoint()
-        if not (self.kinds[self.i] == OP and self.values[self.i] in _RELATIONS):
+        op = self.kinds[self.i]
+        if op not in _RELATIONS:
             raise self.fail("a relation ('>', '<', '-' or '<>')")
-        op = self.values[self.i]
         self.i += 1
         right = self.endpoint()
         return RefDef(name, left, op, right, self.settings(), offset)

@@ -1,0 +1,58 @@
+"""Time the DBML reader (parse + build model) against table count, with pydbml for comparison.
+
+Run from the repository root: `python3 bench/bench_dbml.py [--sizes 100 1000 ...]`.
+Peak memory is measured with tracemalloc (Python allocations), one size per fresh measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.generate import generate_dbml  # noqa: E402
+from nself_py.dbml import parse_dbml  # noqa: E402
+
+PYDBML_LIMIT = 1000
+# pydbml 1.2.1 does not know `checks { }` blocks: it gets the text without them.
+_CHECKS = re.compile(r"^  checks \{\n.*?\n  \}\n", re.MULTILINE | re.DOTALL)
+
+
+def best_of(n: int, fn) -> float:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000, 20000])
+    args = parser.parse_args()
+    print(f"{'tables':>7} {'ours s':>8} {'s/1k tables':>11} {'peak MB':>8} {'pydbml s':>9}")
+    for n in args.sizes:
+        text = generate_dbml(n)
+        seconds = best_of(3 if n <= 5000 else 1, lambda text=text: parse_dbml(text))
+        tracemalloc.start()
+        parse_dbml(text)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        theirs = "-"
+        if n <= PYDBML_LIMIT:
+            from pydbml import PyDBML
+
+            plain = _CHECKS.sub("", text)
+            theirs = f"{best_of(1, lambda: PyDBML(plain)):.2f}"
+        per_k = seconds / n * 1000
+        print(f"{n:>7} {seconds:>8.3f} {per_k:>11.3f} {peak:>8.1f} {theirs:>9}")
+
+
+if __name__ == "__main__":
+    main()
