@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from .model import Check, Column, Enum, ForeignKey, Index, Name, PrimaryKey, Schema, Table, Unique
@@ -89,7 +89,17 @@ def diff(
     ops += _diff_schemas(current, target, managed)
     enum_ops, rebuilt = _diff_enums(current_enums, target_enums, current_tables, target_tables)
     ops += enum_ops
-    ops += _diff_tables(current_tables, target_tables, rebuilt, enum_types)
+    context = _Context(
+        enum_types=frozenset(enum_types),
+        rebuilt_enums=frozenset(quote_name(op.enum) for op in ops if isinstance(op, RecreateEnum)),
+        rebuilt_columns=frozenset(rebuilt),
+        broken_keys=frozenset(
+            key
+            for name in current_tables.keys() & target_tables.keys()
+            for key in _dropped_unique_keys(current_tables[name], target_tables[name])
+        ),
+    )
+    ops += _diff_tables(current_tables, target_tables, context)
     return order(ops)
 
 
@@ -352,11 +362,25 @@ def _dropped_unique_keys(live: Table, table: Table) -> set[tuple[Name, frozenset
     }
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What the other comparisons decided that each table's comparison must follow."""
+
+    enum_types: frozenset[str]
+    """Every enum's quoted name: casts to and from them go through text."""
+    rebuilt_enums: frozenset[str]
+    """Enums rebuilt under a new type: checks and indexes spelling them are dropped and re-made."""
+    rebuilt_columns: frozenset[tuple[Name, str]]
+    """Columns of rebuilt enums: the rebuild sets their default."""
+    broken_keys: frozenset[tuple[Name, frozenset[str]]]
+    """Unique keys dropped on kept tables: foreign keys onto them are dropped and re-added."""
+
+    def spells_rebuilt_enum(self, text: str) -> bool:
+        return any(f"::{t}" in text for t in self.rebuilt_enums)
+
+
 def _diff_tables(
-    current: dict[Name, Table],
-    target: dict[Name, Table],
-    rebuilt: set[tuple[Name, str]],
-    enum_types: set[str],
+    current: dict[Name, Table], target: dict[Name, Table], context: _Context
 ) -> list[Operation]:
     ops: list[Operation] = []
     for name in sorted(target.keys() - current.keys()):
@@ -365,29 +389,20 @@ def _diff_tables(
     for name in sorted(current.keys() - target.keys()):
         ops += [DropForeignKey(name, fk) for fk in current[name].foreign_keys]
         ops.append(DropTable(_without_fks(current[name])))
-    # Unique keys dropped or rebuilt on kept tables: foreign keys onto them must be re-added.
-    broken: set[tuple[Name, frozenset[str]]] = set()
-    for name in current.keys() & target.keys():
-        broken |= _dropped_unique_keys(current[name], target[name])
     for name in sorted(current.keys() & target.keys()):
-        ops += _diff_table(current[name], target[name], rebuilt, enum_types, broken)
+        ops += _diff_table(current[name], target[name], context)
     return ops
 
 
-def _diff_table(
-    live: Table,
-    table: Table,
-    rebuilt: set[tuple[Name, str]],
-    enum_types: set[str],
-    broken: set[tuple[Name, frozenset[str]]],
-) -> Iterator[Operation]:
+def _diff_table(live: Table, table: Table, context: _Context) -> Iterator[Operation]:
     name = table.name
     for column in table.columns:
         old = live.column(column.name)
         if old is None:
             yield AddColumn(name, column)
         else:
-            yield from _diff_column(name, old, column, (name, column.name) in rebuilt, enum_types)
+            rebuilt = (name, column.name) in context.rebuilt_columns
+            yield from _diff_column(name, old, column, rebuilt, context.enum_types)
     for column in live.columns:
         if table.column(column.name) is None:
             yield DropColumn(name, column)
@@ -403,15 +418,21 @@ def _diff_table(
         for old, new in _pairs(live_items, items, key):
             if old is None:
                 yield AddConstraint(name, new, new_columns)
-            elif new is None:
+            elif new is None or (
+                isinstance(old, Check) and context.spells_rebuilt_enum(old.expression)
+            ):
                 yield DropConstraint(name, old, old_columns)
+                if new is not None:
+                    yield AddConstraint(name, new, new_columns)
             elif old.name != new.name:
                 yield RenameConstraint(name, old.name, new.name)
     for old, new in _pairs(live.indexes, table.indexes, _index_def):
         if old is None:
             yield CreateIndex(name, new, new_columns)
-        elif new is None:
+        elif new is None or context.spells_rebuilt_enum(" ".join((*old.keys, old.where or ""))):
             yield DropIndex(name, old, old_columns)
+            if new is not None:
+                yield CreateIndex(name, new, new_columns)
         else:
             if old.name != new.name:
                 yield RenameConstraint(name, old.name, new.name, is_index=True)
@@ -423,7 +444,7 @@ def _diff_table(
             yield AddForeignKey(name, new)
         elif new is None:
             yield DropForeignKey(name, old)
-        elif (old.ref_table, frozenset(old.ref_columns)) in broken:
+        elif (old.ref_table, frozenset(old.ref_columns)) in context.broken_keys:
             yield DropForeignKey(name, old)
             yield AddForeignKey(name, new)
         elif old.name != new.name:

@@ -456,3 +456,66 @@ def test_renames(any_db_url):
     assert rows(any_db_url, "SELECT key, n FROM z") == [(1, "kept")]
     load(any_db_url, down)
     assert rows(any_db_url, "SELECT id, n FROM a") == [(1, "kept")]
+
+
+def test_type_changes_around_dependent_constraints(any_db_url):
+    """Checks on a retyped column are dropped before and added after; keys referenced by foreign
+    keys can widen; an enum column moves to text before its enum is dropped."""
+    start = Schema(
+        enums=(Enum(P("kind"), ("a", "b")),),
+        tables=(
+            Table(P("p"), (Column("id", "integer", False),), PrimaryKey(("id",))),
+            Table(
+                P("c"),
+                (
+                    Column("p_id", "integer"),
+                    Column("x", "text"),
+                    Column("k", "public.kind", default="'a'::public.kind"),
+                ),
+                checks=(Check("(length(x) < 5)"),),
+                indexes=(Index(("x",)),),
+                foreign_keys=(ForeignKey(("p_id",), P("p"), ("id",)),),
+            ),
+        ),
+    )
+    target = Schema(
+        tables=(
+            Table(P("p"), (Column("id", "bigint", False),), PrimaryKey(("id",))),
+            Table(
+                P("c"),
+                (
+                    Column("p_id", "bigint"),
+                    Column("x", "integer"),
+                    Column("k", "text", default="'b'::text"),
+                ),
+                checks=(Check("(x > 0)"),),
+                indexes=(Index(("x",)),),
+                foreign_keys=(ForeignKey(("p_id",), P("p"), ("id",)),),
+            ),
+        ),
+    )
+    data = "INSERT INTO p VALUES (1); INSERT INTO c VALUES (1, '3', 'b')"
+    up, _ = round_trip(any_db_url, start, target, data)
+    assert up.index("DROP CONSTRAINT c_x_check") < up.index("COLUMN x TYPE integer")
+    assert up.index("COLUMN x TYPE integer") < up.index("ADD CONSTRAINT c_x_check")
+    assert up.index("COLUMN k TYPE text USING k::text::text") < up.index("DROP TYPE public.kind")
+    assert rows(any_db_url, "SELECT p_id, x, k::text FROM c") == [(1, "3", "b")]
+
+
+def test_enum_rebuild_with_check_and_partial_index_on_it(any_db_url):
+    def schema(values: tuple[str, ...]) -> Schema:
+        return Schema(
+            enums=(Enum(P("st"), values),),
+            tables=(
+                Table(
+                    P("t"),
+                    (Column("s", "public.st", False),),
+                    checks=(Check("(s <> 'b'::public.st)"),),
+                    indexes=(Index(("s",), where="(s = 'a'::public.st)"),),
+                ),
+            ),
+        )
+
+    round_trip(
+        any_db_url, schema(("a", "b", "c")), schema(("c", "a", "b")), "INSERT INTO t VALUES ('c')"
+    )
