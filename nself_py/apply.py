@@ -262,32 +262,37 @@ class _Runner:
         started = time.perf_counter()
         for script in step.scripts:
             _run_script(self.conn, step, script, self.project_dir)
-        self.record(step)
         note = f"{step.direction} {step.migration.label} ({step.statement_count} statements"
         note += f", {time.perf_counter() - started:.2f} s)"
         if step.metadata_actions:
             note += "; Hasura metadata not applied: " + ", ".join(step.metadata_actions)
         self.report(note)
 
-    def record(self, step: Step) -> None:
-        version = step.migration.version
-        if step.direction == UP:
-            self.store.set(self.conn, version, False)
-            log_applied(self.conn, self.database_name, version, step.migration.up_sha256())
+    def record(self, steps: list[Step]) -> None:
+        """State and log writes for finished steps, in the same transaction as their SQL."""
+        versions = [s.migration.version for s in steps]
+        if steps[0].direction == UP:
+            self.store.write(self.conn, dict.fromkeys(versions, False))
+            hashes = {s.migration.version: s.migration.up_sha256() for s in steps}
+            log_applied(self.conn, self.database_name, hashes)
         else:
-            self.store.remove(self.conn, version)
-            log_removed(self.conn, self.database_name, version)
+            self.store.write(self.conn, dict.fromkeys(versions))
+            log_removed(self.conn, self.database_name, versions)
+
+    def run_batch(self, steps: list[Step]) -> None:
+        with self.conn.transaction():
+            for step in steps:
+                self.run(step)
+            self.record(steps)
 
     def run_alone(self, step: Step) -> None:
         """A no-transaction step: dirty first, each statement committed, clean at the end."""
         with self.conn.transaction():
-            self.store.set(self.conn, step.migration.version, True)
+            self.store.write(self.conn, {step.migration.version: True})
         self.report(f"running {step.migration.label} outside a transaction (marked dirty)")
-        for script in step.scripts:
-            _run_script(self.conn, step, script, self.project_dir)
+        self.run(step)
         with self.conn.transaction():
-            self.record(step)
-        self.report(f"{step.migration.label}: done, dirty flag cleared")
+            self.record([step])
 
 
 def _batches(steps: tuple[Step, ...], per_migration: bool) -> list[list[Step]]:
@@ -350,10 +355,8 @@ def migrate(
             for batch in _batches(plan.steps, per_migration_transaction):
                 if batch[0].no_transaction:
                     runner.run_alone(batch[0])
-                    continue
-                with conn.transaction():
-                    for step in batch:
-                        runner.run(step)
+                else:
+                    runner.run_batch(batch)
     return Outcome(plan, store.describe(), time.perf_counter() - started)
 
 

@@ -226,12 +226,15 @@ def write_migration(
             f"invalid migration name {name!r}: use letters, digits, `_` and `-` "
             "(starting with a letter or digit)"
         )
-    used = {m.version for m in local_migrations(migrations_dir)}
+
+    def used(v: int) -> bool:
+        return any(migrations_dir.glob(f"{v}_*"))
+
     if version is None:
         version = new_version()
-        while version in used:
+        while used(version):
             version = new_version()
-    elif version in used:
+    elif used(version):
         raise ConfigError(f"version {version} already exists in {migrations_dir}")
     folder = migrations_dir / f"{version}_{name}"
     folder.mkdir(parents=True)

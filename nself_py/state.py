@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from .errors import DatabaseError
 from .migrations import config_version
 
 LOG_TABLE = "nself.migration_log"
+
+Changes = Mapping[int, bool | None]
+"""Version → its new dirty flag, or None to remove the version."""
 
 
 def _exists(conn: psycopg.Connection, table: str) -> bool:
@@ -57,15 +61,24 @@ class TableStore:
         rows = conn.execute("SELECT version, dirty FROM hdb_catalog.schema_migrations")
         return {version: dirty for version, dirty in rows}
 
+    def write(self, conn: psycopg.Connection, changes: Changes) -> None:
+        upserts = [(v, dirty) for v, dirty in changes.items() if dirty is not None]
+        removals = [(v,) for v, dirty in changes.items() if dirty is None]
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO hdb_catalog.schema_migrations (version, dirty) VALUES (%s, %s) "
+                "ON CONFLICT (version) DO UPDATE SET dirty = excluded.dirty",
+                upserts,
+            )
+            cursor.executemany(
+                "DELETE FROM hdb_catalog.schema_migrations WHERE version = %s", removals
+            )
+
     def set(self, conn: psycopg.Connection, version: int, dirty: bool) -> None:
-        conn.execute(
-            "INSERT INTO hdb_catalog.schema_migrations (version, dirty) VALUES (%s, %s) "
-            "ON CONFLICT (version) DO UPDATE SET dirty = excluded.dirty",
-            (version, dirty),
-        )
+        self.write(conn, {version: dirty})
 
     def remove(self, conn: psycopg.Connection, version: int) -> None:
-        conn.execute("DELETE FROM hdb_catalog.schema_migrations WHERE version = %s", (version,))
+        self.write(conn, {version: None})
 
     def fix_hint(self, version: int) -> str:
         return (
@@ -99,24 +112,27 @@ class CatalogStore:
         migrations = (self._load(conn).get("migrations") or {}).get(self.database_name) or {}
         return {int(version): bool(dirty) for version, dirty in migrations.items()}
 
-    def _update(self, conn: psycopg.Connection, version: int, dirty: bool | None) -> None:
+    def write(self, conn: psycopg.Connection, changes: Changes) -> None:
+        """One read-modify-write of the document per batch: a row rewritten per migration
+        would make a 1,000-migration run quadratic."""
         state = self._load(conn, for_update=True)
-        migrations = state.setdefault("migrations", {}) or {}
+        migrations = state.get("migrations") or {}
         state["migrations"] = migrations
         ours = migrations.setdefault(self.database_name, {})
-        if dirty is None:
-            ours.pop(str(version), None)
-        else:
-            ours[str(version)] = dirty
+        for version, dirty in changes.items():
+            if dirty is None:
+                ours.pop(str(version), None)
+            else:
+                ours[str(version)] = dirty
         state.setdefault("settings", {"migration_mode": "true"})
         state.setdefault("isStateCopyCompleted", True)
         conn.execute("UPDATE hdb_catalog.hdb_version SET cli_state = %s", (json.dumps(state),))
 
     def set(self, conn: psycopg.Connection, version: int, dirty: bool) -> None:
-        self._update(conn, version, dirty)
+        self.write(conn, {version: dirty})
 
     def remove(self, conn: psycopg.Connection, version: int) -> None:
-        self._update(conn, version, None)
+        self.write(conn, {version: None})
 
     def fix_hint(self, version: int) -> str:
         return (
@@ -153,14 +169,16 @@ def prepare_log(conn: psycopg.Connection) -> None:
     )
 
 
-def log_applied(conn: psycopg.Connection, database_name: str, version: int, sha256: str) -> None:
-    conn.execute(
-        f"INSERT INTO {LOG_TABLE} (database_name, version, up_sha256, applied_by) "
-        "VALUES (%s, %s, %s, %s || ' as ' || current_user) "
-        "ON CONFLICT (database_name, version) DO UPDATE SET up_sha256 = excluded.up_sha256, "
-        "applied_at = now(), applied_by = excluded.applied_by",
-        (database_name, version, sha256, _os_user()),
-    )
+def log_applied(conn: psycopg.Connection, database_name: str, applied: Mapping[int, str]) -> None:
+    """Record version → sha256 of its up statements, now, by this OS and database user."""
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {LOG_TABLE} (database_name, version, up_sha256, applied_by) "
+            "VALUES (%s, %s, %s, %s || ' as ' || current_user) "
+            "ON CONFLICT (database_name, version) DO UPDATE SET up_sha256 = excluded.up_sha256, "
+            "applied_at = now(), applied_by = excluded.applied_by",
+            [(database_name, v, sha, _os_user()) for v, sha in applied.items()],
+        )
 
 
 def _os_user() -> str:
@@ -170,10 +188,10 @@ def _os_user() -> str:
         return "unknown"
 
 
-def log_removed(conn: psycopg.Connection, database_name: str, version: int) -> None:
+def log_removed(conn: psycopg.Connection, database_name: str, versions: list[int]) -> None:
     conn.execute(
-        f"DELETE FROM {LOG_TABLE} WHERE database_name = %s AND version = %s",
-        (database_name, version),
+        f"DELETE FROM {LOG_TABLE} WHERE database_name = %s AND version = ANY(%s)",
+        (database_name, versions),
     )
 
 
