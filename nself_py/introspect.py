@@ -1,7 +1,8 @@
 """Read the live database into the schema model with a fixed handful of bulk catalog queries.
 
 One query per object kind (schemas, enums, tables, columns, constraints, indexes), never one per
-table, so 5,000 tables cost the same six round trips as one. Everything is read in one read-only
+table, so 5,000 tables cost the same six round trips as one (a seventh reads column names of
+tables outside the schemas read when foreign keys point there). Everything is read in one read-only
 transaction with `search_path = pg_catalog`, so PostgreSQL prints every non-catalog name
 schema-qualified (`public.mood`, `'a'::public.mood`), the spelling the model uses.
 
@@ -18,6 +19,7 @@ canonicalizer uses the same two functions so both sides of a diff are spelled al
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Collection, Iterator
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 import psycopg
 
 from . import model
+from .sqltext import quote_literal
 
 # Schemas that are never the user's: PostgreSQL's, Hasura's and our own bookkeeping.
 SYSTEM_SCHEMAS = ("information_schema", "hdb_catalog", "hdb_views", "nself")
@@ -49,44 +52,29 @@ def query_count() -> int:
 # --- parsing PostgreSQL's deparsed text -------------------------------------------------------
 
 
-def _outside_quotes(text: str) -> Iterator[tuple[int, str, int]]:
-    """Yield (position, character, parenthesis depth) for characters outside quoted text.
+# A quoted literal (E'' with backslash escapes), a quoted identifier, a parenthesis or comma,
+# or a run of anything else: scanning token by token keeps parsing linear and fast.
+_TOKEN = re.compile(
+    r"""[Ee]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|"(?:[^"]|"")*"|[(),]|(?:[^'"(),Ee]|[Ee](?!'))+"""
+)
 
-    Knows '…' literals ('' doubled, E'…' with backslash escapes) and "…" identifiers."""
+
+def _tokens(text: str) -> Iterator[tuple[int, str, int]]:
+    """Yield (position, token, parenthesis depth outside the token) of PostgreSQL text."""
     depth = 0
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "'\"":
-            escapes = ch == "'" and i > 0 and text[i - 1] in "eE"
-            j = i + 1
-            while j < n:
-                if escapes and text[j] == "\\":
-                    j += 2
-                    continue
-                if text[j] == ch:
-                    if j + 1 < n and text[j + 1] == ch:
-                        j += 2
-                        continue
-                    break
-                j += 1
-            i = j + 1
-            continue
-        if ch == "(":
-            yield i, ch, depth
-            depth += 1
-        elif ch == ")":
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token == ")":
             depth -= 1
-            yield i, ch, depth
-        else:
-            yield i, ch, depth
-        i += 1
+        yield match.start(), token, depth
+        if token == "(":
+            depth += 1
 
 
 def _group_end(text: str, start: int) -> int:
     """Index of the parenthesis closing the one at `start`."""
-    for pos, ch, depth in _outside_quotes(text[start:]):
-        if ch == ")" and depth == 0:
+    for pos, token, depth in _tokens(text[start:]):
+        if token == ")" and depth == 0:
             return start + pos
     raise ValueError(f"unbalanced parentheses in {text!r}")
 
@@ -94,8 +82,8 @@ def _group_end(text: str, start: int) -> int:
 def split_top_level(text: str) -> tuple[str, ...]:
     """Split at commas that are outside parentheses and quotes."""
     parts, begin = [], 0
-    for pos, ch, depth in _outside_quotes(text):
-        if ch == "," and depth == 0:
+    for pos, token, depth in _tokens(text):
+        if token == "," and depth == 0:
             parts.append(text[begin:pos].strip())
             begin = pos + 1
     parts.append(text[begin:].strip())
@@ -110,10 +98,12 @@ def check_expression(constraintdef: str) -> str:
 
 def index_keys(indexdef: str) -> tuple[str, ...]:
     """The key list of a `pg_get_indexdef` text, one element per key (INCLUDE excluded)."""
-    for pos, _ch, depth in _outside_quotes(indexdef):
-        if depth == 0 and indexdef.startswith(" USING ", pos):
-            start = indexdef.index("(", pos)
-            return split_top_level(indexdef[start + 1 : _group_end(indexdef, start)])
+    using = False
+    for pos, token, depth in _tokens(indexdef):
+        if depth == 0 and " USING " in token:
+            using = True
+        elif using and token == "(" and depth == 0:
+            return split_top_level(indexdef[pos + 1 : _group_end(indexdef, pos)])
     raise ValueError(f"no USING clause in {indexdef!r}")
 
 
@@ -149,38 +139,37 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND c.relnamespace = ANY(%(schemas)s::oid[])
   AND {_NOT_EXTENSION.format(catalog="pg_class", oid="c.oid")}"""
 
-# A default is a serial's when it is nextval() of a sequence owned by the same column.
+# A default is a serial's when it is nextval() of a sequence owned by the same column ('a').
 _COLUMNS = """
-SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       pg_get_expr(ad.adbin, ad.adrelid), a.attidentity, a.attgenerated, d.description,
-       EXISTS (SELECT 1 FROM pg_depend s JOIN pg_class sc ON sc.oid = s.objid
-               WHERE s.classid = 'pg_class'::regclass AND s.refclassid = 'pg_class'::regclass
-                 AND s.refobjid = a.attrelid AND s.refobjsubid = a.attnum
-                 AND s.deptype = 'a' AND sc.relkind = 'S'
-                 AND pg_get_expr(ad.adbin, ad.adrelid)
-                     = 'nextval(' || quote_literal(sc.oid::regclass::text) || '::regclass)')
+SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       pg_get_expr(ad.adbin, ad.adrelid), a.attidentity, a.attgenerated, d.description, o.seqs
 FROM pg_attribute a
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_description d
   ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
+LEFT JOIN (SELECT s.refobjid, s.refobjsubid, array_agg(s.objid::regclass::text) AS seqs
+           FROM pg_depend s JOIN pg_class sc ON sc.oid = s.objid AND sc.relkind = 'S'
+           WHERE s.classid = 'pg_class'::regclass AND s.refclassid = 'pg_class'::regclass
+             AND s.deptype = 'a' AND s.refobjid = ANY(%(tables)s::oid[])
+           GROUP BY 1, 2) o ON o.refobjid = a.attrelid AND o.refobjsubid = a.attnum
 WHERE a.attrelid = ANY(%(tables)s::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum"""
 
+# Column numbers are mapped to names in Python (per-row subqueries cost more than the rest).
 _CONSTRAINTS = """
-SELECT c.conrelid, c.contype, c.conname, pg_get_constraintdef(c.oid),
-       ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(num, ord)
-             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.num
-             ORDER BY k.ord),
-       rn.nspname, r.relname,
-       ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(num, ord)
-             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.num
-             ORDER BY k.ord),
-       c.confdeltype, c.confupdtype
+SELECT c.conrelid, c.contype, c.conname,
+       CASE WHEN c.contype = 'c' THEN pg_get_constraintdef(c.oid) END,
+       c.conkey, c.confrelid, rn.nspname, r.relname, c.confkey, c.confdeltype, c.confupdtype
 FROM pg_constraint c
 LEFT JOIN pg_class r ON r.oid = c.confrelid
 LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
 WHERE c.conrelid = ANY(%(tables)s::oid[]) AND c.contype IN ('p', 'u', 'c', 'f')
 ORDER BY c.conrelid, c.conname"""
+
+# Only when a foreign key points at a table outside the schemas read.
+_OTHER_COLUMNS = """
+SELECT a.attrelid, a.attnum, a.attname FROM pg_attribute a
+WHERE a.attrelid = ANY(%(tables)s::oid[]) AND a.attnum > 0"""
 
 # Indexes that implement a constraint (primary key, unique, exclusion) belong to the constraint.
 _INDEXES = """
@@ -224,11 +213,28 @@ def introspect(conn: psycopg.Connection, schemas: Collection[str] | None = None)
         column_rows = fetch(_COLUMNS, tables=table_oids)
         constraint_rows = fetch(_CONSTRAINTS, tables=table_oids)
         index_rows = fetch(_INDEXES, tables=table_oids)
+        read = set(table_oids)
+        outside = sorted({row[5] for row in constraint_rows if row[1] == "f"} - read)
+        other_columns = fetch(_OTHER_COLUMNS, tables=outside) if outside else []
         conn.execute("SELECT set_config('search_path', %s, true)", (previous_path,))
     _last_query_count = count
 
     columns: dict[int, list[model.Column]] = defaultdict(list)
-    for relid, name, type_, notnull, default, identity, generated, comment, serial in column_rows:
+    names = {(relid, num): name for relid, num, name in other_columns}
+    for (
+        relid,
+        num,
+        name,
+        type_,
+        notnull,
+        default,
+        identity,
+        generated,
+        comment,
+        seqs,
+    ) in column_rows:
+        names[relid, num] = name
+        serial = bool(seqs) and default in {f"nextval({quote_literal(s)}::regclass)" for s in seqs}
         columns[relid].append(
             model.Column(
                 name=name,
@@ -241,19 +247,9 @@ def introspect(conn: psycopg.Connection, schemas: Collection[str] | None = None)
         )
 
     parts: dict[int, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    for (
-        relid,
-        kind,
-        name,
-        definition,
-        cols,
-        ref_schema,
-        ref_table,
-        ref_cols,
-        on_del,
-        on_upd,
-    ) in constraint_rows:
-        cols = tuple(cols)
+    for (relid, kind, name, definition, keys, ref_oid, ref_schema, ref_table, ref_keys, on_del,
+         on_upd) in constraint_rows:  # fmt: skip
+        cols = tuple(names[relid, k] for k in keys)
         if kind == "p":
             parts[relid]["pk"].append(model.PrimaryKey(cols, name))
         elif kind == "u":
@@ -265,7 +261,7 @@ def introspect(conn: psycopg.Connection, schemas: Collection[str] | None = None)
                 model.ForeignKey(
                     columns=cols,
                     ref_table=model.Name(ref_schema, ref_table),
-                    ref_columns=tuple(ref_cols),
+                    ref_columns=tuple(names[ref_oid, k] for k in ref_keys),
                     on_delete=_ACTIONS[on_del],
                     on_update=_ACTIONS[on_upd],
                     name=name,
