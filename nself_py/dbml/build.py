@@ -7,13 +7,14 @@ adds a join table `<t1>_<t2>` in the first table's schema (inline: target first)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import model, sqltext
 from ..model import Name
 from .parser import suggest
-from .syntax import ColumnDef, Document, Endpoint, RecordsDef, Setting, TableDef, Value
+from .syntax import CheckDef, ColumnDef, Document, Endpoint, RecordsDef, Setting, TableDef, Value
 
 COLUMN_SETTINGS = frozenset(("pk", "primary key", "null", "not null", "unique", "increment",
                              "default", "note", "ref", "check"))  # fmt: skip
@@ -24,6 +25,9 @@ CHECK_SETTINGS = frozenset(("name",))
 REF_SETTINGS = frozenset(("delete", "update", "color", "name"))
 ACTIONS = {a.lower(): a for a in model.REFERENTIAL_ACTIONS}
 _REPEATABLE = frozenset(("ref", "check"))
+_COLOR_SETTINGS = frozenset(("color", "headercolor"))
+_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
+GROUP_SETTINGS = frozenset(("note", "color"))
 _INTEGERS = frozenset(("int", "integer", "bigint", "smallint", "int2", "int4", "int8"))
 _SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
 
@@ -52,7 +56,8 @@ class _Table:
     columns: dict[str, _Col] = field(default_factory=dict)
     notes: list[Value] = field(default_factory=list)
     indexes: list = field(default_factory=list)
-    checks: list = field(default_factory=list)
+    checks: list[tuple[CheckDef, str]] = field(default_factory=list)
+    """Each check with the prefix its name gets (`<table>.` for checks from a partial)."""
     model_columns: list[model.Column] = field(default_factory=list)
     primary_key: model.PrimaryKey | None = None
     uniques: list[model.Unique] = field(default_factory=list)
@@ -79,15 +84,22 @@ def _qualify(path: tuple[str, ...], offset: int, what: str, report: Report) -> N
 def _settings_map(
     settings: list[Setting], known: frozenset[str], what: str, report: Report
 ) -> dict[str, list[Setting]]:
+    """Settings by name; reports unknown names, repeats (at each one) and malformed colours."""
     result: dict[str, list[Setting]] = {}
     for s in settings:
         if s.name not in known:
             report(s.offset, f"unknown {what} setting '{s.name}'{suggest(s.name, known)}")
             continue
-        if s.name in result and s.name not in _REPEATABLE:
-            report(s.offset, f"{what} setting '{s.name}' is given twice")
-            continue
+        if s.name in _COLOR_SETTINGS and not (
+            s.value is not None and s.value.kind == "color" and _COLOR.fullmatch(s.value.text)
+        ):
+            report(s.offset, f"'{s.name}' needs a colour like #1a2b3c")
         result.setdefault(s.name, []).append(s)
+    for name, repeated in result.items():
+        if len(repeated) > 1 and name not in _REPEATABLE:
+            for s in repeated:
+                report(s.offset, f"{what} setting '{name}' is given more than once")
+            del repeated[1:]
     return result
 
 
@@ -125,8 +137,6 @@ class Builder:
                     self.report(offset, f"enum value '{value}' is listed twice")
                 else:
                     values.append(value)
-            if not values:
-                self.report(e.offset, f"enum {sqltext.quote_name(name)} has no values")
             if len(e.notes) > 1:
                 self.report(e.notes[1].offset, "the enum has two notes")
             note = e.notes[0].text if e.notes else None
@@ -155,12 +165,50 @@ class Builder:
             self.check_partial(p)
 
     def check_partial(self, p: TableDef) -> None:
-        """A partial's indexes may only name the partial's own columns."""
+        """Check a partial on its own (it may be injected nowhere): settings, notes, self-refs,
+        and indexes, which may only name the partial's own columns."""
+        _settings_map(p.settings, TABLE_SETTINGS, "TablePartial", self.report)
         own = {c.name for c in p.items if isinstance(c, ColumnDef)}
+        for c in p.items:
+            if not isinstance(c, ColumnDef):
+                continue
+            settings = _settings_map(c.settings, COLUMN_SETTINGS, "column", self.report)
+            self.check_column_values(c, settings)
+            for ref in settings.get("ref", ()):
+                e = ref.value.endpoint if ref.value is not None else None
+                if e is not None and not e.path and e.columns == (c.name,):
+                    self.report(ref.offset, "the two ends of the reference are the same columns")
         for index in p.indexes:
             for is_expr, key, offset in index.keys:
                 if not is_expr and key not in own:
                     self.report(offset, f"TablePartial '{p.path[0]}' has no column '{key}'")
+
+    def check_column_values(self, c: ColumnDef, s: dict[str, list[Setting]]) -> None:
+        if "null" in s and "not null" in s:
+            self.report(s["null"][0].offset, f"column '{c.name}' is both null and not null")
+        if "note" in s:
+            _string(s["note"][0], self.report)
+        for check in s.get("check", ()):
+            if check.value is None or check.value.kind != "expr":
+                self.report(check.offset, "'check' needs a `backtick expression`")
+
+    def check_groups(self) -> None:
+        grouped: dict[Name, str] = {}
+        for g in self.doc.groups:
+            label = ".".join(g.path)
+            if len(g.path) != 1:
+                self.report(g.offset, f"a TableGroup name must be a single name, not '{label}'")
+            _settings_map(g.settings, GROUP_SETTINGS, "TableGroup", self.report)
+            for path, offset in g.tables:
+                name = self.find_table(path)
+                if name is None or name not in self.tables:
+                    self.report(
+                        offset, f"TableGroup '{label}' names unknown table '{'.'.join(path)}'"
+                    )
+                elif name in grouped:
+                    self.report(offset, f"table {name} is already in TableGroup '{grouped[name]}'")
+                else:
+                    grouped[name] = label
 
     # -- tables --------------------------------------------------------------------------------
 
@@ -168,7 +216,7 @@ class Builder:
         """Gather a table's columns, notes, indexes and checks, injecting its partials."""
         node = t.node
         local = {c.name for c in node.items if isinstance(c, ColumnDef)}
-        settings: list[Setting] = []
+        inherited: list[Value] = []  # partial notes, in injection order: the last one wins
         for item in node.items:
             if isinstance(item, ColumnDef):
                 if item.name in t.columns:
@@ -187,18 +235,16 @@ class Builder:
                 if isinstance(c, ColumnDef) and c.name not in local:
                     t.columns.pop(c.name, None)  # a later partial overrides an earlier one
                     t.columns[c.name] = _Col(c, partial)
-            settings.extend(partial.settings)
-            t.notes.extend(partial.notes)
+            inherited += [x.value for x in partial.settings if x.name == "note" and x.value]
+            inherited += partial.notes
             t.indexes.extend(partial.indexes)
-            t.checks.extend(partial.checks)
+            # dbml-core prefixes the names of a partial's checks with the table's name.
+            t.checks.extend((check, f"{t.name.name}.") for check in partial.checks)
         local_settings = _settings_map(node.settings, TABLE_SETTINGS, "table", self.report)
-        if len(node.notes) + len(local_settings.get("note", ())) > 1:
-            self.report(node.offset, f"table {t.name} has two notes")
         local_note = [s.value for s in local_settings.get("note", ()) if s.value] + node.notes
-        inherited = [s.value for s in settings if s.name == "note" and s.value] + t.notes
-        t.notes = local_note or inherited[-1:]
+        t.notes = local_note[-1:] or inherited[-1:]
         t.indexes.extend(node.indexes)
-        t.checks.extend(node.checks)
+        t.checks.extend((check, "") for check in node.checks)
         for c in t.columns.values():
             c.settings = _settings_map(c.node.settings, COLUMN_SETTINGS, "column", self.report)
 
@@ -213,8 +259,7 @@ class Builder:
                 identity = model.IDENTITY_BY_DEFAULT
             else:  # what the exporter does for any other type
                 type_text, identity = "integer", model.SERIAL
-        if "null" in s and "not null" in s:
-            self.report(s["null"][0].offset, f"column '{node.name}' is both null and not null")
+        self.check_column_values(node, s)
         pk = "pk" in s or "primary key" in s
         default = None
         if "default" in s:
@@ -224,11 +269,9 @@ class Builder:
                     s["default"][0].offset, f"column '{node.name}' has increment and a default"
                 )
                 default = None
-        note = _string(s["note"][0], self.report) if "note" in s else None
+        note = s["note"][0].value.text if "note" in s and s["note"][0].value else None
         for check in s.get("check", ()):
-            if check.value is None or check.value.kind != "expr":
-                self.report(check.offset, "'check' needs a `backtick expression`")
-            else:
+            if check.value is not None and check.value.kind == "expr":
                 t.model_checks.append(model.Check(check.value.text))
         if "unique" in s:
             t.uniques.append(model.Unique((node.name,)))
@@ -322,7 +365,11 @@ class Builder:
                     keys.append(sqltext.quote_ident(key))
             name = _string(s["name"][0], self.report) if "name" in s else None
             if "pk" in s:
-                if t.primary_key is not None:
+                if t.primary_key is not None and t.primary_key.columns == tuple(
+                    k[1] for k in index.keys
+                ):
+                    t.primary_key = model.PrimaryKey(t.primary_key.columns, name)
+                elif t.primary_key is not None:
                     self.report(index.offset, f"table {t.name} has a second primary key")
                 elif any(k[0] for k in index.keys):
                     self.report(index.offset, "a primary key cannot use expressions")
@@ -343,10 +390,10 @@ class Builder:
             t.model_indexes.append(
                 model.Index(tuple(keys), "unique" in s, method, None, name, note)
             )
-        for check in t.checks:
+        for check, prefix in t.checks:
             s = _settings_map(check.settings, CHECK_SETTINGS, "check", self.report)
             name = _string(s["name"][0], self.report) if "name" in s else None
-            t.model_checks.append(model.Check(check.expression, name))
+            t.model_checks.append(model.Check(check.expression, name and prefix + name))
         if t.primary_key is not None:
             pk_cols = set(t.primary_key.columns)
             unknown = pk_cols - columns
@@ -534,11 +581,10 @@ class Builder:
             self.expand(t)
         for t in self.tables.values():
             t.model_columns = [self.column(t, c) for c in t.columns.values()]
-            if not t.model_columns:
-                self.report(t.node.offset, f"table {t.name} has no columns")
             self.table_constraints(t)
         self.top_refs()
         self.foreign_keys()
+        self.check_groups()
         records = [
             rec
             for t in self.tables.values()

@@ -15,6 +15,7 @@ from .syntax import (
     Document,
     Endpoint,
     EnumDef,
+    GroupDef,
     IndexDef,
     Injection,
     RecordsDef,
@@ -26,7 +27,8 @@ from .syntax import (
 
 ELEMENTS = ("table", "tablepartial", "enum", "ref", "project", "tablegroup", "note", "records",
             "diagramview")  # fmt: skip
-_SKIPPED_ELEMENTS = frozenset(("project", "tablegroup", "note", "diagramview"))
+_NESTED_ELEMENTS = {"table": "Table", "tablepartial": "TablePartial", "enum": "Enum",
+                    "ref": "Ref", "tablegroup": "TableGroup", "project": "Project"}  # fmt: skip
 _RELATIONS = frozenset((">", "<", "-", "<>"))
 _NAME_KINDS = frozenset((IDENT, QUOTED))
 _OPENERS, _CLOSERS = frozenset("{[("), frozenset("}])")
@@ -131,7 +133,7 @@ class Parser:
 
     def skip_element(self) -> None:
         """Skip the rest of an element: its header line and its `{ ... }` block if any."""
-        depth = 0
+        depth = braces = 0
         while True:
             kind = self.kinds[self.i]
             if kind == EOF:
@@ -142,11 +144,17 @@ class Parser:
                     return
             elif kind == "{":
                 depth += 1
+                braces += 1
             elif kind == "}":
                 depth -= 1
-                if depth <= 0:
+                braces -= 1
+                if braces <= 0 or depth <= 0:
                     self.i += 1
                     return
+            elif kind in _OPENERS:
+                depth += 1
+            elif kind in _CLOSERS:
+                depth = max(0, depth - 1)
             self.i += 1
 
     # -- document ------------------------------------------------------------------------------
@@ -177,7 +185,13 @@ class Parser:
             self.ref_element()
         elif word == "records":
             self.doc.records.append(self.records(top_level=True))
-        elif word in _SKIPPED_ELEMENTS:
+        elif word == "tablegroup":
+            self.doc.groups.append(self.table_group())
+        elif word == "project":
+            self.project()
+        elif word == "note":
+            self.sticky_note()
+        elif word == "diagramview":
             self.i += 1
             self.skip_element()
         else:
@@ -271,9 +285,8 @@ class Parser:
         if kind in _VALUE_KINDS:
             self.i += 1
             return Value(_VALUE_KINDS[kind], text, offset)
-        if (kind == "-" or kind == "+") and self.kinds[self.i + 1] == NUMBER:
-            self.i += 2
-            return Value("number", (text if text == "-" else "") + self.values[self.i - 1], offset)
+        if kind == "-" or kind == "+":
+            return Value("number", self.signed_number(), offset)
         if kind == QUOTED and not self.is_op(".", 1):
             self.i += 1  # old syntax: a double-quoted string value
             return Value("string", text, offset)
@@ -287,6 +300,17 @@ class Parser:
                 self.i += 1
             return Value("word", " ".join(words), offset, parts=parts)
         raise self.fail("a value")
+
+    def signed_number(self) -> str:
+        """`-2`, `+-2`, `--++7.2` (signs before a number, as dbml-parse allows) → `-2`, `7.2`."""
+        negative = False
+        while self.kinds[self.i] == "-" or self.kinds[self.i] == "+":
+            negative ^= self.kinds[self.i] == "-"
+            self.i += 1
+        if self.kinds[self.i] != NUMBER:
+            raise self.fail("a number after the sign")
+        self.i += 1
+        return ("-" if negative else "") + self.values[self.i - 1]
 
     def endpoint(self) -> Endpoint:
         offset = self.offset()
@@ -339,7 +363,14 @@ class Parser:
             table.alias = self.name("an alias")
         table.settings = self.settings()
         self.block(lambda: self.table_item(table))
+        self.single_note(table.notes)
         return table
+
+    def single_note(self, notes: list[Value]) -> None:
+        """An element body holds at most one Note (dbml-parse flags each of them)."""
+        if len(notes) > 1:
+            for note in notes:
+                self.problems.append((note.offset, "more than one Note in the same element"))
 
     def table_item(self, table: TableDef) -> None:
         kind, word = self.kinds[self.i], self.values[self.i].lower()
@@ -447,9 +478,11 @@ class Parser:
             kind, text = self.kinds[self.i], self.values[self.i]
             if kind in (NUMBER, IDENT, STRING, QUOTED):
                 args.append(text)
-            elif (kind == "-" or kind == "+") and self.kinds[self.i + 1] == NUMBER:
-                self.i += 1
-                args.append(text + self.values[self.i])
+            elif kind == "-" or kind == "+":
+                start = self.i
+                self.signed_number()
+                self.i -= 1
+                args.append("".join(self.values[start : self.i + 1]))
             else:
                 raise self.fail("a type argument")
             self.i += 1
@@ -504,6 +537,8 @@ class Parser:
         enum = EnumDef(self.path("an enum name"), offset)
         self.settings()
         self.block(lambda: self.enum_item(enum))
+        if not enum.values:
+            self.problems.append((offset, f"enum '{'.'.join(enum.path)}' has no values"))
         return enum
 
     def enum_item(self, enum: EnumDef) -> None:
@@ -527,13 +562,16 @@ class Parser:
         name = None
         if self.kinds[self.i] in _NAME_KINDS:
             name = self.name("a ref name")
+        if self.is_op("["):
+            raise ParseError(
+                self.offset(), "a Ref takes its settings after the relation, not after its name"
+            )
         if self.is_op(":"):
             self.i += 1
             self.doc.refs.append(self.ref_body(name, offset))
             if self.kinds[self.i] not in (NEWLINE, EOF):
                 raise self.fail("end of line")
             return
-        self.settings()
         self.block(lambda: self.ref_line(name, offset))
 
     def ref_line(self, name: str | None, offset: int) -> None:
@@ -548,6 +586,59 @@ class Parser:
         self.i += 1
         right = self.endpoint()
         return RefDef(name, left, op, right, self.settings(), offset)
+
+    def table_group(self) -> GroupDef:
+        offset = self.offset()
+        self.i += 1
+        group = GroupDef(self.path("a TableGroup name"), offset)
+        group.settings = self.settings()
+        self.block(lambda: self.group_item(group))
+        self.single_note(group.notes)
+        return group
+
+    def group_item(self, group: GroupDef) -> None:
+        if self.is_word("note") and (self.is_op(":", 1) or self.is_op("{", 1)):
+            self.i += 1
+            group.notes.append(self.note_value())
+        else:
+            offset = self.offset()
+            group.tables.append((self.path("a table name"), offset))
+        self.end_of_line()
+
+    def project(self) -> None:
+        """`Project name { database_type: 'PostgreSQL' ... }`: checked, then ignored."""
+        self.i += 1
+        if self.kinds[self.i] in _NAME_KINDS:
+            self.i += 1
+        self.settings()
+        self.block(self.project_item)
+
+    def project_item(self) -> None:
+        word = self.values[self.i].lower() if self.kinds[self.i] == IDENT else ""
+        if word in _NESTED_ELEMENTS and not self.is_op(":", 1):
+            raise ParseError(
+                self.offset(), f"{_NESTED_ELEMENTS[word]} must be written at the top level"
+            )
+        if word == "note" and self.is_op("{", 1):
+            self.i += 1
+            self.note_value()
+        else:
+            self.setting()
+        self.end_of_line()
+
+    def sticky_note(self) -> None:
+        """`Note name { 'text' }`: a diagram's sticky note, checked then ignored."""
+        offset = self.offset()
+        self.i += 1
+        if self.kinds[self.i] not in _NAME_KINDS:
+            raise ParseError(offset, "a sticky Note needs a name: Note name { '...' }")
+        self.i += 1
+        self.settings()
+        self.expect_op("{")
+        self.skip_newlines()
+        self.string_value()
+        self.skip_newlines()
+        self.expect_op("}")
 
     def records(self, top_level: bool) -> RecordsDef:
         offset = self.offset()

@@ -96,6 +96,7 @@ class TableDef:
     checks: list[CheckDef] = field(default_factory=list)
     notes: list[Value] = field(default_factory=list)
     records: list[RecordsDef] = field(default_factory=list)
+    groups: list[GroupDef] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -117,8 +118,20 @@ class RefDef:
 
 
 @dataclass(slots=True)
+class GroupDef:
+    """A TableGroup: only checked (its tables exist and belong to no other group)."""
+
+    path: tuple[str, ...]
+    offset: int
+    settings: list[Setting] = field(default_factory=list)
+    tables: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
+    notes: list[Value] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Document:
     tables: list[TableDef] = field(default_factory=list)
     enums: list[EnumDef] = field(default_factory=list)
     refs: list[RefDef] = field(default_factory=list)
     records: list[RecordsDef] = field(default_factory=list)
+    groups: list[GroupDef] = field(default_factory=list)
