@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 
 from .errors import MigrationError, NselfError
-from .migrations import Migration, Script, local_migrations
+from .migrations import Migration, Script, local_migrations, scripts_sha256
 from .sqlsplit import Statement
 from .state import (
     StateStore,
@@ -273,7 +273,7 @@ class _Runner:
         versions = [s.migration.version for s in steps]
         if steps[0].direction == UP:
             self.store.write(self.conn, dict.fromkeys(versions, False))
-            hashes = {s.migration.version: s.migration.up_sha256() for s in steps}
+            hashes = {s.migration.version: scripts_sha256(s.scripts) for s in steps}
             log_applied(self.conn, self.database_name, hashes)
         else:
             self.store.write(self.conn, dict.fromkeys(versions))

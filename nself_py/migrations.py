@@ -63,16 +63,7 @@ class Migration:
         return tuple(read_script(f) for f in self.down_files)
 
     def up_sha256(self) -> str:
-        """Fingerprint of the up statements, kept when applied so `db status` can see edits.
-
-        Taken over the statements rather than the bytes of the files, so comments and blank
-        lines between statements do not count and a v1 migration converted to v3 (same SQL in
-        one up.sql) keeps its fingerprint."""
-        digest = hashlib.sha256()
-        for script in self.up_scripts():
-            for statement in script.statements:
-                digest.update(statement.sql.removesuffix(";").encode() + b"\0")
-        return digest.hexdigest()
+        return scripts_sha256(self.up_scripts())
 
     def depends_on(self) -> tuple[tuple[int, str | None], ...]:
         """`-- depends_on: <version>[_name]` lines of the up.sql's leading comment block."""
@@ -89,6 +80,19 @@ class Migration:
                 if match := _DEPENDS_ON.fullmatch(line):
                     found.append((int(match.group(1)), match.group(2)))
         return tuple(found)
+
+
+def scripts_sha256(scripts: tuple[Script, ...]) -> str:
+    """Fingerprint of up statements, kept when applied so `db status` can see edits.
+
+    Taken over the statements rather than the bytes of the files, so comments and blank lines
+    between statements do not count and a v1 migration converted to v3 (same SQL in one up.sql)
+    keeps its fingerprint."""
+    digest = hashlib.sha256()
+    for script in scripts:
+        for statement in script.statements:
+            digest.update(statement.sql.removesuffix(";").encode() + b"\0")
+    return digest.hexdigest()
 
 
 def read_script(path: Path) -> Script:
