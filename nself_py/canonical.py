@@ -433,33 +433,42 @@ def _canonical_table(
     default_keys: dict[tuple[str, str], str],
     answers: dict[tuple[model.Name, str, int], str | None],
 ) -> model.Table:
+    """The table with canonical pieces; unchanged parts are reused (no dataclass copies, since
+    `dataclasses.replace` dominated the no-change run at 5,000 tables)."""
     columns = []
-    for column in table.columns:
-        type_ = canonical_type(column.type)
-        default = None
-        if column.default is not None:
-            default = cache[default_keys[(type_, column.default)]]
-        columns.append(replace(column, type=type_, default=default))
+    for c in table.columns:
+        type_ = canonical_type(c.type)
+        default = None if c.default is None else cache[default_keys[(type_, c.default)]]
+        if type_ == c.type and default == c.default:
+            columns.append(c)
+        else:
+            columns.append(model.Column(c.name, type_, c.nullable, default, c.identity, c.comment))
     checks = tuple(
-        replace(check, expression=str(answers[(table.name, "check", n)]))
+        model.Check(str(answers[(table.name, "check", n)]), check.name)
         for n, check in enumerate(table.checks)
     )
     indexes = []
-    for n, index in enumerate(table.indexes):
-        index = replace(index, method=index.method.lower())
+    for n, i in enumerate(table.indexes):
+        keys, where = i.keys, i.where
         answer = answers.get((table.name, "index", n))
         if answer is not None:
             keys, where = json.loads(answer)
-            index = replace(index, keys=tuple(keys), where=where)
-        indexes.append(index)
+        indexes.append(
+            model.Index(tuple(keys), i.unique, i.method.lower(), where, i.name, i.comment)
+        )
     foreign_keys = tuple(
-        replace(fk, on_delete=fk.on_delete.upper(), on_update=fk.on_update.upper())
+        fk
+        if fk.on_delete.isupper() and fk.on_update.isupper()
+        else replace(fk, on_delete=fk.on_delete.upper(), on_update=fk.on_update.upper())
         for fk in table.foreign_keys
     )
-    return replace(
-        table,
-        columns=tuple(columns),
-        checks=checks,
-        indexes=tuple(indexes),
-        foreign_keys=foreign_keys,
+    return model.Table(
+        table.name,
+        tuple(columns),
+        table.primary_key,
+        table.uniques,
+        checks,
+        tuple(indexes),
+        foreign_keys,
+        table.comment,
     )

@@ -11,6 +11,7 @@ import pytest
 
 from nself_py import canonical, model
 from nself_py.canonical import canonicalize
+from nself_py.dbml import parse_dbml
 from nself_py.errors import NselfError
 from nself_py.introspect import introspect
 from nself_py.sqltext import quote_ident, quote_literal, quote_name
@@ -71,6 +72,7 @@ RAW = model.Schema(
                 model.Index(("label",), method="HASH"),
                 model.Index(("tags",), method="gin"),
                 model.Index(("(lower(name))",), method="btree"),
+                model.Index(("created_at DESC", "(lower(name)) DESC NULLS LAST")),
             ),
         ),
         model.Table(
@@ -183,6 +185,17 @@ def test_canonical_model_equals_the_same_schema_loaded_as_ddl(any_pg_server) -> 
     assert users.column("nothing").default is None
     assert users.checks[0].expression == "(price > (0)::numeric)"
     assert users.indexes[1].keys == ("lower((email)::text)",)
+
+
+def test_bench_dbml_canonicalizes_to_the_bench_sql(db_url: str) -> None:
+    """generate_dbml(n) and generate_sql(n) describe the same schema; canonical says so too."""
+    from bench.generate import generate_dbml, generate_sql
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(generate_sql(12))
+        live = introspect(conn)
+        canon = canonicalize(conn, parse_dbml(generate_dbml(12)))
+    assert unnamed(canon) == unnamed(live)
 
 
 def test_probes_leave_nothing_behind_and_second_run_probes_nothing(
