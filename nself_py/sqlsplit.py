@@ -4,7 +4,8 @@ Needed to run `-- hasura:no-transaction` files one statement at a time (PostgreS
 `CREATE INDEX CONCURRENTLY` inside the implicit transaction of a multi-statement query) and to
 name the failing statement and its line when a migration breaks. A small scanner rather than a
 parser: it only has to know where a `;` is not inside a string (`'…'`, `E'…'` with backslash
-escapes), a quoted identifier, a `$tag$ … $tag$` body or a `--` / nested `/* */` comment.
+escapes), a quoted identifier, a `$tag$ … $tag$` body, a `--` / nested `/* */` comment, or a
+SQL-standard function body `BEGIN ATOMIC … END` (whose `CASE … END`s it counts).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
+_WORD = re.compile(r"[A-Za-z_\x80-\uffff][A-Za-z0-9_$\x80-\uffff]*")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ def split_sql(text: str) -> list[Statement]:
     the script, so PostgreSQL reports the syntax error rather than the splitter."""
     statements: list[Statement] = []
     start: int | None = None  # index of the current statement's first token
+    previous_word = ""
+    atomic_depth = 0  # inside BEGIN ATOMIC: 1 + open CASEs; a `;` there does not end anything
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
@@ -85,16 +89,27 @@ def split_sql(text: str) -> list[Statement]:
         if text.startswith("/*", i):
             i = _skip_block_comment(text, i)
             continue
-        if ch == ";":
+        if ch == ";" and not atomic_depth:
             if start is not None:
                 statements.append(Statement(text[start : i + 1], text.count("\n", 0, start) + 1))
-                start = None
+                start, previous_word = None, ""
             i += 1
             continue
         if start is None:
             start = i
         prev_is_word = i > 0 and _is_word_char(text[i - 1])
-        if ch in "eE" and not prev_is_word and text.startswith("'", i + 1):
+        word = None if prev_is_word else _WORD.match(text, i)
+        if word and not text.startswith("'", word.end()):
+            upper = word.group(0).upper()
+            if upper == "ATOMIC" and previous_word == "BEGIN":
+                atomic_depth = 1
+            elif atomic_depth and upper == "CASE":
+                atomic_depth += 1
+            elif atomic_depth and upper == "END":
+                atomic_depth -= 1
+            previous_word = upper
+            i = word.end()
+        elif ch in "eE" and not prev_is_word and text.startswith("'", i + 1):
             i = _skip_quoted(text, i + 1, "'", backslash=True)
         elif ch == "'":
             i = _skip_quoted(text, i, "'", backslash=False)

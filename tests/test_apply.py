@@ -149,6 +149,21 @@ def test_failed_third_migration_leaves_nothing_of_the_batch(conn, project):
     assert conn.execute("SELECT count(*) FROM nself.migration_log").fetchone()[0] == 0
 
 
+def test_function_bodies_and_percent_signs_run_as_written(conn, tmp_path):
+    add(
+        tmp_path,
+        V1,
+        "functions",
+        "CREATE FUNCTION half(x int) RETURNS int LANGUAGE sql\n"
+        "BEGIN ATOMIC\n  SELECT CASE WHEN x % 2 = 0 THEN x / 2 ELSE NULL END;\nEND;\n"
+        "CREATE FUNCTION pct() RETURNS text LANGUAGE plpgsql AS $$\n"
+        "BEGIN RETURN format('%s;%%', 5); END; $$;\n"
+        "CREATE TABLE results AS SELECT half(8) AS h, pct() AS p;",
+    )
+    up(conn, tmp_path)
+    assert conn.execute("TABLE results").fetchall() == [(4, "5;%")]
+
+
 def test_error_line_points_inside_a_multi_line_statement_and_carries_the_hint(conn, tmp_path):
     add(tmp_path, V1, "bad", "CREATE TABLE a (\n  id int,\n  x intt\n);")
     with pytest.raises(MigrationError) as caught:

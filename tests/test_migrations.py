@@ -49,6 +49,18 @@ def test_splitter_respects_strings_bodies_identifiers_and_comments():
     assert statements[4].sql == "SELECT 1"
 
 
+def test_splitter_keeps_begin_atomic_bodies_whole():
+    body = (
+        "CREATE FUNCTION sign_of(x int) RETURNS text LANGUAGE sql\n"
+        "BEGIN ATOMIC\n"
+        "  SELECT CASE WHEN x > 0 THEN 'plus' ELSE 'minus; or zero' END;\n"
+        "  SELECT 'end';\n"
+        "END;"
+    )
+    statements = split_sql(body + "\nSELECT sign_of(1);")
+    assert [s.sql for s in statements] == [body, "SELECT sign_of(1);"]
+
+
 def test_splitter_drops_empty_statements_and_comment_only_text():
     assert split_sql("-- nothing here\n;;\n/* at all */\n") == []
 
