@@ -12,7 +12,19 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from .model import Check, Column, Enum, ForeignKey, Index, Name, PrimaryKey, Schema, Table, Unique
+from .model import (
+    SERIAL,
+    Check,
+    Column,
+    Enum,
+    ForeignKey,
+    Index,
+    Name,
+    PrimaryKey,
+    Schema,
+    Table,
+    Unique,
+)
 from .naming import choose_name, expression_columns, index_column_names, name_addition
 from .operations import (
     AddColumn,
@@ -403,7 +415,7 @@ def _diff_table(live: Table, table: Table, context: _Context) -> Iterator[Operat
         else:
             rebuilt = (name, column.name) in context.rebuilt_columns
             yield from _diff_column(name, old, column, rebuilt, context.enum_types)
-    for column in live.columns:
+    for column in reversed(live.columns):  # last first, so down re-adds them in order
         if table.column(column.name) is None:
             yield DropColumn(name, column)
     old_columns = tuple(c.name for c in live.columns)
@@ -466,6 +478,7 @@ def _diff_column(
     if old.nullable != new.nullable:
         yield AlterColumnNullability(table, new.name, new.nullable)
     if old.identity != new.identity:
-        yield AlterColumnIdentity(table, new.name, new.type, old.identity, new.identity)
+        serial_type = old.type if old.identity == SERIAL else new.type
+        yield AlterColumnIdentity(table, new.name, serial_type, old.identity, new.identity)
     if old.comment != new.comment:
         yield CommentOn("column", table, new.name, old.comment, new.comment)

@@ -516,6 +516,19 @@ def _type_change(old: str, new: str) -> tuple[bool, bool]:
     return True, True
 
 
+# Integers and timestamps have no cast between them: integers are read as epoch milliseconds
+# (as pg-schema-diff does), and written back the same way, so down undoes up.
+_TIMESTAMP, _TIMESTAMPTZ = "timestamp without time zone", "timestamp with time zone"
+_TO_TIMESTAMP = {
+    _TIMESTAMP: "to_timestamp({column} / 1000.0) AT TIME ZONE 'UTC'",
+    _TIMESTAMPTZ: "to_timestamp({column} / 1000.0)",
+}
+_FROM_TIMESTAMP = "round(extract(epoch FROM {column}) * 1000)::{type}"
+_EPOCH_CONVERSIONS = {(i, t): sql for i in _INTEGERS for t, sql in _TO_TIMESTAMP.items()} | {
+    (t, i): _FROM_TIMESTAMP for i in _INTEGERS for t in _TO_TIMESTAMP
+}
+
+
 @dataclass(frozen=True)
 class AlterColumnType(Operation):
     """`ALTER COLUMN … TYPE … USING`, with the default dropped and set around it."""
@@ -543,15 +556,22 @@ class AlterColumnType(Operation):
 
     @property
     def using(self) -> str:
+        column = quote_ident(self.column)
+        epoch = _EPOCH_CONVERSIONS.get((self.old_type, self.new_type))
+        if epoch is not None:
+            return epoch.format(column=column, type=self.new_type)
         array = "[]" if self.new_type.endswith("[]") else ""
         cast = f"::text{array}" if self.via_text else ""
-        return f"{quote_ident(self.column)}{cast}::{self.new_type}"
+        return f"{column}{cast}::{self.new_type}"
 
     @property
     def hazards(self) -> tuple[Hazard, ...]:
         rewrites, loses = _type_change(self.old_type, self.new_type)
         where = f"{self.table}.{self.column}"
         hazards = []
+        if (self.old_type, self.new_type) in _EPOCH_CONVERSIONS:
+            message = f"{where} is converted reading integers as epoch milliseconds"
+            hazards.append(Hazard(MAY_FAIL, message))
         if loses:
             hazards.append(
                 Hazard(
@@ -642,6 +662,7 @@ class AlterColumnIdentity(Operation):
     table: Name
     column: str
     type: str
+    """The column's type while it is serial (the sequence's type)."""
     old: str | None
     new: str | None
     rank: ClassVar[int] = 44
@@ -666,13 +687,14 @@ class AlterColumnIdentity(Operation):
     def changes(self) -> set[Key]:
         return {_column(self.table, self.column, "identity")}
 
+    def needs_old(self) -> set[Key]:
+        # removed before a type change, so the sequence and the column never disagree
+        return {_column(self.table, self.column, "type")} if self.new is None else set()
+
     def needs_new(self) -> set[Key]:
-        keys = {_column(self.table, self.column), _column(self.table, self.column, "type")}
+        keys = {_column(self.table, self.column)}
         if self.new is not None:
-            keys |= {
-                _column(self.table, self.column, "default"),
-                _column(self.table, self.column, "nullable"),
-            }
+            keys |= {_column(self.table, self.column, a) for a in ("type", "default", "nullable")}
         return keys
 
 

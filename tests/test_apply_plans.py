@@ -519,3 +519,36 @@ def test_enum_rebuild_with_check_and_partial_index_on_it(any_db_url):
     round_trip(
         any_db_url, schema(("a", "b", "c")), schema(("c", "a", "b")), "INSERT INTO t VALUES ('c')"
     )
+
+
+def test_integer_to_timestamp_reads_epoch_milliseconds(any_db_url):
+    def schema(type_: str) -> Schema:
+        return Schema(tables=(Table(P("t"), (Column("at", type_), Column("n", "integer"))),))
+
+    data = "INSERT INTO t VALUES (1700000000123, 1)"
+    up, _ = round_trip(any_db_url, schema("bigint"), schema("timestamp without time zone"), data)
+    assert "HAZARD: MAY_FAIL: t.at is converted reading integers as epoch milliseconds" in up
+    assert rows(any_db_url, "SELECT at FROM t") == [(1700000000123,)]
+    load(any_db_url, render(diff(live(any_db_url), schema("timestamp with time zone"))))
+    assert rows(any_db_url, "SELECT extract(epoch FROM at)::numeric(20,3)::text FROM t") == [
+        ("1700000000.123",)
+    ]
+
+
+def test_serial_column_becomes_text_and_back(any_db_url):
+    def schema(type_: str, identity: str | None) -> Schema:
+        return Schema(
+            tables=(Table(P("t"), (Column("some id", type_, False, identity=identity),)),)
+        )
+
+    round_trip(
+        any_db_url, schema("integer", SERIAL), schema("text", None), "INSERT INTO t DEFAULT VALUES"
+    )
+    assert rows(any_db_url, 'SELECT "some id" FROM t') == [(1,)]
+
+
+def test_dropped_columns_come_back_in_their_order(any_db_url):
+    start = Schema(tables=(Table(P("t"), tuple(Column(c, "integer") for c in "abcd")),))
+    target = Schema(tables=(Table(P("t"), (Column("a", "integer"), Column("b", "integer"))),))
+    round_trip(any_db_url, start, target)
+    assert [c.name for c in live(any_db_url).tables[0].columns] == ["a", "b", "c", "d"]
