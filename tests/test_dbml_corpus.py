@@ -173,7 +173,9 @@ def compare(stem: str) -> None:
         want_indexes = [
             (
                 tuple(
-                    f"({c['value']})" if c["type"] == "expression" else sqltext.quote_ident(c["value"])
+                    f"({c['value']})"
+                    if c["type"] == "expression"
+                    else sqltext.quote_ident(c["value"])
                     for c in i["columns"]
                 ),
                 bool(i.get("unique")),
@@ -193,16 +195,15 @@ def compare(stem: str) -> None:
             for e in ref["endpoints"]
         )
         if a[2] == "*" and b[2] == "*":
-            assert any(
-                {fk.ref_table for fk in t.foreign_keys} == {a[0], b[0]} for t in join_tables
-            )
+            assert any({fk.ref_table for fk in t.foreign_keys} == {a[0], b[0]} for t in join_tables)
             continue
         candidates = [(a, b)] if a[2] == "*" else [(b, a)] if b[2] == "*" else [(a, b), (b, a)]
         matches = [
             fk
             for (many, one) in candidates
             for table, fk in fks
-            if (table, fk.columns, fk.ref_table, fk.ref_columns) == (many[0], many[1], one[0], one[1])
+            if (table, fk.columns, fk.ref_table, fk.ref_columns)
+            == (many[0], many[1], one[0], one[1])
         ]
         assert len(matches) == 1, ref["endpoints"]
         fk = matches[0]
@@ -229,9 +230,7 @@ def test_invalid_input_is_rejected_at_the_first_error_line(folder: str, stem: st
     assert raised.value.first.line == line, str(raised.value)
 
 
-@pytest.mark.parametrize(
-    "stem", [s for s in stems(VALIDATOR) if not expected_errors(VALIDATOR, s)]
-)
+@pytest.mark.parametrize("stem", [s for s in stems(VALIDATOR) if not expected_errors(VALIDATOR, s)])
 def test_valid_validator_input_is_accepted(stem: str) -> None:
     parse_dbml(read(VALIDATOR / f"{stem}.in.dbml"))
 

@@ -432,10 +432,10 @@ class Builder:
                     e.offset, f"reference to unknown table '{shown}'{suggest(shown, known)}"
                 )
                 return None
-        for col in e.columns:
+        for col, offset in zip(e.columns, e.column_offsets, strict=True):
             if col not in table.columns:
                 self.report(
-                    e.offset,
+                    offset,
                     f"reference to unknown column '{col}' of table {table.name}"
                     + suggest(col, frozenset(table.columns)),
                 )

@@ -7,6 +7,7 @@ the whole element, so one run reports every independent mistake.
 from __future__ import annotations
 
 import difflib
+import re
 
 from .lexer import COLOR, EOF, EXPR, IDENT, KIND_NAMES, NEWLINE, NUMBER, QUOTED, STRING, Tokens
 from .syntax import (
@@ -42,8 +43,11 @@ _TYPE_CONTINUATIONS = {
     "time": (("with", "time", "zone"), ("without", "time", "zone")),
 }
 _ARRAY_INSIDE = frozenset(("]", NUMBER))
-_TYPE_PHRASES = frozenset(
-    " ".join((first, *rest)) for first, tails in _TYPE_CONTINUATIONS.items() for rest in tails
+# A quoted type that spells a built-in type with spaces (`"character varying(32)"`) is that type.
+_SPACED_BUILTIN = re.compile(
+    r"(?:character varying|bit varying|double precision"
+    r"|(?:timestamp|time)(?: ?\(\d+\))? with(?:out)? time zone)(?: ?\(\d+\))?",
+    re.IGNORECASE,
 )
 
 
@@ -201,6 +205,7 @@ class Parser:
 
     def block(self, item) -> None:
         """`{ item* }` with one item per line; a bad line is reported and skipped."""
+        self.skip_newlines()  # the `{` may start the next line
         self.expect_op("{")
         while True:
             self.skip_newlines()
@@ -315,23 +320,29 @@ class Parser:
     def endpoint(self) -> Endpoint:
         offset = self.offset()
         if self.is_op("("):
-            return Endpoint((), self.column_list(), offset)
+            columns, offsets = self.column_list()
+            return Endpoint((), columns, offset, offsets)
         parts = [self.name("a table or column name")]
         while self.is_op("."):
             self.i += 1
             if self.is_op("("):
-                return Endpoint(tuple(parts), self.column_list(), offset)
+                columns, offsets = self.column_list()
+                return Endpoint(tuple(parts), columns, offset, offsets)
             parts.append(self.name("a table or column name"))
-        return Endpoint(tuple(parts[:-1]), (parts[-1],), offset)
+        return Endpoint(tuple(parts[:-1]), (parts[-1],), offset, (self.offsets[self.i - 1],))
 
-    def column_list(self) -> tuple[str, ...]:
+    def column_list(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """`(a, b)`: the names and their offsets."""
         self.expect_op("(")
-        columns = [self.name("a column name")]
-        while self.is_op(","):
-            self.i += 1
+        columns, offsets = [], []
+        while True:
+            offsets.append(self.offset())
             columns.append(self.name("a column name"))
+            if not self.is_op(","):
+                break
+            self.i += 1
         self.expect_op(")")
-        return tuple(columns)
+        return tuple(columns), tuple(offsets)
 
     def note_value(self) -> Value:
         """After `Note`: `: 'text'` or `{ 'text' }`."""
@@ -457,8 +468,12 @@ class Parser:
             suffix += "[]" if self.is_op("]", 1) else f"[{self.value(1)}]"
             self.i += 2 if self.is_op("]", 1) else 3
         last = " ".join(words)
-        if quoted_last and last.lower() not in _TYPE_PHRASES:
-            last = '"' + last.replace('"', '""') + '"'
+        if quoted_last:
+            spaced = " ".join(last.split())
+            if _SPACED_BUILTIN.fullmatch(spaced):
+                last = spaced
+            else:
+                last = '"' + last.replace('"', '""') + '"'
         prefix = "".join(p + "." for p in path[:-1])
         type_text = prefix + last + (f"({args})" if args else "") + suffix
         return type_text, path, bool(suffix)

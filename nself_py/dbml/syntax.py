@@ -39,6 +39,7 @@ class Endpoint:
     path: tuple[str, ...]
     columns: tuple[str, ...]
     offset: int
+    column_offsets: tuple[int, ...]
 
 
 @dataclass(slots=True)
