@@ -11,15 +11,18 @@ done; it then plans again and finds the work already applied.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import psycopg
 
-from .errors import MigrationError, NselfError
+from .db import redact
+from .errors import DatabaseError, MigrationError, NselfError
 from .migrations import Migration, Script, local_migrations, scripts_sha256
 from .sqlsplit import Statement
 from .state import (
@@ -36,6 +39,8 @@ LOCK_KEY = 7_309_626_473_510_135_001
 """Session advisory lock key for `migrate:up/down` (advisory locks are per database)."""
 
 Report = Callable[[str], None]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def _ignore(_: str) -> None:
@@ -307,6 +312,21 @@ def _batches(steps: tuple[Step, ...], per_migration: bool) -> list[list[Step]]:
     return batches
 
 
+def _database_errors(function: Callable[P, T]) -> Callable[P, T]:
+    """Turn a database error outside any migration statement (reading state, taking the lock,
+    a lost connection) into a DatabaseError: a message, exit code 2, no traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return function(*args, **kwargs)
+        except psycopg.Error as error:
+            message = redact(str(error)).strip() or type(error).__name__
+            raise DatabaseError(f"database error while handling migrations: {message}") from None
+
+    return wrapper
+
+
 def _refuse_dirty(state: dict[int, bool], store: StateStore) -> None:
     dirty = sorted(v for v, is_dirty in state.items() if is_dirty)
     if dirty:
@@ -317,6 +337,7 @@ def _refuse_dirty(state: dict[int, bool], store: StateStore) -> None:
         )
 
 
+@_database_errors
 def migrate(
     conn: psycopg.Connection,
     project_dir: Path,
@@ -418,6 +439,7 @@ class Status:
         return max(applied, default=None)
 
 
+@_database_errors
 def migration_status(
     conn: psycopg.Connection, project_dir: Path, database_name: str, migrations_dir: Path
 ) -> Status:

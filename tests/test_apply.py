@@ -19,7 +19,7 @@ from nself_py.apply import (
     migrate_up,
     migration_status,
 )
-from nself_py.errors import MigrationError, NselfError
+from nself_py.errors import DatabaseError, MigrationError, NselfError
 from nself_py.migrations import write_migration
 from nself_py.state import state_store
 
@@ -329,6 +329,16 @@ def test_lock_held_elsewhere_times_out_without_running(conn, db_url, tmp_path):
     up(conn, tmp_path, lock_timeout=0.3)
     assert user_tables(conn) == ["t1"]
     assert conn.execute("SELECT current_setting('lock_timeout')").fetchone()[0] == "0"
+
+
+def test_unreadable_state_is_a_database_error(conn, tmp_path):
+    conn.execute("CREATE SCHEMA hdb_catalog; CREATE TABLE hdb_catalog.schema_migrations (v text)")
+    add_tables(tmp_path, V1)
+    with pytest.raises(DatabaseError, match='column "version" does not exist') as caught:
+        up(conn, tmp_path)
+    assert caught.value.exit_code == 2
+    with pytest.raises(DatabaseError):
+        migration_status(conn, tmp_path, "default", mdir(tmp_path))
 
 
 def test_status_reports_every_state_and_changes_nothing(conn, project):

@@ -237,3 +237,14 @@ def test_v1_directory_applies_then_converts(db_url: str, tmp_path: Path):
     run("db", "migrate:down", *opts(tmp_path, db_url))
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT to_regnamespace('app')").fetchone()[0] is None
+
+
+def test_contradictory_choices_exit_2_before_connecting(tmp_path: Path):
+    bad_url = ["--database-url", "postgresql://nobody@127.0.0.1:1/none"]
+    for args in (
+        ["migrate:up", "2", "--version", str(BASE)],
+        ["migrate:down", "1", "--to-version", str(BASE)],
+        ["migrate:up", "0"],
+    ):
+        result = run("db", *args, "--project-dir", str(tmp_path), *bad_url, check_code=2)
+        assert "cannot connect" not in result.stderr

@@ -73,6 +73,15 @@ def _print_outcome(outcome: Outcome, dry_run: bool) -> None:
         )
 
 
+def _one_of(*choices: tuple[str, int | None]) -> None:
+    """At most one way of choosing migrations; a count must be positive."""
+    if choices[0][1] is not None and choices[0][1] < 1:
+        raise ConfigError("N must be at least 1")
+    given = [name for name, value in choices if value is not None]
+    if len(given) > 1:
+        raise ConfigError(f"give either {' or '.join(given)}, not both")
+
+
 def _setup(project_dir: Path, database_url: str | None, database_name: str) -> tuple[Project, Path]:
     proj = project(project_dir, database_url, database_name)
     return proj, find_migrations_dir(proj.dir, database_name)
@@ -93,6 +102,7 @@ def migrate_up_command(
     database_name: DatabaseNameOption = "default",
 ) -> None:
     """Apply pending migrations in one transaction (all, the next N, or --version V)."""
+    _one_of(("N", count), ("--version", version))
     proj, migrations_dir = _setup(project_dir, database_url, database_name)
     with connect(proj.url(), autocommit=True) as conn:
         outcome = migrate_up(
@@ -125,6 +135,7 @@ def migrate_down_command(
     database_name: DatabaseNameOption = "default",
 ) -> None:
     """Roll back the last applied migration (or the last N, or down to --to-version)."""
+    _one_of(("N", count), ("--to-version", to_version))
     proj, migrations_dir = _setup(project_dir, database_url, database_name)
     with connect(proj.url(), autocommit=True) as conn:
         outcome = migrate_down(
