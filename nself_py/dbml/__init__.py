@@ -34,17 +34,21 @@ def parse_dbml(text: str, filename: str = "schema.dbml") -> model.Schema:
 def _parse(text: str, filename: str) -> model.Schema:
     toks = tokenize(text)
     doc, problems = parse(toks)
-    problems = [(p.offset, p.message) for p in toks.problems] + problems
+    if toks.problems:  # past an unreadable token, syntax errors are mostly its echoes
+        first = min(p.offset for p in toks.problems)
+        problems = [(p.offset, p.message) for p in toks.problems] + [
+            p for p in problems if p[0] < first
+        ]
     if not problems:
-        schema = build(doc, lambda offset, message: problems.append((offset, message)))
+        schema = build(
+            doc,
+            lambda offset, message: problems.append((offset, message)),
+            lambda offset: toks.position(offset)[0],
+        )
         if not problems:
             return schema
-    raise DbmlError(
-        [
-            _problem(toks, filename, offset, message)
-            for offset, message in sorted(problems, key=lambda p: p[0])
-        ]
-    )
+    problems.sort(key=lambda p: p[0])
+    raise DbmlError([_problem(toks, filename, offset, message) for offset, message in problems])
 
 
 def read_dbml(path: pathlib.Path) -> model.Schema:

@@ -111,8 +111,8 @@ def _string(s: Setting, report: Report) -> str | None:
 
 
 class Builder:
-    def __init__(self, doc: Document, report: Report):
-        self.doc, self.report = doc, report
+    def __init__(self, doc: Document, report: Report, line_of: Callable[[int], int]):
+        self.doc, self.report, self.line_of = doc, report, line_of
         self.partials: dict[str, TableDef] = {}
         self.tables: dict[Name, _Table] = {}
         self.aliases: dict[str, Name] = {}
@@ -129,7 +129,7 @@ class Builder:
             if name is None:
                 continue
             if name in self.enums:
-                self.report(e.offset, f"enum {sqltext.quote_name(name)} is defined twice")
+                self.report(e.offset, f"enum {name} is defined twice")
                 continue
             values: list[str] = []
             for value, offset in e.values:
@@ -154,7 +154,7 @@ class Builder:
             if name is None:
                 continue
             if name in self.tables:
-                self.report(t.offset, f"table {sqltext.quote_name(name)} is defined twice")
+                self.report(t.offset, f"table {name} is defined twice")
                 continue
             self.tables[name] = _Table(name, t)
             if t.alias is not None:
@@ -334,8 +334,7 @@ class Builder:
         if enum is not None and value not in enum.values:
             self.report(
                 v.offset,
-                f"default '{value}' is not a value of enum {sqltext.quote_name(enum.name)} "
-                f"({', '.join(enum.values)})",
+                f"default '{value}' is not a value of enum {enum.name} ({', '.join(enum.values)})",
             )
         return sqltext.quote_literal(value)
 
@@ -481,8 +480,16 @@ class Builder:
             key = frozenset((a, b))
             if key in seen:
                 first = seen[key]
-                self.report(offset, "a reference with the same endpoints is already defined")
-                self.report(first, "a reference with the same endpoints is defined again later")
+                self.report(
+                    offset,
+                    f"a reference with the same endpoints is already defined at line "
+                    f"{self.line_of(first)}",
+                )
+                self.report(
+                    first,
+                    f"a reference with the same endpoints is defined again at line "
+                    f"{self.line_of(offset)}",
+                )
                 continue
             seen[key] = offset
             if op == "<>":
@@ -626,5 +633,6 @@ def _record_value(v: Value) -> object:
     return v.text
 
 
-def build(doc: Document, report: Report) -> model.Schema:
-    return Builder(doc, report).build()
+def build(doc: Document, report: Report, line_of: Callable[[int], int]) -> model.Schema:
+    """The model of a syntax tree; problems go to `report(offset, message)`."""
+    return Builder(doc, report, line_of).build()

@@ -459,8 +459,11 @@ class Parser:
         self.type_words(words)
         args = ""
         if self.is_op("("):
-            args = self.type_args()
-            self.type_words(words)
+            args = f"({self.type_args()})"
+            if len(words) == 1:  # `timestamp(3) with time zone`
+                self.type_words(words)
+                words[0] += args
+                args = ""
         suffix = ""
         while self.is_op("[") and (
             self.is_op("]", 1) or (self.kind(1) == NUMBER and self.is_op("]", 2))
@@ -475,7 +478,7 @@ class Parser:
             else:
                 last = '"' + last.replace('"', '""') + '"'
         prefix = "".join(p + "." for p in path[:-1])
-        type_text = prefix + last + (f"({args})" if args else "") + suffix
+        type_text = prefix + last + args + suffix
         return type_text, path, bool(suffix)
 
     def type_words(self, words: list[str]) -> None:
