@@ -53,7 +53,9 @@ from .operations import (
     RenameColumn,
     RenameConstraint,
     RenameTable,
+    nextval_default,
     order,
+    serial_sequence,
     type_enum,
 )
 from .sqltext import quote_literal, quote_name
@@ -468,17 +470,21 @@ def _diff_table(live: Table, table: Table, context: _Context) -> Iterator[Operat
 def _diff_column(
     table: Name, old: Column, new: Column, rebuilt: bool, enum_types: set[str]
 ) -> Iterator[Operation]:
+    serial_default = nextval_default(serial_sequence(table, new.name))
+    adopt = (old.identity == SERIAL and new.identity is None and new.default == serial_default) or (
+        new.identity == SERIAL and old.identity is None and old.default == serial_default
+    )
     if old.type != new.type:
         via_text = any(t.removesuffix("[]") in enum_types for t in (old.type, new.type))
         yield AlterColumnType(
             table, new.name, old.type, new.type, old.default, new.default, via_text
         )
-    elif old.default != new.default and not rebuilt:
+    elif old.default != new.default and not rebuilt and not adopt:
         yield AlterColumnDefault(table, new.name, old.default, new.default)
     if old.nullable != new.nullable:
         yield AlterColumnNullability(table, new.name, new.nullable)
     if old.identity != new.identity:
         serial_type = old.type if old.identity == SERIAL else new.type
-        yield AlterColumnIdentity(table, new.name, serial_type, old.identity, new.identity)
+        yield AlterColumnIdentity(table, new.name, serial_type, old.identity, new.identity, adopt)
     if old.comment != new.comment:
         yield CommentOn("column", table, new.name, old.comment, new.comment)

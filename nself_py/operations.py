@@ -655,6 +655,16 @@ class AlterColumnDefault(Operation):
 _SERIAL_TYPES = {"smallint": "smallserial", "integer": "serial", "bigint": "bigserial"}
 
 
+def serial_sequence(table: Name, column: str) -> Name:
+    """The name PostgreSQL gives a serial column's sequence."""
+    return Name(table.schema, make_object_name(table.name, column, "seq"))
+
+
+def nextval_default(sequence: Name) -> str:
+    """A `nextval` default as `pg_get_expr` prints it with search_path = pg_catalog."""
+    return f"nextval({quote_literal(quote_name(sequence))}::regclass)"
+
+
 @dataclass(frozen=True)
 class AlterColumnIdentity(Operation):
     """Switch between no auto-increment, identity (by default / always) and serial."""
@@ -665,15 +675,18 @@ class AlterColumnIdentity(Operation):
     """The column's type while it is serial (the sequence's type)."""
     old: str | None
     new: str | None
+    adopt: bool = False
+    """Serial <-> a plain `nextval` default on the same sequence: only its ownership changes."""
     rank: ClassVar[int] = 44
 
     def reverse(self) -> AlterColumnIdentity:
-        return AlterColumnIdentity(self.table, self.column, self.type, self.new, self.old)
+        return AlterColumnIdentity(
+            self.table, self.column, self.type, self.new, self.old, self.adopt
+        )
 
     @property
     def sequence(self) -> Name:
-        """The name PostgreSQL gives a serial column's sequence."""
-        return Name(self.table.schema, make_object_name(self.table.name, self.column, "seq"))
+        return serial_sequence(self.table, self.column)
 
     @property
     def both_identity(self) -> bool:

@@ -552,3 +552,26 @@ def test_dropped_columns_come_back_in_their_order(any_db_url):
     target = Schema(tables=(Table(P("t"), (Column("a", "integer"), Column("b", "integer"))),))
     round_trip(any_db_url, start, target)
     assert [c.name for c in live(any_db_url).tables[0].columns] == ["a", "b", "c", "d"]
+
+
+def test_serial_adopts_and_releases_an_existing_sequence(any_db_url):
+    """Serial <-> `DEFAULT nextval(<its sequence>)`: only ownership changes, values continue."""
+    load(
+        any_db_url,
+        "CREATE SEQUENCE public.t_id_seq;"
+        "CREATE TABLE t (id integer NOT NULL DEFAULT nextval('t_id_seq'::regclass), v text);"
+        "INSERT INTO t (v) VALUES ('a');",
+    )
+    before = live(any_db_url)
+    serial = Schema(
+        tables=(
+            Table(P("t"), (Column("id", "integer", False, identity=SERIAL), Column("v", "text"))),
+        )
+    )
+    up, down = render_migration(diff(before, serial))
+    assert up == "ALTER SEQUENCE public.t_id_seq OWNED BY public.t.id;\n"
+    load(any_db_url, up)
+    assert diff(live(any_db_url), serial) == []
+    load(any_db_url, down + "INSERT INTO t (v) VALUES ('b');")
+    assert live(any_db_url) == before
+    assert rows(any_db_url, "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b")]
