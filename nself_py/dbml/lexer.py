@@ -74,7 +74,7 @@ def unescape(text: str) -> str:
 def normalize_multiline(text: str) -> str:
     """Strip a `'''` string the way dbml-parse does: drop the leading blank lines, then the
     indentation common to the non-blank lines (lines with less lose all of theirs)."""
-    lines = text.split("\n")
+    lines = text.replace("\r\n", "\n").split("\n")  # a CRLF file gives the same text
     while lines and not lines[0].strip(" \t\r"):
         lines.pop(0)
     indents = [len(x) - len(x.lstrip(" \t")) for x in lines if x.strip(" \t\r")]

@@ -553,7 +553,7 @@ class Parser:
         offset = self.offset()
         self.i += 1
         enum = EnumDef(self.path("an enum name"), offset)
-        self.settings()
+        enum.notes += [x.value for x in self.settings() if x.name == "note" and x.value]
         self.block(lambda: self.enum_item(enum))
         if not enum.values:
             self.problems.append((offset, f"enum '{'.'.join(enum.path)}' has no values"))
