@@ -383,3 +383,22 @@ def test_v1_directory_with_sql_and_yaml_applies_and_rolls_back(conn, tmp_path):
     migrate_down(conn, tmp_path, "default", migrations)
     assert conn.execute("SELECT to_regnamespace('app')").fetchone()[0] is None
     assert json.loads(json.dumps(state(conn, tmp_path))) == {}
+
+
+def test_round_trip_on_every_server(any_db_url: str, tmp_path: Path):
+    """Same apply, no-transaction index and rollback on PostgreSQL 18 and the system's."""
+    add_tables(tmp_path, V1)
+    add(
+        tmp_path,
+        V2,
+        "index",
+        "-- hasura:no-transaction\nCREATE INDEX CONCURRENTLY t1_id ON t1 (id);",
+        "-- hasura:no-transaction\nDROP INDEX CONCURRENTLY t1_id;",
+    )
+    with psycopg.connect(any_db_url, autocommit=True) as conn:
+        up(conn, tmp_path)
+        assert state(conn, tmp_path) == {V1: False, V2: False}
+        assert conn.execute("SELECT to_regclass('t1_id')").fetchone()[0] == "t1_id"
+        down(conn, tmp_path, count=2)
+        assert state(conn, tmp_path) == {}
+        assert user_tables(conn) == []
