@@ -27,8 +27,9 @@ schema_app = typer.Typer(help="Schema file commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(schema_app, name="schema")
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: lines are never broken at the terminal width, so output stays greppable.
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ProjectDirOption = Annotated[
     Path,
@@ -90,20 +91,22 @@ def confirm(question: str, project: Project) -> bool:
 
 
 def main() -> None:
-    """Entry point: runs the app and turns NselfError into a message and an exit code."""
-    import click
-
+    """Entry point: runs the app and turns errors into a message and an exit code."""
     from . import migrate, run  # noqa: F401  (they register their commands)
 
     try:
         result = app(standalone_mode=False)
     except NselfError as error:
-        err_console.print("✗ " + str(error), style="red", markup=False, soft_wrap=True)
+        err_console.print("✗ " + str(error), style="red", markup=False)
         sys.exit(error.exit_code)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("Aborted.")
         sys.exit(1)
+    except typer.TyperException as error:  # usage errors, raised by typer's bundled click
+        show = getattr(error, "show", None)
+        if show is not None:
+            show()
+        else:
+            err_console.print(str(error), markup=False)
+        sys.exit(getattr(error, "exit_code", 2))
     sys.exit(result if isinstance(result, int) else 0)
