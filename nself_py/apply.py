@@ -24,7 +24,6 @@ import psycopg
 from .db import redact
 from .errors import DatabaseError, MigrationError, NselfError
 from .migrations import Migration, Script, local_migrations, scripts_sha256
-from .sqlsplit import Statement
 from .state import (
     StateStore,
     log_applied,
@@ -233,7 +232,6 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def _run_script(conn: psycopg.Connection, step: Step, script: Script, project_dir: Path) -> None:
-    statement: Statement
     for statement in script.statements:
         try:
             conn.execute(statement.sql)  # type: ignore[arg-type]  # SQL from a migration file
@@ -295,7 +293,14 @@ class _Runner:
         with self.conn.transaction():
             self.store.write(self.conn, {step.migration.version: True})
         self.report(f"running {step.migration.label} outside a transaction (marked dirty)")
-        self.run(step)
+        try:
+            self.run(step)
+        except MigrationError:
+            self.report(
+                f"warning: {step.migration.label} ran outside a transaction: its statements "
+                "before the failing one stay done and the version stays marked dirty"
+            )
+            raise
         with self.conn.transaction():
             self.record([step])
 
