@@ -18,7 +18,6 @@ from . import (
     DatabaseUrlOption,
     Project,
     ProjectDirOption,
-    YesOption,
     console,
     db_app,
     err_console,
@@ -180,10 +179,9 @@ def migrate_create_command(
 def migrate_convert_v1_command(
     project_dir: ProjectDirOption = Path("."),
     database_name: DatabaseNameOption = "default",
-    yes: YesOption = False,
 ) -> None:
     """Rewrite config v1 flat migration files as v3 folders (originals kept in a backup)."""
-    proj = project(project_dir, None, database_name, yes)
+    proj = project(project_dir, None, database_name)
     source = find_migrations_dir(proj.dir, database_name)
     backup = proj.dir / "hasura" / V1_BACKUP_DIR
     converted = convert_v1(source, proj.migrations_dir, backup)
