@@ -328,13 +328,16 @@ class RecreateEnum(Operation):
 # --- tables ----------------------------------------------------------------------------------
 
 
+def _table_names(table: Table) -> set[Key]:
+    items = (table.primary_key, *table.uniques, *table.checks, *table.indexes)
+    names = {item.name for item in items if item is not None and item.name}
+    return {_relname(table.name.schema, n) for n in (table.name.name, *names)}
+
+
 def _table_provides(table: Table) -> set[Key]:
-    keys = {_table(table.name), _relname(table.name.schema, table.name.name)}
+    keys = {_table(table.name)} | _table_names(table)
     for column in table.columns:
         keys |= {_column(table.name, column.name, a) for a in ("", "type", "default")}
-    for constraint in (table.primary_key, *table.uniques, *table.checks, *table.indexes):
-        if constraint is not None and constraint.name:
-            keys.add(_relname(table.name.schema, constraint.name))
     for unique in (table.primary_key, *table.uniques):
         if unique is not None:
             keys.add(_unique_key(table.name, unique.columns))
@@ -364,7 +367,7 @@ class CreateTable(Operation):
 
     def needs_new(self) -> set[Key]:
         # a name freed by a drop in the same plan is taken only after that drop
-        return _table_needs(self.table) | _table_provides(self.table)
+        return _table_needs(self.table) | _table_names(self.table)
 
 
 @dataclass(frozen=True)
