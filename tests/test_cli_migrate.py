@@ -162,7 +162,7 @@ def test_cannot_connect_exits_2(tmp_path: Path):
 def test_two_processes_at_once_apply_each_migration_exactly_once(db_url: str, tmp_path: Path):
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE runs (version bigint)")
-    versions = add_tables(tmp_path, 25, sleep=0.08)  # ~2 s: the second must arrive mid-run
+    versions = add_tables(tmp_path, 30, sleep=0.1)  # 3 s: the second arrives mid-run
     first = start("db", "migrate:up", *opts(tmp_path, db_url))
     second = start("db", "migrate:up", *opts(tmp_path, db_url))
     outputs = [p.communicate(timeout=120) for p in (first, second)]
