@@ -215,8 +215,34 @@ class Builder:
     def expand(self, t: _Table) -> None:
         """Gather a table's columns, notes, indexes and checks, injecting its partials."""
         node = t.node
-        local = {c.name for c in node.items if isinstance(c, ColumnDef)}
         inherited: list[Value] = []  # partial notes, in injection order: the last one wins
+        if all(type(item) is ColumnDef for item in node.items):  # no partials: the fast way
+            t.columns = {c.name: _Col(c, node) for c in node.items}
+            if len(t.columns) < len(node.items):
+                self.report_duplicate_columns(node)
+        else:
+            self.inject(t, inherited)
+        local_settings = _settings_map(node.settings, TABLE_SETTINGS, "table", self.report)
+        local_note = [s.value for s in local_settings.get("note", ()) if s.value] + node.notes
+        t.notes = local_note[-1:] or inherited[-1:]
+        t.indexes.extend(node.indexes)
+        t.checks.extend((check, "") for check in node.checks)
+        for c in t.columns.values():
+            if c.node.settings:
+                c.settings = _settings_map(c.node.settings, COLUMN_SETTINGS, "column", self.report)
+
+    def report_duplicate_columns(self, node: TableDef) -> None:
+        seen: set[str] = set()
+        for c in node.items:
+            if c.name in seen:
+                self.report(c.offset, f"column '{c.name}' is defined twice")
+            seen.add(c.name)
+
+    def inject(self, t: _Table, inherited: list[Value]) -> None:
+        """Columns in order, each partial's where it is injected: local columns win, then the
+        last partial that has the column (dbml-core's Table.processPartials)."""
+        node = t.node
+        local = {c.name for c in node.items if isinstance(c, ColumnDef)}
         for item in node.items:
             if isinstance(item, ColumnDef):
                 if item.name in t.columns:
@@ -240,18 +266,13 @@ class Builder:
             t.indexes.extend(partial.indexes)
             # dbml-core prefixes the names of a partial's checks with the table's name.
             t.checks.extend((check, f"{t.name.name}.") for check in partial.checks)
-        local_settings = _settings_map(node.settings, TABLE_SETTINGS, "table", self.report)
-        local_note = [s.value for s in local_settings.get("note", ()) if s.value] + node.notes
-        t.notes = local_note[-1:] or inherited[-1:]
-        t.indexes.extend(node.indexes)
-        t.checks.extend((check, "") for check in node.checks)
-        for c in t.columns.values():
-            c.settings = _settings_map(c.node.settings, COLUMN_SETTINGS, "column", self.report)
 
     def column(self, t: _Table, c: _Col) -> model.Column:
         node, s = c.node, c.settings
         type_text, identity = self.column_type(t, node), None
         lower = type_text.lower()
+        if not s and lower not in _SERIALS:  # the common case: nothing to check
+            return model.Column(node.name, type_text)
         if lower in _SERIALS:
             type_text, identity = _SERIALS[lower], model.SERIAL
         elif "increment" in s:

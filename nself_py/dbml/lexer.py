@@ -11,14 +11,16 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from operator import itemgetter
 
 _MASTER = re.compile(
     r"""[ \t\r\f\v\ufeff]*(?:
-    (?P<nl>(?://[^\n]*)?(?:\n(?:[ \t\r\f\v]*(?://[^\n]*)?\n)*|\Z))
-    |(?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.]))
-    |(?P<ident>\w+)
+    (?P<ident>[^\W\d]\w*)
+    |(?P<nl>(?://[^\n]*)?(?:\n(?:[ \t\r\f\v]*(?://[^\n]*)?\n)*|\Z))
     |(?P<bc>/\*.*?\*/)
     |(?P<op><>|<=|>=|==|!=|[<>\-=!+*/%.,:;()\[\]{}~&|^?@$])
+    |(?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.]))
+    |(?P<digits_ident>\w+)
     |'''(?P<str3>(?:[^\\']|\\.|'(?!''))*)'''
     |'(?P<str>(?:[^\\'\n]|\\.)*)'
     |"(?P<quoted>(?:[^\\"\n]|\\.)*)"
@@ -47,6 +49,11 @@ KIND_NAMES = {
     EOF: "end of file",
 }
 _TEXT_KINDS = frozenset((STRING, _STRING1, QUOTED, EXPR))
+# Kind of each group (the alternatives are ordered by frequency, so one kind may have two
+# groups); None for symbols, whose kind is their text.
+_KIND_OF: list[int | None] = list(range(_MASTER.groups + 1))
+_KIND_OF[_G["digits_ident"]] = IDENT  # `2fa`: a name that starts with digits
+_KIND_OF[_OP] = None
 LOOKAHEAD = 4
 """EOF tokens appended at the end, so the parser may look a few tokens ahead without checks."""
 
@@ -117,12 +124,14 @@ def tokenize(text: str) -> Tokens:
     matches = [
         (m.lastindex, m.group(m.lastindex), m.start(m.lastindex)) for m in _MASTER.finditer(text)
     ]
-    kinds, values, offsets = (
-        (list(x) for x in zip(*matches, strict=True)) if matches else ([], [], [])
-    )
+    groups = list(map(itemgetter(0), matches))
+    values = list(map(itemgetter(1), matches))
+    offsets = list(map(itemgetter(2), matches))
+    del matches
+    kind_of = _KIND_OF
+    kinds = [kind_of[g] or v for g, v in zip(groups, values, strict=True)]
     if _BAD in kinds or _COMMENT in kinds:
         _drop_unreadable(toks, kinds, values, offsets)
-    kinds = [v if k == _OP else k for k, v in zip(kinds, values, strict=True)]
     for i in [i for i, k in enumerate(kinds) if k in _TEXT_KINDS]:
         kind, value = kinds[i], values[i]
         if kind == STRING:
