@@ -570,6 +570,8 @@ class AlterColumnType(Operation):
     @property
     def hazards(self) -> tuple[Hazard, ...]:
         rewrites, loses = _type_change(self.old_type, self.new_type)
+        if self.via_text and self.new_type in ("text", "character varying"):
+            loses = False  # an enum's labels all fit in text
         where = f"{self.table}.{self.column}"
         hazards = []
         if (self.old_type, self.new_type) in _EPOCH_CONVERSIONS:

@@ -154,6 +154,9 @@ def test_hazards_for_destructive_changes():
     )
     ops = diff(current, dataclasses.replace(current, tables=(widened,)))
     assert o.DELETES_DATA not in _kinds(ops)
+    as_text = o.AlterColumnType(P("t"), "m", "public.mood", "text", via_text=True)
+    assert [h.kind for h in as_text.hazards] == [o.REWRITES_TABLE]
+    assert o.DELETES_DATA in {h.kind for h in as_text.reverse().hazards}
     fewer = dataclasses.replace(current, enums=(Enum(P("mood"), ("happy", "ok")),))
     assert _kinds(diff(current, fewer)) == {o.DELETES_DATA}
     checked = dataclasses.replace(
