@@ -727,12 +727,12 @@ def _constraint_keys(table: Name, constraint: PrimaryKey | Unique | Check) -> se
 
 
 def _constraint_needs(table: Name, constraint: PrimaryKey | Unique | Check, columns) -> set[Key]:
-    cols = (
-        tuple(expression_columns(constraint.expression, columns))
-        if isinstance(constraint, Check)
-        else constraint.columns
-    )
-    return {_table(table)} | _constraint_columns(table, cols)
+    if isinstance(constraint, Check):
+        cols = tuple(expression_columns(constraint.expression, columns))
+        return {_table(table)} | _constraint_columns(table, cols)
+    # a primary key column cannot drop NOT NULL: the key goes first and comes back last
+    aspects = ("", "type", "nullable") if isinstance(constraint, PrimaryKey) else ("", "type")
+    return {_table(table)} | _constraint_columns(table, constraint.columns, aspects)
 
 
 def _describe_constraint(constraint: PrimaryKey | Unique | Check) -> str:

@@ -575,3 +575,17 @@ def test_serial_adopts_and_releases_an_existing_sequence(any_db_url):
     load(any_db_url, down + "INSERT INTO t (v) VALUES ('b');")
     assert live(any_db_url) == before
     assert rows(any_db_url, "SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b")]
+
+
+def test_primary_key_on_a_column_made_not_null(any_db_url):
+    start = Schema(tables=(Table(P("t"), (Column("id", "integer"), Column("v", "text"))),))
+    target = Schema(
+        tables=(
+            Table(
+                P("t"), (Column("id", "integer", False), Column("v", "text")), PrimaryKey(("id",))
+            ),
+        )
+    )
+    up, down = round_trip(any_db_url, start, target, "INSERT INTO t VALUES (1, 'a')")
+    assert up.index("SET NOT NULL") < up.index("PRIMARY KEY")
+    assert down.index("DROP CONSTRAINT t_pkey") < down.index("DROP NOT NULL")
