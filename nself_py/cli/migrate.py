@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..apply import MISSING, PENDING, Outcome, migrate_down, migrate_up, migration_status
 from ..db import connect
@@ -47,8 +49,14 @@ def _report(message: str) -> None:
     elif message.startswith("warning:"):
         err_console.print(message, style="yellow", markup=False)
     else:
-        console.print("[green]✓[/green] ", end="")
-        console.print(message, markup=False)
+        console.print(Text.assemble(("✓ ", "green"), message))
+
+
+def _spinner(dry_run: bool) -> AbstractContextManager[object]:
+    """A live status line under the per-migration lines, on a terminal only."""
+    if dry_run or not console.is_terminal:
+        return nullcontext()
+    return console.status("running migrations…")
 
 
 def _print_outcome(outcome: Outcome, dry_run: bool) -> None:
@@ -103,7 +111,7 @@ def migrate_up_command(
     """Apply pending migrations in one transaction (all, the next N, or --version V)."""
     _one_of(("N", count), ("--version", version))
     proj, migrations_dir = _setup(project_dir, database_url, database_name)
-    with connect(proj.url(), autocommit=True) as conn:
+    with connect(proj.url(), autocommit=True) as conn, _spinner(dry_run):
         outcome = migrate_up(
             conn,
             proj.dir,
@@ -136,7 +144,7 @@ def migrate_down_command(
     """Roll back the last applied migration (or the last N, or down to --to-version)."""
     _one_of(("N", count), ("--to-version", to_version))
     proj, migrations_dir = _setup(project_dir, database_url, database_name)
-    with connect(proj.url(), autocommit=True) as conn:
+    with connect(proj.url(), autocommit=True) as conn, _spinner(dry_run):
         outcome = migrate_down(
             conn,
             proj.dir,
