@@ -1,0 +1,367 @@
+"""Data-loss hazards of SQL read from migration files, measured against the live data.
+
+`db update` must not destroy data by accident, and hand-written migrations count as much as
+generated ones, so the check reads the statements themselves rather than trusting `-- HAZARD:`
+comments. A small token scanner recognises the statements that can lose data (DROP TABLE,
+ALTER TABLE … DROP COLUMN, ALTER COLUMN … TYPE, DROP SCHEMA/TYPE … CASCADE, TRUNCATE, DELETE
+without WHERE); the database then says what would actually be lost. Only real losses are
+reported: dropping an empty table or a column holding only NULLs loses nothing, and a type change
+is a hazard only when some current value would not come back unchanged. Objects that do not
+exist yet (created by an earlier pending migration) hold no data today and are not counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from .apply import Step
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+|--[^\n]*|/\*.*?\*/)
+    | (?P<string>[eE]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)\$)
+    | (?P<ident>"(?:[^"]|"")*")
+    | (?P<word>[A-Za-z_\x80-\uffff][\w$\x80-\uffff]*)
+    | (?P<number>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)
+    | (?P<other>::|.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    kind: str
+    start: int
+    end: int
+
+    @property
+    def upper(self) -> str:
+        return self.text.upper() if self.kind == "word" else ""
+
+    @property
+    def name(self) -> str:
+        """The identifier PostgreSQL sees: unquoted folds to lower case."""
+        if self.kind == "ident":
+            return self.text[1:-1].replace('""', '"')
+        return self.text.lower()
+
+
+def tokens(text: str) -> list[Token]:
+    found = []
+    for match in _TOKEN.finditer(text):
+        kind = "string" if match["string"] else str(match.lastgroup)
+        if kind != "space":
+            found.append(Token(match.group(0), kind, match.start(), match.end()))
+    return found
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something a statement would destroy, before measuring: `kind` is one of DROP_TABLE,
+    TRUNCATE, DELETE_ALL (a relation), DROP_COLUMN, ALTER_TYPE (a column), DROP_SCHEMA,
+    DROP_TYPE (with CASCADE). `relation` is the name as written (quoting kept)."""
+
+    kind: str
+    relation: str
+    column: str | None = None
+    new_type: str | None = None
+    using: str | None = None
+
+
+class _Reader:
+    """A cursor over one statement's tokens."""
+
+    def __init__(self, toks: list[Token]):
+        self.toks, self.i = toks, 0
+
+    def peek(self, *words: str) -> bool:
+        return all(
+            self.i + k < len(self.toks) and self.toks[self.i + k].upper == w
+            for k, w in enumerate(words)
+        )
+
+    def take(self, *words: str) -> bool:
+        if self.peek(*words):
+            self.i += len(words)
+            return True
+        return False
+
+    def qualified_name(self) -> tuple[str, list[Token]] | None:
+        """`a`, `s.a`, `"S"."a"`: the text as written and its parts."""
+        parts: list[Token] = []
+        while self.i < len(self.toks) and self.toks[self.i].kind in ("word", "ident"):
+            parts.append(self.toks[self.i])
+            self.i += 1
+            if not (self.i < len(self.toks) and self.toks[self.i].text == "."):
+                break
+            self.i += 1
+        return (".".join(p.text for p in parts), parts) if parts else None
+
+    def name_list(self) -> list[str]:
+        names = []
+        while (name := self.qualified_name()) is not None:
+            names.append(name[0])
+            self.take_text("*")
+            if not self.take_text(","):
+                break
+        return names
+
+    def take_text(self, text: str) -> bool:
+        if self.i < len(self.toks) and self.toks[self.i].text == text:
+            self.i += 1
+            return True
+        return False
+
+    def rest(self) -> list[Token]:
+        return self.toks[self.i :]
+
+
+def _split_top_level(toks: list[Token]) -> list[list[Token]]:
+    """ALTER TABLE actions: split at commas outside parentheses."""
+    parts: list[list[Token]] = [[]]
+    depth = 0
+    for tok in toks:
+        if tok.text == "(":
+            depth += 1
+        elif tok.text == ")":
+            depth -= 1
+        if tok.text == "," and depth == 0:
+            parts.append([])
+        else:
+            parts[-1].append(tok)
+    return parts
+
+
+def _text(source: str, toks: list[Token]) -> str:
+    """The statement's own text spanned by `toks` (comments inside kept)."""
+    return source[toks[0].start : toks[-1].end] if toks else ""
+
+
+def _alter_table_targets(source: str, relation: str, action: list[Token]) -> Iterator[Target]:
+    r = _Reader(action)
+    if r.take("DROP"):
+        if r.peek("CONSTRAINT"):
+            return
+        r.take("COLUMN")
+        r.take("IF", "EXISTS")
+        if r.i < len(action) and action[r.i].kind in ("word", "ident"):
+            yield Target("DROP_COLUMN", relation, action[r.i].name)
+    elif r.take("ALTER"):
+        r.take("COLUMN")
+        if not (r.i < len(action) and action[r.i].kind in ("word", "ident")):
+            return
+        column = action[r.i].name
+        r.i += 1
+        r.take("SET", "DATA")
+        if not r.take("TYPE"):
+            return
+        rest = r.rest()
+        cut = next((k for k, t in enumerate(rest) if t.upper in ("USING", "COLLATE")), len(rest))
+        using_at = next((k for k, t in enumerate(rest) if t.upper == "USING"), None)
+        using = _text(source, rest[using_at + 1 :]) if using_at is not None else None
+        yield Target("ALTER_TYPE", relation, column, _text(source, rest[:cut]), using)
+
+
+def statement_targets(text: str) -> list[Target]:
+    """What a statement would destroy, by its shape alone (no database needed)."""
+    toks = [t for t in tokens(text) if t.text != ";"]
+    r = _Reader(toks)
+    if r.take("DROP", "TABLE"):
+        r.take("IF", "EXISTS")
+        return [Target("DROP_TABLE", name) for name in r.name_list()]
+    if r.take("DROP", "SCHEMA") or r.take("DROP", "TYPE") or r.take("DROP", "DOMAIN"):
+        kind = "DROP_SCHEMA" if toks[1].upper == "SCHEMA" else "DROP_TYPE"
+        r.take("IF", "EXISTS")
+        names = r.name_list()
+        return [Target(kind, name) for name in names] if r.take("CASCADE") else []
+    if r.take("TRUNCATE"):
+        r.take("TABLE")
+        r.take("ONLY")
+        return [Target("TRUNCATE", name) for name in r.name_list()]
+    if r.take("DELETE", "FROM"):
+        r.take("ONLY")
+        name = r.qualified_name()
+        if name is None or any(t.upper == "WHERE" for t in r.rest()):
+            return []
+        return [Target("DELETE_ALL", name[0])]
+    if r.take("ALTER", "TABLE"):
+        r.take("IF", "EXISTS")
+        r.take("ONLY")
+        name = r.qualified_name()
+        if name is None:
+            return []
+        r.take_text("*")
+        return [
+            target
+            for action in _split_top_level(r.rest())
+            for target in _alter_table_targets(text, name[0], action)
+        ]
+    return []
+
+
+# --- measuring against the live database ------------------------------------------------------
+
+
+def _relation(conn: psycopg.Connection, written: str) -> tuple[str, str] | None:
+    """(schema, name) of an existing table named as written, resolved like the migration would."""
+    row = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.oid = to_regclass(%s) AND c.relkind IN ('r', 'p')",
+        (written,),
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _rows(conn: psycopg.Connection, table: tuple[str, str]) -> int:
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*table))
+    return conn.execute(query).fetchone()[0]
+
+
+def _non_null(conn: psycopg.Connection, table: tuple[str, str], column: str) -> int | None:
+    exists = conn.execute(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s "
+        "AND attnum > 0 AND NOT attisdropped",
+        (sql.Identifier(*table).as_string(conn), column),
+    ).fetchone()
+    if not exists:
+        return None
+    query = sql.SQL("SELECT count({}) FROM {}").format(
+        sql.Identifier(column), sql.Identifier(*table)
+    )
+    return conn.execute(query).fetchone()[0]
+
+
+def _display(table: tuple[str, str], column: str | None = None) -> str:
+    return ".".join([*table, column] if column else table)
+
+
+def _changed_values(conn: psycopg.Connection, target: Target, table: tuple[str, str]) -> int:
+    """How many current values would not read back the same after the type change (0 when the
+    conversion fails: then the migration fails and rolls back, losing nothing)."""
+    column = sql.Identifier(target.column or "")
+    converted = (
+        sql.SQL(target.using)  # type: ignore[arg-type]  # SQL from the migration file itself
+        if target.using
+        else sql.SQL("{}::{}").format(column, sql.SQL(target.new_type or ""))  # type: ignore[arg-type]
+    )
+    query = sql.SQL(
+        "SELECT count(*) FROM {} WHERE {} IS NOT NULL AND ({})::text IS DISTINCT FROM {}::text"
+    ).format(sql.Identifier(*table), column, converted, column)
+    try:
+        with conn.transaction():
+            return conn.execute(query).fetchone()[0]
+    except psycopg.Error:
+        return 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def measure(conn: psycopg.Connection, target: Target) -> str | None:
+    """What `target` would lose on the live data, in words; None when nothing would be lost."""
+    if target.kind in ("DROP_TABLE", "TRUNCATE", "DELETE_ALL"):
+        table = _relation(conn, target.relation)
+        count = _rows(conn, table) if table else 0
+        verb = {"DROP_TABLE": "drops table", "TRUNCATE": "empties table"}.get(
+            target.kind, "deletes every row of table"
+        )
+        return f"{verb} {_display(table)} holding {_plural(count, 'row')}" if count else None
+    if target.kind == "DROP_COLUMN":
+        table = _relation(conn, target.relation)
+        count = _non_null(conn, table, target.column or "") if table else None
+        if not count:
+            return None
+        return f"drops column {_display(table, target.column)} holding {count} non-null values"
+    if target.kind == "ALTER_TYPE":
+        table = _relation(conn, target.relation)
+        if table is None or not _non_null(conn, table, target.column or ""):
+            return None
+        changed = _changed_values(conn, target, table)
+        if not changed:
+            return None
+        return (
+            f"changes column {_display(table, target.column)} to {target.new_type}: "
+            f"{_plural(changed, 'value')} would not survive unchanged"
+        )
+    return _measure_cascade(conn, target)
+
+
+def _measure_cascade(conn: psycopg.Connection, target: Target) -> str | None:
+    """DROP SCHEMA/TYPE … CASCADE: the tables or columns that go with it, and their data."""
+    if target.kind == "DROP_SCHEMA":
+        tables = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p') "
+            "ORDER BY 2",
+            (tokens(target.relation)[0].name,),
+        ).fetchall()
+        rows = sum(_rows(conn, t) for t in tables)
+        if not rows:
+            return None
+        return (
+            f"drops schema {target.relation} with {_plural(len(tables), 'table')} "
+            f"holding {_plural(rows, 'row')}"
+        )
+    columns = conn.execute(
+        "SELECT n.nspname, c.relname, a.attname FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE a.atttypid = to_regtype(%s) AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND c.relkind IN ('r', 'p') ORDER BY 1, 2, 3",
+        (target.relation,),
+    ).fetchall()
+    losses = [(f"{s}.{t}.{c}", _non_null(conn, (s, t), c) or 0) for s, t, c in columns]
+    losses = [(name, count) for name, count in losses if count]
+    if not losses:
+        return None
+    listed = ", ".join(f"{name} ({count} non-null values)" for name, count in losses)
+    return f"drops type {target.relation} and with it column(s) {listed}"
+
+
+@dataclass(frozen=True)
+class DataLoss:
+    """One statement of a pending migration that would destroy data now in the database."""
+
+    migration: str
+    file: str
+    line: int
+    statement: str
+    """The statement's first line."""
+    loss: str
+
+    def __str__(self) -> str:
+        return f"{self.migration} ({self.file}:{self.line}) {self.statement}\n    {self.loss}"
+
+
+def data_loss(conn: psycopg.Connection, steps: Iterable[Step]) -> list[DataLoss]:
+    """Every data-losing statement of `steps`, measured in one read-only transaction that is
+    rolled back (the figures never change the database)."""
+    found = []
+    outermost = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with conn.transaction(force_rollback=True):
+        if outermost:
+            conn.execute("SET TRANSACTION READ ONLY")
+        for step in steps:
+            for script in step.scripts:
+                for statement in script.statements:
+                    for target in statement_targets(statement.sql):
+                        loss = measure(conn, target)
+                        if loss:
+                            first = statement.sql.strip().splitlines()[0]
+                            found.append(
+                                DataLoss(
+                                    step.migration.label,
+                                    script.file.name,
+                                    statement.line,
+                                    first,
+                                    loss,
+                                )
+                            )
+    return found

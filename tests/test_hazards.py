@@ -1,0 +1,140 @@
+"""Data-loss hazards read from migration SQL and measured on live data (real PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from nself_py.apply import plan_up
+from nself_py.hazards import Target, data_loss, measure, statement_targets
+from nself_py.migrations import local_migrations, write_migration
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("DROP TABLE t;", [Target("DROP_TABLE", "t")]),
+        (
+            'drop table if exists s.a, "B" cascade;',
+            [Target("DROP_TABLE", "s.a"), Target("DROP_TABLE", '"B"')],
+        ),
+        ("ALTER TABLE users DROP COLUMN nickname;", [Target("DROP_COLUMN", "users", "nickname")]),
+        (
+            'ALTER TABLE ONLY public.users DROP "Nick", DROP IF EXISTS b, DROP CONSTRAINT c;',
+            [
+                Target("DROP_COLUMN", "public.users", "Nick"),
+                Target("DROP_COLUMN", "public.users", "b"),
+            ],
+        ),
+        (
+            "ALTER TABLE u ALTER COLUMN n SET DATA TYPE varchar(3) USING left(n, 3);",
+            [Target("ALTER_TYPE", "u", "n", "varchar(3)", "left(n, 3)")],
+        ),
+        ("ALTER TABLE u ALTER n TYPE bigint;", [Target("ALTER_TYPE", "u", "n", "bigint")]),
+        ("ALTER TABLE u ALTER COLUMN n DROP DEFAULT, ADD COLUMN x int;", []),
+        ("TRUNCATE TABLE ONLY a, b;", [Target("TRUNCATE", "a"), Target("TRUNCATE", "b")]),
+        ("DELETE FROM t;", [Target("DELETE_ALL", "t")]),
+        ("DELETE FROM t WHERE id = 1;", []),
+        ("DROP TYPE mood;", []),
+        ("DROP TYPE IF EXISTS mood CASCADE;", [Target("DROP_TYPE", "mood")]),
+        ("DROP SCHEMA extra CASCADE;", [Target("DROP_SCHEMA", "extra")]),
+        ("DROP SCHEMA extra;", []),
+        ("-- DROP TABLE t;\nSELECT 'DROP TABLE t';", []),
+        ("/* drop */ DROP TABLE t; -- trailing", [Target("DROP_TABLE", "t")]),
+        ("CREATE FUNCTION f() RETURNS void AS $$ DELETE FROM t $$ LANGUAGE sql;", []),
+        ("ALTER TABLE t RENAME COLUMN a TO b;", []),
+    ],
+)
+def test_statement_shapes(statement, expected):
+    assert statement_targets(statement) == expected
+
+
+SETUP = """
+CREATE TYPE mood AS ENUM ('ok', 'sad');
+CREATE TABLE users (id int PRIMARY KEY, nickname text, age int, code text, m mood, empty text);
+INSERT INTO users VALUES (1, 'a', 30, 'abcdef', 'ok', NULL), (2, NULL, 40, 'xy', NULL, NULL),
+  (3, 'c', NULL, NULL, 'sad', NULL);
+CREATE TABLE nothing (id int);
+CREATE SCHEMA extra;
+CREATE TABLE extra.notes (id int);
+INSERT INTO extra.notes VALUES (1), (2);
+"""
+
+
+@pytest.fixture
+def conn(any_db_url: str):
+    with psycopg.connect(any_db_url, autocommit=True) as conn:
+        conn.execute(SETUP)
+        yield conn
+
+
+@pytest.mark.parametrize(
+    ("statement", "loss"),
+    [
+        ("DROP TABLE users", "drops table public.users holding 3 rows"),
+        ("DROP TABLE nothing", None),
+        ("DROP TABLE not_yet_created", None),
+        ("TRUNCATE extra.notes", "empties table extra.notes holding 2 rows"),
+        ("DELETE FROM users", "deletes every row of table public.users holding 3 rows"),
+        (
+            "ALTER TABLE users DROP COLUMN nickname",
+            "drops column public.users.nickname holding 2 non-null values",
+        ),
+        ("ALTER TABLE users DROP COLUMN empty", None),
+        ("ALTER TABLE users ALTER COLUMN age TYPE bigint", None),
+        (
+            "ALTER TABLE users ALTER COLUMN code TYPE varchar(3)",
+            "changes column public.users.code to varchar(3): 1 value would not survive unchanged",
+        ),
+        (
+            "ALTER TABLE users ALTER COLUMN age TYPE text USING (age / 20)::text",
+            "changes column public.users.age to text: 2 values would not survive unchanged",
+        ),
+        ("ALTER TABLE users ALTER COLUMN code TYPE int", None),  # fails, so rolls back
+        (
+            "DROP TYPE mood CASCADE",
+            "drops type mood and with it column(s) public.users.m (2 non-null values)",
+        ),
+        ("DROP SCHEMA extra CASCADE", "drops schema extra with 1 table holding 2 rows"),
+    ],
+)
+def test_losses_are_measured_on_live_data(conn, statement, loss):
+    found = [measure(conn, t) for t in statement_targets(statement)]
+    assert found == [loss]
+
+
+def test_data_loss_names_migration_file_line_and_statement(tmp_path: Path, conn):
+    mdir = tmp_path / "migrations"
+    write_migration(mdir, "safe", "ALTER TABLE users ADD COLUMN x int;", "", version=1)
+    write_migration(
+        mdir,
+        "cleanup",
+        "-- tidy up\nALTER TABLE users ADD COLUMN y int;\nALTER TABLE users\n  DROP COLUMN "
+        "nickname;\nDROP TABLE nothing;\nTRUNCATE extra.notes;",
+        "",
+        version=2,
+    )
+    plan = plan_up(local_migrations(mdir), {})
+    losses = data_loss(conn, plan.steps)
+    assert [(d.migration, d.file, d.line, d.statement, d.loss) for d in losses] == [
+        (
+            "2_cleanup",
+            "up.sql",
+            3,
+            "ALTER TABLE users",
+            "drops column public.users.nickname holding 2 non-null values",
+        ),
+        (
+            "2_cleanup",
+            "up.sql",
+            6,
+            "TRUNCATE extra.notes;",
+            "empties table extra.notes holding 2 rows",
+        ),
+    ]
+    assert str(losses[0]).startswith("2_cleanup (up.sql:3) ALTER TABLE users\n    drops column")
+    # measuring changed nothing
+    assert conn.execute("SELECT count(*) FROM extra.notes").fetchone() == (2,)
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
