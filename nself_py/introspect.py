@@ -156,6 +156,7 @@ WHERE a.attrelid = ANY(%(tables)s::oid[]) AND a.attnum > 0 AND NOT a.attisdroppe
 ORDER BY a.attrelid, a.attnum"""
 
 # Column numbers are mapped to names in Python (per-row subqueries cost more than the rest).
+# A foreign key to a partitioned table has one clone per partition (conparentid set): skipped.
 _CONSTRAINTS = """
 SELECT c.conrelid, c.contype, c.conname,
        CASE WHEN c.contype = 'c' THEN pg_get_constraintdef(c.oid) END,
@@ -164,6 +165,7 @@ FROM pg_constraint c
 LEFT JOIN pg_class r ON r.oid = c.confrelid
 LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
 WHERE c.conrelid = ANY(%(tables)s::oid[]) AND c.contype IN ('p', 'u', 'c', 'f')
+  AND c.conparentid = 0
 ORDER BY c.conrelid, c.conname"""
 
 # Only when a foreign key points at a table outside the schemas read.

@@ -10,7 +10,9 @@ Not expressible in DBML, so written as a `// nself-py: not expressible: …` lin
   (DESC, NULLS …) — the whole index is left out;
 - GENERATED ALWAYS identity (DBML's `increment` means BY DEFAULT) — written as `increment`;
 - a UNIQUE constraint on several columns — written as a unique index;
-- a default or check holding a backtick — left out.
+- a default or check holding a backtick — left out;
+- a foreign key to a table outside the model (a partition, a schema not read), or a second
+  foreign key between the same two column lists (the reader sees one relationship) — left out.
 Never seen here, because introspection already leaves them out: index INCLUDE columns, generated
 column expressions, exclusion constraints, partitions, views and extension objects.
 """
@@ -45,6 +47,7 @@ _SHORT_TYPES = (
     (re.compile(r"time(\(\d+\))? with time zone"), r"timetz\1"),
     (re.compile(r"time(\(\d+\))? without time zone"), r"time\1"),
 )
+_NUMERIC_TYPES = frozenset(("smallint", "integer", "bigint", "numeric", "real", "double precision"))
 _SERIAL_TYPES = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
 _ACTION_WORDS = {action: action.lower() for action in model.REFERENTIAL_ACTIONS}
 
@@ -120,7 +123,8 @@ def _default(column: model.Column) -> str | None:
     match = _STRING_DEFAULT.fullmatch(text)
     if match and _is_own_cast(match.group(2), column.type):
         value = match.group(1).replace("''", "'")
-        return value if _NUMBER.fullmatch(value) else string(value)
+        numeric = _TYPMOD.sub("", column.type) in _NUMERIC_TYPES
+        return value if numeric and _NUMBER.fullmatch(value) else string(value)
     return f"`{text}`" if "`" not in text else None
 
 
@@ -255,11 +259,30 @@ def _ref(table: model.Table, fk: model.ForeignKey) -> str:
     return f"Ref{named}: {left} > {right}{_settings(settings)}"
 
 
+def _refs(schema: model.Schema) -> Iterator[str]:
+    known = {table.name for table in schema.tables}
+    seen = set()
+    for table in schema.tables:
+        for fk in table.foreign_keys:
+            ends = frozenset(((table.name, fk.columns), (fk.ref_table, fk.ref_columns)))
+            where = f"foreign key {fk.name} of {table_name(table.name)}"
+            if fk.ref_table not in known:
+                yield (
+                    f"{NOT_EXPRESSIBLE} {where} references {table_name(fk.ref_table)},"
+                    " which is not a table of this schema"
+                )
+            elif ends in seen:
+                yield f"{NOT_EXPRESSIBLE} {where} joins the same columns as another reference"
+            else:
+                seen.add(ends)
+                yield _ref(table, fk)
+
+
 def to_dbml(schema: model.Schema) -> str:
     """The whole schema as DBML text: enums, tables, then references."""
     blocks = ["\n".join(_enum(enum)) for enum in schema.enums]
     blocks += ["\n".join(_table(table)) for table in schema.tables]
-    refs = [_ref(table, fk) for table in schema.tables for fk in table.foreign_keys]
+    refs = list(_refs(schema))
     if refs:
         blocks.append("\n".join(refs))
     return "\n\n".join(blocks) + "\n"
