@@ -34,6 +34,7 @@ def parse_dbml(text: str, filename: str = "schema.dbml") -> model.Schema:
 def _parse(text: str, filename: str) -> model.Schema:
     toks = tokenize(text)
     doc, problems = parse(toks)
+    toks.kinds = toks.values = toks.offsets = []  # the tree holds offsets: free the tokens
     if toks.problems:  # past an unreadable token, syntax errors are mostly its echoes
         first = min(p.offset for p in toks.problems)
         problems = [(p.offset, p.message) for p in toks.problems] + [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import islice
 from operator import itemgetter
 
 _MASTER = re.compile(
@@ -54,6 +55,7 @@ _TEXT_KINDS = frozenset((STRING, _STRING1, QUOTED, EXPR))
 _KIND_OF: list[int | None] = list(range(_MASTER.groups + 1))
 _KIND_OF[_G["digits_ident"]] = IDENT  # `2fa`: a name that starts with digits
 _KIND_OF[_OP] = None
+_CHUNK = 65536
 LOOKAHEAD = 4
 """EOF tokens appended at the end, so the parser may look a few tokens ahead without checks."""
 
@@ -98,7 +100,7 @@ class LexProblem:
 class Tokens:
     """Parallel lists (kinds, values, offsets) plus line starts, to map offsets to positions."""
 
-    __slots__ = ("kinds", "line_starts", "offsets", "problems", "text", "values")
+    __slots__ = ("_line_starts", "kinds", "offsets", "problems", "text", "values")
 
     def __init__(self, text: str):
         self.text = text
@@ -106,7 +108,14 @@ class Tokens:
         self.values: list[str] = []
         self.offsets: list[int] = []
         self.problems: list[LexProblem] = []
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self._line_starts: list[int] | None = None
+
+    @property
+    def line_starts(self) -> list[int]:
+        """Offsets where lines start; computed on the first error only."""
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        return self._line_starts
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""
@@ -121,15 +130,19 @@ class Tokens:
 
 def tokenize(text: str) -> Tokens:
     toks = Tokens(text)
-    matches = [
-        (m.lastindex, m.group(m.lastindex), m.start(m.lastindex)) for m in _MASTER.finditer(text)
-    ]
-    groups = list(map(itemgetter(0), matches))
-    values = list(map(itemgetter(1), matches))
-    offsets = list(map(itemgetter(2), matches))
-    del matches
+    groups: list[int] = []
+    values: list[str] = []
+    offsets: list[int] = []
+    matches = _MASTER.finditer(text)
+    while chunk := [
+        (m.lastindex, m.group(m.lastindex), m.start(m.lastindex)) for m in islice(matches, _CHUNK)
+    ]:  # in chunks: a list of tuples for the whole file would double the peak memory
+        groups += map(itemgetter(0), chunk)
+        values += map(itemgetter(1), chunk)
+        offsets += map(itemgetter(2), chunk)
     kind_of = _KIND_OF
     kinds = [kind_of[g] or v for g, v in zip(groups, values, strict=True)]
+    del groups
     if _BAD in kinds or _COMMENT in kinds:
         _drop_unreadable(toks, kinds, values, offsets)
     for i in [i for i, k in enumerate(kinds) if k in _TEXT_KINDS]:
