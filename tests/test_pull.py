@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from pathlib import Path
+
 import psycopg
 import pytest
 from test_canonical import unnamed
@@ -9,6 +13,7 @@ from test_canonical import unnamed
 from nself_py import model
 from nself_py.canonical import canonicalize
 from nself_py.dbml import parse_dbml
+from nself_py.errors import NselfError
 from nself_py.introspect import introspect
 from nself_py.pull import NOT_EXPRESSIBLE, column_type, string, to_dbml
 
@@ -181,3 +186,37 @@ def test_strings_read_back_unchanged(text: str) -> None:
 )
 def test_column_types(pg: str, dbml: str) -> None:
     assert column_type(pg) == dbml
+
+
+CORPUS = Path(__file__).parent / "corpus" / "schema-pairs" / "pg-schema-diff.json"
+TABLE_FEATURES = {"table", "primary_key", "not_null", "index", "default", "unique", "schema",
+                  "check", "foreign_key", "serial", "identity", "enum"}  # fmt: skip
+
+
+def test_corpus_schemas_round_trip(pg_server) -> None:
+    """pg-schema-diff's table-only schemas: pull, read back, canonicalize: the same model."""
+    cases = [
+        case
+        for case in json.loads(CORPUS.read_text(encoding="utf-8"))
+        if case["new"] and not case["needs"] and set(case["features"]) <= TABLE_FEATURES
+    ]
+    failures, exact = [], 0
+    for case in cases:
+        url = pg_server.create_database()
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(case["new"])
+                live, text, back = round_trip(conn)
+        except NselfError as error:
+            failures.append(f"{case['source']}: {error}")
+            continue
+        finally:
+            pg_server.drop_database(url)
+        if NOT_EXPRESSIBLE in text:
+            continue
+        exact += 1
+        back = replace(back, schemas=live.schemas)  # DBML cannot name an empty schema
+        if unnamed(back) != unnamed(live):
+            failures.append(f"{case['source']}: round trip differs\n{text}")
+    assert failures == []
+    assert exact >= 100, exact
