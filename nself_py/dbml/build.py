@@ -86,20 +86,27 @@ def _settings_map(
 ) -> dict[str, list[Setting]]:
     """Settings by name; reports unknown names, repeats (at each one) and malformed colours."""
     result: dict[str, list[Setting]] = {}
+    repeated = False
     for s in settings:
-        if s.name not in known:
-            report(s.offset, f"unknown {what} setting '{s.name}'{suggest(s.name, known)}")
+        name = s.name
+        if name in result:
+            result[name].append(s)
+            repeated = True
+        elif name in known:
+            result[name] = [s]
+        else:
+            report(s.offset, f"unknown {what} setting '{name}'{suggest(name, known)}")
             continue
-        if s.name in _COLOR_SETTINGS and not (
+        if name in _COLOR_SETTINGS and not (
             s.value is not None and s.value.kind == "color" and _COLOR.fullmatch(s.value.text)
         ):
-            report(s.offset, f"'{s.name}' needs a colour like #1a2b3c")
-        result.setdefault(s.name, []).append(s)
-    for name, repeated in result.items():
-        if len(repeated) > 1 and name not in _REPEATABLE:
-            for s in repeated:
-                report(s.offset, f"{what} setting '{name}' is given more than once")
-            del repeated[1:]
+            report(s.offset, f"'{name}' needs a colour like #1a2b3c")
+    if repeated:
+        for name, same in result.items():
+            if len(same) > 1 and name not in _REPEATABLE:
+                for s in same:
+                    report(s.offset, f"{what} setting '{name}' is given more than once")
+                del same[1:]
     return result
 
 

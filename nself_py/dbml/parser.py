@@ -43,6 +43,7 @@ _TYPE_CONTINUATIONS = {
     "time": (("with", "time", "zone"), ("without", "time", "zone")),
 }
 _ARRAY_INSIDE = frozenset(("]", NUMBER))
+_SUB_ELEMENT_FOLLOWERS = frozenset(("{", ":", "("))
 # A quoted type that spells a built-in type with spaces (`"character varying(32)"`) is that type.
 _SPACED_BUILTIN = re.compile(
     r"(?:character varying|bit varying|double precision"
@@ -384,26 +385,30 @@ class Parser:
                 self.problems.append((note.offset, "more than one Note in the same element"))
 
     def table_item(self, table: TableDef) -> None:
-        kind, word = self.kinds[self.i], self.values[self.i].lower()
+        kind = self.kinds[self.i]
+        # A sub-element is a keyword followed by `{`, `:` or `(`; anything else is a column.
+        word = ""
+        if kind == IDENT and self.kinds[self.i + 1] in _SUB_ELEMENT_FOLLOWERS:
+            word = self.values[self.i].lower()
         if kind == "~":
             offset = self.offset()
             self.i += 1
             table.items.append(Injection(self.name("a TablePartial name"), offset))
-        elif kind == IDENT and word == "indexes" and self.is_op("{", 1):
+        elif word == "indexes" and self.is_op("{", 1):
             self.i += 1
             self.block(lambda: table.indexes.append(self.index()))
             return
-        elif kind == IDENT and word == "checks" and self.is_op("{", 1):
+        elif word == "checks" and self.is_op("{", 1):
             self.i += 1
             self.block(lambda: table.checks.append(self.check()))
             return
-        elif kind == IDENT and word == "note" and (self.is_op(":", 1) or self.is_op("{", 1)):
+        elif word == "note" and not self.is_op("(", 1):
             self.i += 1
             table.notes.append(self.note_value())
-        elif kind == IDENT and word == "records" and (self.is_op("(", 1) or self.is_op("{", 1)):
+        elif word == "records" and not self.is_op(":", 1):
             table.records.append(self.records(top_level=False))
             return
-        elif kind == IDENT and word == "ref" and (self.is_op(":", 1) or self.is_op("{", 1)):
+        elif word == "ref" and not self.is_op("(", 1):
             raise ParseError(
                 self.offset(), "a Ref must be written at the top level, not in a table"
             )
