@@ -138,3 +138,22 @@ def test_crlf_positions_are_the_same_as_lf() -> None:
     text = "Table t {\n  id int\n  x int [nul]\n}"
     assert first(text.replace("\n", "\r\n")) == first(text)
     assert problems(text.replace("\n", "\r\n"))[0].source_line == "  x int [nul]"
+
+
+def test_caret_lines_up_under_tabs() -> None:
+    with pytest.raises(DbmlError) as raised:
+        parse_dbml("Table t {\n\tid\tint [nul]\n}")
+    assert str(raised.value).splitlines()[1:] == ["     id int [nul]", "             ^"]
+
+
+def test_a_partial_cannot_inject_a_partial() -> None:
+    assert first("TablePartial p { ~q\n a int }\nTablePartial q { b int }") == (
+        1,
+        18,
+        "a TablePartial cannot inject another TablePartial",
+    )
+
+
+def test_notes_are_reported_at_their_keyword() -> None:
+    found = problems("Table t {\n  id int\n  Note: 'a'\n  Note {\n    'b'\n  }\n}")
+    assert [(p.line, p.col) for p in found] == [(3, 3), (4, 3)]

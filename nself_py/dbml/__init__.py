@@ -65,4 +65,5 @@ def read_dbml(path: pathlib.Path) -> model.Schema:
 
 def _problem(toks, filename: str, offset: int, message: str) -> DbmlProblem:
     line, col = toks.position(offset)
-    return DbmlProblem(filename, line, col, message, toks.source_line(line))
+    # One character per column, so the caret lines up under a tab too.
+    return DbmlProblem(filename, line, col, message, toks.source_line(line).replace("\t", " "))

@@ -178,6 +178,7 @@ class Builder:
         own = {c.name for c in p.items if isinstance(c, ColumnDef)}
         for c in p.items:
             if not isinstance(c, ColumnDef):
+                self.report(c.offset, "a TablePartial cannot inject another TablePartial")
                 continue
             settings = _settings_map(c.settings, COLUMN_SETTINGS, "column", self.report)
             self.check_column_values(c, settings)

@@ -346,16 +346,19 @@ class Parser:
         return tuple(columns), tuple(offsets)
 
     def note_value(self) -> Value:
-        """After `Note`: `: 'text'` or `{ 'text' }`."""
+        """After `Note`: `: 'text'` or `{ 'text' }`; positioned at the `Note` keyword."""
+        keyword = self.offsets[self.i - 1]
         if self.is_op(":"):
             self.i += 1
             self.skip_newlines()
-            return self.string_value()
-        self.expect_op("{")
-        self.skip_newlines()
-        value = self.string_value()
-        self.skip_newlines()
-        self.expect_op("}")
+            value = self.string_value()
+        else:
+            self.expect_op("{")
+            self.skip_newlines()
+            value = self.string_value()
+            self.skip_newlines()
+            self.expect_op("}")
+        value.offset = keyword
         return value
 
     def string_value(self) -> Value:
