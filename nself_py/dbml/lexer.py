@@ -130,19 +130,20 @@ class Tokens:
 
 def tokenize(text: str) -> Tokens:
     toks = Tokens(text)
-    groups: list[int] = []
+    kinds: list[int | str] = []
     values: list[str] = []
     offsets: list[int] = []
-    matches = _MASTER.finditer(text)
+    matches, kind_of = _MASTER.finditer(text), _KIND_OF
+    # In chunks: a list of tuples for the whole file would double the peak memory. The `if`
+    # only names the group and its text (it is always true).
     while chunk := [
-        (m.lastindex, m.group(m.lastindex), m.start(m.lastindex)) for m in islice(matches, _CHUNK)
-    ]:  # in chunks: a list of tuples for the whole file would double the peak memory
-        groups += map(itemgetter(0), chunk)
+        (kind_of[g] or v, v, m.start(g))
+        for m in islice(matches, _CHUNK)
+        if (v := m.group(g := m.lastindex)) is not None
+    ]:
+        kinds += map(itemgetter(0), chunk)
         values += map(itemgetter(1), chunk)
         offsets += map(itemgetter(2), chunk)
-    kind_of = _KIND_OF
-    kinds = [kind_of[g] or v for g, v in zip(groups, values, strict=True)]
-    del groups
     if _BAD in kinds or _COMMENT in kinds:
         _drop_unreadable(toks, kinds, values, offsets)
     for i in [i for i, k in enumerate(kinds) if k in _TEXT_KINDS]:
