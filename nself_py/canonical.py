@@ -41,6 +41,7 @@ from .sqltext import quote_ident, quote_literal, quote_name
 
 SOURCE = "schema.dbml"
 _MAX_COLUMNS = 1000  # PostgreSQL allows 1,600 columns per table; stay well below.
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 _WORD = re.compile(r'"((?:[^"]|"")*)"|([A-Za-z_][A-Za-z0-9_$]*)')
 
 _last_probe_count = 0
@@ -203,6 +204,14 @@ def _fail(use: _Use, error: psycopg.Error) -> NselfError:
     return NselfError(f"{SOURCE}: {use}: {_pg(error)}")
 
 
+def _one_statement(texts: Iterable[str], uses: dict[str, _Use]) -> None:
+    """Refuse a `;` outside quotes: a piece of schema.dbml must not run as its own statement
+    (a `COMMIT` smuggled into a default would escape the probe's rollback)."""
+    for text in texts:
+        if ";" in _QUOTED.sub("", text):
+            raise NselfError(f"{SOURCE}: {uses[text]}: ';' is not allowed here")
+
+
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(items), _MAX_COLUMNS):
         yield items[start : start + _MAX_COLUMNS]
@@ -284,6 +293,7 @@ def canonicalize(
         type_keys = {t: _key("type", t) for t in type_uses}
         missing = sorted(t for t, k in type_keys.items() if k not in cache)
         if missing:
+            _one_statement(missing, type_uses)
             found = _probe_columns(probe, missing, lambda t: t, type_uses, "types")
             for t in missing:
                 cache[type_keys[t]] = found[t][0]
@@ -304,6 +314,7 @@ def canonicalize(
         missing_defaults = sorted(p for p, k in default_keys.items() if k not in cache)
         if missing_defaults:
             by_text = {f"{t} DEFAULT {d}": (t, d) for t, d in missing_defaults}
+            _one_statement(by_text, {text: default_uses[pair] for text, pair in by_text.items()})
             found = _probe_columns(
                 probe,
                 list(by_text),
@@ -328,6 +339,13 @@ def canonicalize(
         }
         missing_pieces = [p for p in pieces if piece_keys[p] not in cache]
         if missing_pieces:
+            _one_statement(
+                {f"{p.text} {p.where or ''}": p for p in missing_pieces},
+                {
+                    f"{p.text} {p.where or ''}": _Use(p.table.name, f"{p.kind} {p.text!r}")
+                    for p in missing_pieces
+                },
+            )
             for piece, answer in _probe_pieces(probe, missing_pieces).items():
                 cache[piece_keys[piece]] = answer
         _last_probe_count = probe.statements

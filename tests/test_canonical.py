@@ -49,6 +49,7 @@ RAW = model.Schema(
                 C("flag", "boolean", default="false"),
                 C("label", "text", default="'a'"),
                 C("label2", "text", default="'a'::text"),
+                C("separator", "text", default="'a;b'"),
                 C("feeling", "public.mood", default="'ok'"),
                 C("feelings", "public.mood[]"),
                 C("nothing", "text", default="NULL"),
