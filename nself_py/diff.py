@@ -25,7 +25,13 @@ from .model import (
     Table,
     Unique,
 )
-from .naming import choose_name, expression_columns, index_column_names, name_addition
+from .naming import (
+    choose_name,
+    expression_columns,
+    index_column_names,
+    name_addition,
+    rename_identifier,
+)
 from .operations import (
     AddColumn,
     AddConstraint,
@@ -58,7 +64,7 @@ from .operations import (
     serial_sequence,
     type_enum,
 )
-from .sqltext import quote_literal, quote_name
+from .sqltext import quote_ident, quote_literal, quote_name
 
 T = TypeVar("T", PrimaryKey, Unique, Check, Index, ForeignKey)
 
@@ -138,6 +144,9 @@ def _rename_column(
     def cols(columns: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(new if c == old else c for c in columns)
 
+    def text(expression: str) -> str:
+        return rename_identifier(expression, old, new, quote_ident)
+
     renamed = {}
     for name, table in tables.items():
         fks = tuple(
@@ -152,6 +161,15 @@ def _rename_column(
                 primary_key=table.primary_key
                 and replace(table.primary_key, columns=cols(table.primary_key.columns)),
                 uniques=tuple(replace(u, columns=cols(u.columns)) for u in table.uniques),
+                checks=tuple(replace(c, expression=text(c.expression)) for c in table.checks),
+                indexes=tuple(
+                    replace(
+                        i,
+                        keys=tuple(map(text, i.keys)),
+                        where=i.where and text(i.where),
+                    )
+                    for i in table.indexes
+                ),
                 foreign_keys=tuple(replace(f, columns=cols(f.columns)) for f in fks),
             )
         renamed[name] = table

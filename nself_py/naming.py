@@ -115,3 +115,17 @@ def expression_columns(expression: str, columns: Iterable[str]) -> list[str]:
         if ident in known and ident not in found:
             found.append(ident)
     return found
+
+
+def rename_identifier(expression: str, old: str, new: str, quote) -> str:
+    """The expression with every mention of identifier `old` spelled as `quote(new)`."""
+    parts = []
+    for match in _TOKEN.finditer(expression):
+        if match.group(1) is not None:
+            ident = match.group(1).replace('""', '"')
+        elif match.group(2) is not None:
+            ident = match.group(2).lower()
+        else:
+            ident = None
+        parts.append(quote(new) if ident == old else match.group(0))
+    return "".join(parts)

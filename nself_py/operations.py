@@ -302,7 +302,7 @@ class RecreateEnum(Operation):
     def hazards(self) -> tuple[Hazard, ...]:
         hazards = []
         removed = [quote_literal(v) for v in self.old_values if v not in self.new_values]
-        if removed:
+        if removed and self.columns:
             message = f"removes {', '.join(removed)} from enum {self.enum}; rows holding them fail"
             hazards.append(Hazard(DELETES_DATA, message))
         if self.columns:
@@ -489,6 +489,8 @@ class RenameColumn(Operation):
 
 
 _INTEGERS = {"smallint": 1, "integer": 2, "bigint": 3}
+_INTEGER_WIDTH = {"smallint": 6, "integer": 11, "bigint": 20}
+"""Characters of the longest value (`-2147483648`), so integer -> varchar(n) can be lossless."""
 _VARCHAR = re.compile(r"character varying(?:\((\d+)\))?")
 _NUMERIC = re.compile(r"numeric(?:\((\d+)(?:,(\d+))?\))?")
 
@@ -514,6 +516,8 @@ def _type_change(old: str, new: str) -> tuple[bool, bool]:
         return s1 != s2, s2 < s1 or p2 - s2 < p1 - s1
     if old in _INTEGERS and new_num:
         return True, new_num.group(1) is not None
+    if old in _INTEGERS and new_vc and new_vc.group(1) is not None:
+        return True, int(new_vc.group(1)) < _INTEGER_WIDTH[old]
     if new == "text" or (new_vc and new_vc.group(1) is None):
         return True, False
     return True, True
@@ -570,8 +574,11 @@ class AlterColumnType(Operation):
     @property
     def hazards(self) -> tuple[Hazard, ...]:
         rewrites, loses = _type_change(self.old_type, self.new_type)
-        if self.via_text and self.new_type in ("text", "character varying"):
-            loses = False  # an enum's labels all fit in text
+        label = _VARCHAR.fullmatch(self.new_type)
+        if self.via_text and (self.new_type == "text" or (label and int(label[1] or 63) >= 63)):
+            loses = False  # enum labels are at most 63 bytes
+        if (self.old_type, self.new_type) in _EPOCH_CONVERSIONS:
+            loses = False  # epoch milliseconds and timestamps hold the same instants
         where = f"{self.table}.{self.column}"
         hazards = []
         if (self.old_type, self.new_type) in _EPOCH_CONVERSIONS:
@@ -697,6 +704,13 @@ class AlterColumnIdentity(Operation):
     def both_identity(self) -> bool:
         identities = (IDENTITY_BY_DEFAULT, IDENTITY_ALWAYS)
         return self.old in identities and self.new in identities
+
+    @property
+    def hazards(self) -> tuple[Hazard, ...]:
+        if self.old != SERIAL or self.adopt:
+            return ()  # an identity's sequence goes with it, but no rows do
+        where = f"{self.table}.{self.column}"
+        return (Hazard(DELETES_DATA, f"drops the sequence of {where} and its position"),)
 
     def describe(self) -> str:
         kind = {None: "no auto-increment", SERIAL: "serial"}.get(self.new, f"identity {self.new}")

@@ -4,7 +4,9 @@ default names checked against the names PostgreSQL itself chooses."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -108,11 +110,12 @@ def test_reverse_of_reverse_is_the_operation(op):
 
 
 def test_add_enum_value_reverses_to_a_rebuild():
-    op = o.AddEnumValue(P("mood"), "x", None, "a", ("a", "b"))
+    user = o.EnumColumn(P("t"), "m", "public.mood", None, None)
+    op = o.AddEnumValue(P("mood"), "x", None, "a", ("a", "b"), (user,))
     assert op.new_values == ("a", "x", "b")
     back = op.reverse()
     assert isinstance(back, o.RecreateEnum) and back.new_values == ("a", "b")
-    assert [h.kind for h in back.hazards] == [o.DELETES_DATA]
+    assert [h.kind for h in back.hazards] == [o.DELETES_DATA, o.REWRITES_TABLE]
 
 
 def _kinds(ops) -> set[str]:
@@ -157,8 +160,16 @@ def test_hazards_for_destructive_changes():
     as_text = o.AlterColumnType(P("t"), "m", "public.mood", "text", via_text=True)
     assert [h.kind for h in as_text.hazards] == [o.REWRITES_TABLE]
     assert o.DELETES_DATA in {h.kind for h in as_text.reverse().hazards}
-    fewer = dataclasses.replace(current, enums=(Enum(P("mood"), ("happy", "ok")),))
-    assert _kinds(diff(current, fewer)) == {o.DELETES_DATA}
+    users = Schema(enums=(MOOD,), tables=(Table(P("u"), (Column("m", "public.mood"),)),))
+    fewer = (Enum(P("mood"), ("happy", "ok")),)
+    assert _kinds(diff(users, dataclasses.replace(users, enums=fewer))) == {
+        o.DELETES_DATA,
+        o.REWRITES_TABLE,
+    }
+    assert _kinds(diff(current, dataclasses.replace(current, enums=fewer))) == set()  # unused
+    serial = o.AlterColumnIdentity(P("t"), "id", "integer", SERIAL, None)
+    assert [h.kind for h in serial.hazards] == [o.DELETES_DATA]  # its sequence is dropped
+    assert serial.reverse().hazards == ()
     checked = dataclasses.replace(
         t,
         columns=(dataclasses.replace(t.columns[0], nullable=False), *t.columns[1:]),
@@ -296,3 +307,47 @@ def test_default_names_match_postgresql(db_url, table):
     assert sorted(c.name for c in ours.checks) == sorted(c.name for c in by_postgres.checks)
     assert sorted(i.name for i in ours.indexes) == sorted(i.name for i in by_postgres.indexes)
     assert [f.name for f in fks] == [f.name for f in by_postgres.foreign_keys]
+
+
+# --- pg-schema-diff's acceptance cases (tests/corpus/NOTICE.md) -----------------------------
+
+CORPUS = Path(__file__).parent / "corpus" / "schema-pairs" / "pg-schema-diff.json"
+DBML_FEATURES = {
+    "table", "primary_key", "not_null", "index", "default", "unique", "schema", "check",
+    "foreign_key", "serial", "identity", "enum",
+}  # fmt: skip
+
+
+def _corpus_cases(select) -> list:
+    cases = json.loads(CORPUS.read_text())
+    return [
+        pytest.param(c["old"], c["new"], id=c["source"])
+        for c in cases
+        if not set(c["features"]) - DBML_FEATURES and not c["needs"] and select(c)
+    ]
+
+
+def _loaded(server, sql: str) -> Schema:
+    url = server.create_database()
+    try:
+        if sql.strip():
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(sql)  # type: ignore[arg-type]
+        return live(url)
+    finally:
+        server.drop_database(url)
+
+
+@pytest.mark.parametrize(
+    ("old_sql", "new_sql"), _corpus_cases(lambda c: "DELETES_DATA" in c["hazards"])
+)
+def test_data_loss_flagged_where_pg_schema_diff_flags_it(pg_server, old_sql, new_sql):
+    old, new = _loaded(pg_server, old_sql), _loaded(pg_server, new_sql)
+    ops = diff(old, new, managed_schemas=set(old.schemas) | set(new.schemas))
+    assert o.DELETES_DATA in _kinds(ops), [op.describe() for op in ops]
+
+
+@pytest.mark.parametrize(("old_sql", "new_sql"), _corpus_cases(lambda c: c["expect_empty"]))
+def test_equal_schemas_give_an_empty_plan(pg_server, old_sql, new_sql):
+    old, new = _loaded(pg_server, old_sql), _loaded(pg_server, new_sql)
+    assert diff(old, new, managed_schemas=set(old.schemas) | set(new.schemas)) == []
