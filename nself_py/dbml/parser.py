@@ -95,7 +95,9 @@ class Parser:
             return KIND_NAMES[kind]
         if isinstance(kind, str):
             return f"'{kind}'"
-        return f"{KIND_NAMES[kind]} '{self.values[self.i]}'"
+        text = self.values[self.i]
+        shown = text if len(text) <= 30 and "\n" not in text else text[:30].split("\n")[0] + "..."
+        return f"{KIND_NAMES[kind]} '{shown}'"
 
     def fail(self, expected: str) -> ParseError:
         return ParseError(self.offset(), f"expected {expected}, found {self.describe()}")
