@@ -33,7 +33,7 @@ from .state import (
     state_store,
 )
 
-UP, DOWN = "up", "down"
+UP, DOWN, GOTO = "up", "down", "goto"
 LOCK_KEY = 7_309_626_473_510_135_001
 """Session advisory lock key for `migrate:up/down` (advisory locks are per database)."""
 
@@ -169,11 +169,16 @@ def plan_down(
     *,
     count: int | None = None,
     to_version: int | None = None,
+    version: int | None = None,
 ) -> Plan:
-    """Applied migrations newest first: the last one, the last `count`, or all newer than
-    `to_version` (which stays applied)."""
+    """Applied migrations newest first: the last one, the last `count`, all newer than
+    `to_version` (which stays applied), or exactly `version`."""
     applied = sorted(state, reverse=True)
-    if to_version is not None:
+    if version is not None:
+        if version not in state:
+            raise NselfError(f"version {version} is not applied")
+        chosen = [version]
+    elif to_version is not None:
         chosen = [v for v in applied if v > to_version]
     else:
         chosen = applied[: 1 if count is None else count]
@@ -194,6 +199,21 @@ def plan_down(
                     "applied"
                 )
     return Plan(DOWN, _read_steps([by_version[v] for v in chosen], DOWN))
+
+
+def plan_goto(local: list[Migration], state: dict[int, bool], version: int) -> Plan:
+    """To exactly `version`: roll back everything applied after it (newest first), then apply
+    every pending migration up to and including it (oldest first)."""
+    by_version = {m.version: m for m in local}
+    if version not in by_version and version not in state:
+        raise NselfError(
+            f"no migration with version {version}: not in the migrations directory, not applied"
+        )
+    down = plan_down(local, state, to_version=version)
+    staying = {v: dirty for v, dirty in state.items() if v <= version}
+    pending = [m for m in local if m.version <= version and m.version not in staying]
+    _check_dependencies(pending, by_version, staying)
+    return Plan(GOTO, down.steps + _read_steps(pending, UP))
 
 
 # --- running --------------------------------------------------------------------------------
@@ -273,14 +293,16 @@ class _Runner:
 
     def record(self, steps: list[Step]) -> None:
         """State and log writes for finished steps, in the same transaction as their SQL."""
-        versions = [s.migration.version for s in steps]
-        if steps[0].direction == UP:
-            self.store.write(self.conn, dict.fromkeys(versions, False))
-            hashes = {s.migration.version: scripts_sha256(s.scripts) for s in steps}
+        ups = [s for s in steps if s.direction == UP]
+        downs = [s.migration.version for s in steps if s.direction == DOWN]
+        changes: dict[int, bool | None] = dict.fromkeys(downs)
+        changes.update((s.migration.version, False) for s in ups)
+        self.store.write(self.conn, changes)
+        if ups:
+            hashes = {s.migration.version: scripts_sha256(s.scripts) for s in ups}
             log_applied(self.conn, self.database_name, hashes)
-        else:
-            self.store.write(self.conn, dict.fromkeys(versions))
-            log_removed(self.conn, self.database_name, versions)
+        if downs:
+            log_removed(self.conn, self.database_name, downs)
 
     def run_batch(self, steps: list[Step]) -> None:
         with self.conn.transaction():
@@ -317,7 +339,7 @@ def _batches(steps: tuple[Step, ...], per_migration: bool) -> list[list[Step]]:
     return batches
 
 
-def _database_errors(function: Callable[P, T]) -> Callable[P, T]:
+def database_errors(function: Callable[P, T]) -> Callable[P, T]:
     """Turn a database error outside any migration statement (reading state, taking the lock,
     a lost connection) into a DatabaseError: a message, exit code 2, no traceback."""
 
@@ -342,7 +364,7 @@ def _refuse_dirty(state: dict[int, bool], store: StateStore) -> None:
         )
 
 
-@_database_errors
+@database_errors
 def migrate(
     conn: psycopg.Connection,
     project_dir: Path,
@@ -411,10 +433,26 @@ def migrate_down(
     *,
     count: int | None = None,
     to_version: int | None = None,
+    version: int | None = None,
     **options,
 ) -> Outcome:
     def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
-        return plan_down(local, state, count=count, to_version=to_version)
+        return plan_down(local, state, count=count, to_version=to_version, version=version)
+
+    return migrate(conn, project_dir, database_name, migrations_dir, planner, **options)
+
+
+def migrate_goto(
+    conn: psycopg.Connection,
+    project_dir: Path,
+    database_name: str,
+    migrations_dir: Path,
+    *,
+    version: int,
+    **options,
+) -> Outcome:
+    def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
+        return plan_goto(local, state, version)
 
     return migrate(conn, project_dir, database_name, migrations_dir, planner, **options)
 
@@ -444,7 +482,7 @@ class Status:
         return max(applied, default=None)
 
 
-@_database_errors
+@database_errors
 def migration_status(
     conn: psycopg.Connection, project_dir: Path, database_name: str, migrations_dir: Path
 ) -> Status:
@@ -473,3 +511,35 @@ def migration_status(
     rows += [StatusRow(v, "", MISSING) for v in state if v not in known]
     rows.sort(key=lambda r: r.version)
     return Status(database_name, store.describe(), tuple(rows))
+
+
+HASURA_COLUMNS = ("VERSION", "NAME", "SOURCE STATUS", "DATABASE STATUS")
+_IN_DATABASE = (APPLIED, MODIFIED, MISSING, DIRTY)
+
+
+def _present(flag: bool) -> str:
+    return "Present" if flag else "Not Present"
+
+
+def hasura_status_text(statuses: list[Status], headings: bool) -> str:
+    """What `hasura migrate status` prints, byte for byte, so scripts that read it keep working.
+
+    The Hasura CLI writes through Go's tabwriter (padding 2, spaces): each column but the last
+    is as wide as its widest cell plus two, and a `Database: <name>` line after an empty line
+    heads each database under config v3 (`headings`), starting a new alignment block."""
+    lines: list[str] = []
+    for status in statuses:
+        if headings:
+            lines += ["", f"Database: {status.database}"]
+        rows = [HASURA_COLUMNS] + [
+            (
+                str(row.version),
+                row.name,
+                _present(row.status != MISSING),
+                _present(row.status in _IN_DATABASE),
+            )
+            for row in status.rows
+        ]
+        widths = [max(len(row[i]) for row in rows) + 2 for i in range(3)]
+        lines += ["".join(r[i].ljust(widths[i]) for i in range(3)) + r[3] for r in rows]
+    return "".join(line + "\n" for line in lines)

@@ -175,6 +175,13 @@ def local_migrations(migrations_dir: Path) -> list[Migration]:
     return sorted(found.values(), key=lambda m: m.version)
 
 
+def version_entries(migrations_dir: Path, version: int) -> list[Path]:
+    """The folder (or v1 flat files) of `version`: every entry named `<version>_…`."""
+    if not migrations_dir.is_dir():
+        return []
+    return sorted(p for p in migrations_dir.iterdir() if p.name.startswith(f"{version}_"))
+
+
 def config_version(project_dir: Path) -> int:
     """`version:` of hasura/config.yaml; 1 when the file or the key is missing (Hasura's rule)."""
     path = project_dir / "hasura" / "config.yaml"
@@ -255,7 +262,9 @@ class Converted:
     metadata_actions: tuple[str, ...]
 
 
-def _sql_of(scripts: tuple[Script, ...]) -> str:
+def sql_text(scripts: tuple[Script, ...]) -> str:
+    """The SQL of `scripts` in run order as one text: SQL files as written (comments kept),
+    YAML `run_sql` statements one per line."""
     parts = []
     for script in scripts:
         if script.file.suffix == ".sql":
@@ -290,7 +299,7 @@ def convert_v1(source_dir: Path, target_dir: Path, backup_dir: Path) -> list[Con
             for script in scripts
             for action in script.metadata_actions
         )
-        planned.append((migration, _sql_of(up), _sql_of(down), actions))
+        planned.append((migration, sql_text(up), sql_text(down), actions))
     backup_dir.mkdir(parents=True, exist_ok=True)
     for migration in flat:
         for path in migration.up_files + migration.down_files:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -11,15 +13,37 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..apply import MISSING, PENDING, Outcome, migrate_down, migrate_up, migration_status
+from ..apply import (
+    GOTO,
+    MISSING,
+    PENDING,
+    Outcome,
+    Status,
+    hasura_status_text,
+    migrate_down,
+    migrate_goto,
+    migrate_up,
+    migration_status,
+)
 from ..db import connect
-from ..errors import ConfigError
-from ..migrations import V1_BACKUP_DIR, convert_v1, find_migrations_dir, write_migration
+from ..errors import EXIT_OK, ConfigError, NselfError
+from ..housekeeping import delete, mark_version, plan_deletion
+from ..migrations import (
+    V1_BACKUP_DIR,
+    config_version,
+    convert_v1,
+    find_migrations_dir,
+    write_migration,
+)
+from ..projects import all_sources, find_source, source_url
+from ..squash import DEFAULT_NAME, squash
 from . import (
     DatabaseNameOption,
     DatabaseUrlOption,
     Project,
     ProjectDirOption,
+    YesOption,
+    confirm,
     console,
     db_app,
     err_console,
@@ -32,6 +56,25 @@ DryRunOption = Annotated[
 LockTimeoutOption = Annotated[
     float,
     typer.Option("--lock-timeout", help="Seconds to wait for another run on this database."),
+]
+AllDatabasesOption = Annotated[
+    bool,
+    typer.Option(
+        "--all-databases",
+        help="Run for every database in hasura/metadata/databases/databases.yaml "
+        "(URLs from <NAME>_DATABASE_URL or the from_env variable).",
+    ),
+]
+SkipExecutionOption = Annotated[
+    bool,
+    typer.Option(
+        "--skip-execution",
+        help="With --version: only record the change in the state, do not run the SQL.",
+    ),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force", help="With --skip-execution: record even if the schema disagrees."),
 ]
 PerMigrationOption = Annotated[
     bool,
@@ -59,25 +102,36 @@ def _spinner(dry_run: bool) -> AbstractContextManager[object]:
     return console.status("running migrations…")
 
 
-def _print_outcome(outcome: Outcome, dry_run: bool) -> None:
+def _print_outcome(outcome: Outcome, dry_run: bool) -> str:
+    """Print the result of a run; returns its one-line summary."""
     plan = outcome.plan
     if dry_run:
         for warning in plan.warnings:
             err_console.print("warning: " + warning, style="yellow", markup=False)
-        table = Table("VERSION", "NAME", "STATEMENTS", box=None, title=f"would {plan.direction}")
+        columns = ("DIRECTION",) if plan.direction == GOTO else ()
+        table = Table(
+            *columns, "VERSION", "NAME", "STATEMENTS", box=None, title=f"would {plan.direction}"
+        )
         for step in plan.steps:
+            cells = (step.direction,) if columns else ()
             table.add_row(
-                str(step.migration.version), step.migration.name, str(step.statement_count)
+                *cells, str(step.migration.version), step.migration.name, str(step.statement_count)
             )
         console.print(table)
     if not plan.steps:
-        console.print(f"nothing to {'apply' if plan.direction == 'up' else 'roll back'}")
-    elif not dry_run:
-        verb = "applied" if plan.direction == "up" else "rolled back"
-        console.print(
-            f"{verb} {len(plan.steps)} migration(s) in {outcome.seconds:.2f} s "
-            f"(state: {outcome.store})"
-        )
+        summary = "nothing to " + {"up": "apply", "down": "roll back"}.get(plan.direction, "do")
+        console.print(summary)
+        return summary
+    ups = sum(s.direction == "up" for s in plan.steps)
+    downs = len(plan.steps) - ups
+    done = [f"rolled back {downs}"] if downs else []
+    done += [f"applied {ups}"] if ups else []
+    summary = f"{' and '.join(done)} migration(s)"
+    if dry_run:
+        return "would have " + summary
+    summary += f" in {outcome.seconds:.2f} s"
+    console.print(f"{summary} (state: {outcome.store})")
+    return summary
 
 
 def _one_of(*choices: tuple[str, int | None]) -> None:
@@ -89,9 +143,87 @@ def _one_of(*choices: tuple[str, int | None]) -> None:
         raise ConfigError(f"give either {' or '.join(given)}, not both")
 
 
-def _setup(project_dir: Path, database_url: str | None, database_name: str) -> tuple[Project, Path]:
-    proj = project(project_dir, database_url, database_name)
-    return proj, find_migrations_dir(proj.dir, database_name)
+@dataclass(frozen=True)
+class Target:
+    """One database a command runs on."""
+
+    project: Project
+    name: str
+    migrations_dir: Path
+    url: str
+
+
+def _targets(
+    project_dir: Path,
+    database_url: str | None,
+    database_name: str,
+    all_databases: bool = False,
+    yes: bool = False,
+) -> list[Target]:
+    proj = project(project_dir, database_url, database_name, yes)
+    if not all_databases:
+        url = source_url(proj.dir, find_source(proj.dir, database_name), database_url)
+        return [Target(proj, database_name, find_migrations_dir(proj.dir, database_name), url)]
+    if database_url:
+        raise ConfigError(
+            "--database-url names one database; with --all-databases each database's URL "
+            "comes from <NAME>_DATABASE_URL or its from_env variable"
+        )
+    return [
+        Target(proj, s.name, find_migrations_dir(proj.dir, s.name), source_url(proj.dir, s))
+        for s in all_sources(proj.dir)
+    ]
+
+
+def _on_each(targets: list[Target], run: Callable[[Target], str]) -> None:
+    """Run on one database as is; on several, under a heading each, carrying on after a
+    failure, then a summary line per database and the worst exit code."""
+    if len(targets) == 1:
+        run(targets[0])
+        return
+    results: list[tuple[str, str, int]] = []
+    for target in targets:
+        console.print(f"\nDatabase: {target.name}", markup=False)
+        try:
+            results.append((target.name, run(target), EXIT_OK))
+        except NselfError as error:
+            err_console.print("✗ " + str(error), style="red", markup=False)
+            results.append((target.name, "failed: " + str(error).splitlines()[0], error.exit_code))
+    console.print("")
+    for name, summary, _ in results:
+        console.print(f"{name}: {summary}", markup=False)
+    worst = max(code for _, _, code in results)
+    if worst != EXIT_OK:
+        failed = [name for name, _, code in results if code != EXIT_OK]
+        error = NselfError(f"failed on {len(failed)} database(s): {', '.join(failed)}")
+        error.exit_code = worst
+        raise error
+
+
+def _mark(target: Target, version: int, applied: bool, force: bool, dry_run: bool) -> None:
+    with connect(target.url, autocommit=True) as conn:
+        marked = mark_version(
+            conn,
+            target.project.dir,
+            target.name,
+            target.migrations_dir,
+            version,
+            applied=applied,
+            force=force,
+            dry_run=dry_run,
+            report=_report,
+        )
+    for problem in marked.disagreements:
+        err_console.print(f"warning: {problem} (--force)", style="yellow", markup=False)
+    if not marked.checked:
+        err_console.print(
+            f"warning: no local folder for {version}: the schema was not checked",
+            style="yellow",
+            markup=False,
+        )
+    said = "applied" if applied else "not applied"
+    verb = "would record" if dry_run else "recorded"
+    console.print(f"{verb} {version} as {said} without running it (state: {marked.store})")
 
 
 @db_app.command("migrate:up")
@@ -104,28 +236,48 @@ def migrate_up_command(
     ] = False,
     per_migration_transaction: PerMigrationOption = False,
     lock_timeout: LockTimeoutOption = 60.0,
+    skip_execution: SkipExecutionOption = False,
+    force: ForceOption = False,
+    all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
     database_name: DatabaseNameOption = "default",
 ) -> None:
     """Apply pending migrations in one transaction (all, the next N, or --version V)."""
     _one_of(("N", count), ("--version", version))
-    proj, migrations_dir = _setup(project_dir, database_url, database_name)
-    with connect(proj.url(), autocommit=True) as conn, _spinner(dry_run):
-        outcome = migrate_up(
-            conn,
-            proj.dir,
-            database_name,
-            migrations_dir,
-            count=count,
-            version=version,
-            strict_order=strict_order,
-            dry_run=dry_run,
-            per_migration_transaction=per_migration_transaction,
-            lock_timeout=lock_timeout,
-            report=_report,
-        )
-    _print_outcome(outcome, dry_run)
+    _check_skip(skip_execution, force, version, all_databases)
+    targets = _targets(project_dir, database_url, database_name, all_databases)
+    if skip_execution:
+        _mark(targets[0], version, True, force, dry_run)  # type: ignore[arg-type]
+        return
+
+    def run(target: Target) -> str:
+        with connect(target.url, autocommit=True) as conn, _spinner(dry_run):
+            outcome = migrate_up(
+                conn,
+                target.project.dir,
+                target.name,
+                target.migrations_dir,
+                count=count,
+                version=version,
+                strict_order=strict_order,
+                dry_run=dry_run,
+                per_migration_transaction=per_migration_transaction,
+                lock_timeout=lock_timeout,
+                report=_report,
+            )
+        return _print_outcome(outcome, dry_run)
+
+    _on_each(targets, run)
+
+
+def _check_skip(skip: bool, force: bool, version: int | None, all_databases: bool) -> None:
+    if skip and version is None:
+        raise ConfigError("--skip-execution needs --version V")
+    if skip and all_databases:
+        raise ConfigError("--skip-execution works on one database; drop --all-databases")
+    if force and not skip:
+        raise ConfigError("--force only applies with --skip-execution")
 
 
 @db_app.command("migrate:down")
@@ -134,6 +286,48 @@ def migrate_down_command(
     to_version: Annotated[
         int | None, typer.Option("--to-version", help="Roll back everything newer than V.")
     ] = None,
+    version: Annotated[int | None, typer.Option("--version", help="Roll back exactly V.")] = None,
+    dry_run: DryRunOption = False,
+    per_migration_transaction: PerMigrationOption = False,
+    lock_timeout: LockTimeoutOption = 60.0,
+    skip_execution: SkipExecutionOption = False,
+    force: ForceOption = False,
+    all_databases: AllDatabasesOption = False,
+    project_dir: ProjectDirOption = Path("."),
+    database_url: DatabaseUrlOption = None,
+    database_name: DatabaseNameOption = "default",
+) -> None:
+    """Roll back the last applied migration (or the last N, down to --to-version, or V)."""
+    _one_of(("N", count), ("--to-version", to_version), ("--version", version))
+    _check_skip(skip_execution, force, version, all_databases)
+    targets = _targets(project_dir, database_url, database_name, all_databases)
+    if skip_execution:
+        _mark(targets[0], version, False, force, dry_run)  # type: ignore[arg-type]
+        return
+
+    def run(target: Target) -> str:
+        with connect(target.url, autocommit=True) as conn, _spinner(dry_run):
+            outcome = migrate_down(
+                conn,
+                target.project.dir,
+                target.name,
+                target.migrations_dir,
+                count=count,
+                to_version=to_version,
+                version=version,
+                dry_run=dry_run,
+                per_migration_transaction=per_migration_transaction,
+                lock_timeout=lock_timeout,
+                report=_report,
+            )
+        return _print_outcome(outcome, dry_run)
+
+    _on_each(targets, run)
+
+
+@db_app.command("migrate:goto")
+def migrate_goto_command(
+    version: Annotated[int, typer.Argument(help="The version to end at (it stays applied).")],
     dry_run: DryRunOption = False,
     per_migration_transaction: PerMigrationOption = False,
     lock_timeout: LockTimeoutOption = 60.0,
@@ -141,23 +335,102 @@ def migrate_down_command(
     database_url: DatabaseUrlOption = None,
     database_name: DatabaseNameOption = "default",
 ) -> None:
-    """Roll back the last applied migration (or the last N, or down to --to-version)."""
-    _one_of(("N", count), ("--to-version", to_version))
-    proj, migrations_dir = _setup(project_dir, database_url, database_name)
-    with connect(proj.url(), autocommit=True) as conn, _spinner(dry_run):
-        outcome = migrate_down(
+    """Move up or down to exactly V: roll back what is newer, apply what is pending up to V."""
+    target = _targets(project_dir, database_url, database_name)[0]
+    with connect(target.url, autocommit=True) as conn, _spinner(dry_run):
+        outcome = migrate_goto(
             conn,
-            proj.dir,
-            database_name,
-            migrations_dir,
-            count=count,
-            to_version=to_version,
+            target.project.dir,
+            target.name,
+            target.migrations_dir,
+            version=version,
             dry_run=dry_run,
             per_migration_transaction=per_migration_transaction,
             lock_timeout=lock_timeout,
             report=_report,
         )
     _print_outcome(outcome, dry_run)
+
+
+@db_app.command("migrate:delete")
+def migrate_delete_command(
+    version: Annotated[int | None, typer.Option("--version", help="Delete this version.")] = None,
+    all_versions: Annotated[bool, typer.Option("--all", help="Delete every migration.")] = False,
+    server: Annotated[
+        bool, typer.Option("--server", help="Only the state in the database; keep the folders.")
+    ] = False,
+    yes: YesOption = False,
+    project_dir: ProjectDirOption = Path("."),
+    database_url: DatabaseUrlOption = None,
+    database_name: DatabaseNameOption = "default",
+) -> None:
+    """Forget migrations: remove their state rows and (without --server) their folders.
+    The schema is not touched; use migrate:down to undo a migration's work."""
+    if (version is None) == (not all_versions):
+        raise ConfigError("give exactly one of --version V or --all")
+    target = _targets(project_dir, database_url, database_name, yes=yes)[0]
+    with connect(target.url, autocommit=True) as conn:
+        args = (conn, target.project.dir, target.name)
+        deletion = plan_deletion(*args, target.migrations_dir, version, server_only=server)
+        if not deletion.state_versions and not deletion.paths:
+            console.print("nothing to delete")
+            return
+        if deletion.state_versions:
+            listed = ", ".join(map(str, deletion.state_versions))
+            console.print(f"state rows to remove: {listed}", markup=False)
+        for path in deletion.paths:
+            console.print(f"to delete: {path.relative_to(target.project.dir)}", markup=False)
+        if not confirm("Delete these migrations?", target.project):
+            raise NselfError("nothing deleted: confirm on a terminal or pass --yes")
+        delete(*args, deletion, report=_report)
+    console.print(
+        f"deleted {len(deletion.state_versions)} state row(s) and {len(deletion.paths)} "
+        "local folder(s)/file(s); the schema was not changed"
+    )
+
+
+@db_app.command("migrate:squash")
+def migrate_squash_command(
+    from_version: Annotated[int, typer.Option("--from", help="First version to squash.")],
+    to_version: Annotated[
+        int | None, typer.Option("--to", help="Last version to squash (default: the newest).")
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="Name of the new migration.")] = DEFAULT_NAME,
+    delete_source: Annotated[
+        bool,
+        typer.Option("--delete-source", help="Delete the originals instead of keeping them."),
+    ] = False,
+    lock_timeout: LockTimeoutOption = 60.0,
+    project_dir: ProjectDirOption = Path("."),
+    database_url: DatabaseUrlOption = None,
+    database_name: DatabaseNameOption = "default",
+) -> None:
+    """Squash a range into one migration at its newest version, checked equivalent first."""
+    target = _targets(project_dir, database_url, database_name)[0]
+    with _spinner(False):
+        result = squash(
+            target.url,
+            target.project.dir,
+            target.name,
+            target.migrations_dir,
+            from_version,
+            to_version,
+            name=name,
+            delete_source=delete_source,
+            lock_timeout=lock_timeout,
+            report=_report,
+        )
+    base = target.project.dir
+    console.print(
+        f"created {result.folder.relative_to(base)} from {len(result.versions)} migrations "
+        f"({result.versions[0]} to {result.versions[-1]}); same catalog as the originals "
+        f"({'up and down' if result.down_checked else 'up; down.sql left empty'})",
+        markup=False,
+    )
+    if result.sources is not None:
+        console.print(f"originals moved to {result.sources.relative_to(base)}", markup=False)
+    if result.applied:
+        console.print("state updated: the squashed versions are now recorded as one")
 
 
 @db_app.command("migrate:create")
@@ -219,14 +492,37 @@ _STATUS_LABELS = {
 @db_app.command("status")
 def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    hasura: Annotated[
+        bool,
+        typer.Option("--hasura", help="Print exactly what `hasura migrate status` prints."),
+    ] = False,
+    all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
     database_name: DatabaseNameOption = "default",
 ) -> None:
     """Show each migration as Applied, Pending, Missing locally, Modified or Out of order."""
-    proj, migrations_dir = _setup(project_dir, database_url, database_name)
-    with connect(proj.url(), autocommit=True) as conn:
-        status = migration_status(conn, proj.dir, database_name, migrations_dir)
+    targets = _targets(project_dir, database_url, database_name, all_databases)
+    if hasura:
+        statuses = []
+        for target in targets:
+            with connect(target.url, autocommit=True) as conn:
+                args = (conn, target.project.dir, target.name, target.migrations_dir)
+                statuses.append(migration_status(*args))
+        headings = config_version(targets[0].project.dir) >= 3
+        typer.echo(hasura_status_text(statuses, headings), nl=False)
+        return
+
+    def run(target: Target) -> str:
+        with connect(target.url, autocommit=True) as conn:
+            args = (conn, target.project.dir, target.name, target.migrations_dir)
+            status = migration_status(*args)
+        return _print_status(status, as_json)
+
+    _on_each(targets, run)
+
+
+def _print_status(status: Status, as_json: bool) -> str:
     if as_json:
         document = {
             "database": status.database,
@@ -235,7 +531,7 @@ def status_command(
             ],
         }
         typer.echo(json.dumps(document, indent=2))
-        return
+        return f"{len(status.rows)} migration(s)"
     table = Table("VERSION", "NAME", "STATUS", box=None)
     for row in status.rows:
         table.add_row(str(row.version), row.name, _STATUS_LABELS[row.status])
@@ -246,3 +542,4 @@ def status_command(
     console.print(f"{len(status.rows)} migration(s): {summary or 'none'}")
     if counts[PENDING] or counts[MISSING]:
         console.print("run `nself-py db migrate:up` to apply pending migrations")
+    return f"{len(status.rows)} migration(s): {summary or 'none'}"

@@ -1,0 +1,147 @@
+"""Two databases in one project: databases.yaml names them, `.env` gives each its URL, and
+`--all-databases` applies each folder to its own database with its own state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from pgservers import Server
+from test_state import v3_project
+
+from nself_py.errors import ConfigError
+from nself_py.migrations import write_migration
+from nself_py.projects import Source, find_source, project_sources, source_url
+
+ROOT = Path(__file__).resolve().parent.parent
+V1, V2 = 1700000000001, 1700000000002
+
+DATABASES_YAML = """\
+- name: default
+  kind: postgres
+  configuration:
+    connection_info:
+      database_url:
+        from_env: HASURA_GRAPHQL_DATABASE_URL
+      isolation_level: read-committed
+      use_prepared_statements: true
+  tables: "!include default/tables/tables.yaml"
+- name: analytics
+  kind: postgres
+  configuration:
+    connection_info:
+      database_url:
+        from_env: PG_DATABASE_URL
+  tables: !include analytics/tables/tables.yaml
+- name: mongo
+  kind: Mongo
+  configuration:
+    value:
+      connection: mongodb://mongo:27017/
+"""
+
+
+def cli(*args: str, code: int = 0) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "nself_py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result
+
+
+@pytest.fixture
+def second_url(pg_server: Server) -> Iterator[str]:
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)
+
+
+def two_database_project(root: Path, default_url: str, analytics_url: str) -> Path:
+    project = v3_project(root)
+    databases = project / "hasura" / "metadata" / "databases"
+    databases.mkdir(parents=True)
+    (databases / "databases.yaml").write_text(DATABASES_YAML)
+    (project / ".env").write_text(
+        f"HASURA_GRAPHQL_DATABASE_URL={default_url}\nANALYTICS_DATABASE_URL='{analytics_url}'\n"
+    )
+    migrations = project / "hasura" / "migrations"
+    write_migration(migrations / "default", "users", "CREATE TABLE users (id int);", "", V1)
+    write_migration(migrations / "analytics", "events", "CREATE TABLE events (id int);", "", V1)
+    write_migration(migrations / "analytics", "hits", "CREATE TABLE hits (id int);", "", V2)
+    return project
+
+
+def applied(url: str) -> tuple[dict[int, bool], list[str]]:
+    with psycopg.connect(url) as conn:
+        state = dict(conn.execute("SELECT version, dirty FROM hdb_catalog.schema_migrations"))
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return state, sorted(r[0] for r in rows)
+
+
+def test_sources_and_their_urls(tmp_path: Path):
+    project = two_database_project(tmp_path, "postgresql://a/one", "postgresql://b/two")
+    assert project_sources(project) == [
+        Source("default", "postgres", "HASURA_GRAPHQL_DATABASE_URL"),
+        Source("analytics", "postgres", "PG_DATABASE_URL"),
+    ]
+    urls = [source_url(project, s) for s in project_sources(project)]
+    assert urls == ["postgresql://a/one", "postgresql://b/two"]
+    assert source_url(project, find_source(project, "analytics"), "postgresql://x/y") == (
+        "postgresql://x/y"
+    )
+    with pytest.raises(ConfigError, match="set OTHER_DATABASE_URL"):
+        source_url(project, find_source(project, "other"))
+
+
+def test_all_databases_apply_each_with_its_own_state(db_url, second_url, tmp_path):
+    project = two_database_project(tmp_path, db_url, second_url)
+    out = cli("db", "migrate:up", "--all-databases", "--project-dir", str(project))
+    assert "Database: default" in out.stdout and "Database: analytics" in out.stdout
+    summary = out.stdout.strip().splitlines()[-2:]
+    assert summary[0].startswith("default: applied 1 migration(s) in ")
+    assert summary[1].startswith("analytics: applied 2 migration(s) in ")
+    assert applied(db_url) == ({V1: False}, ["users"])
+    assert applied(second_url) == ({V1: False, V2: False}, ["events", "hits"])
+
+    status = cli("db", "status", "--hasura", "--all-databases", "--project-dir", str(project))
+    assert status.stdout.split("\n") == [
+        "",
+        "Database: default",
+        "VERSION        NAME   SOURCE STATUS  DATABASE STATUS",
+        "1700000000001  users  Present        Present",
+        "",
+        "Database: analytics",
+        "VERSION        NAME    SOURCE STATUS  DATABASE STATUS",
+        "1700000000001  events  Present        Present",
+        "1700000000002  hits    Present        Present",
+        "",
+    ]
+
+
+def test_a_failing_database_does_not_stop_the_others(db_url, second_url, tmp_path):
+    project = two_database_project(tmp_path, db_url, second_url)
+    hits = project / "hasura" / "migrations" / "analytics" / f"{V2}_hits" / "up.sql"
+    hits.write_text("CREATE TABLE hits (id int REFERENCES nowhere);\n")
+    out = cli("db", "migrate:up", "--all-databases", "--project-dir", str(project), code=1)
+    assert "analytics: failed: migration 1700000000002_hits failed" in out.stdout
+    assert "failed on 1 database(s): analytics" in out.stderr
+    assert applied(db_url) == ({V1: False}, ["users"])
+    with psycopg.connect(second_url) as conn:
+        assert conn.execute("SELECT to_regclass('public.events')").fetchone() == (None,)
+
+
+def test_all_databases_needs_databases_yaml(tmp_path: Path):
+    out = cli("db", "migrate:up", "--all-databases", "--project-dir", str(tmp_path), code=2)
+    assert "databases.yaml" in out.stderr
