@@ -43,6 +43,8 @@ Key = tuple[object, ...]
 
 @dataclass(frozen=True)
 class Hazard:
+    """A risk the user must see before the statement runs (shown as `-- HAZARD:` in SQL)."""
+
     kind: str
     message: str
 
@@ -664,7 +666,8 @@ class AlterColumnDefault(Operation):
         return keys
 
 
-_SERIAL_TYPES = {"smallint": "smallserial", "integer": "serial", "bigint": "bigserial"}
+SERIAL_TYPES = {"smallint": "smallserial", "integer": "serial", "bigint": "bigserial"}
+"""How CREATE TABLE spells a serial column of each integer type."""
 
 
 def serial_sequence(table: Name, column: str) -> Name:

@@ -14,14 +14,14 @@ from pathlib import Path
 import jinja2
 
 from .model import SERIAL, Check, Column, PrimaryKey, Unique
-from .operations import _SERIAL_TYPES, Operation, reverse_plan
+from .operations import SERIAL_TYPES, Operation, reverse_plan
 from .sqltext import quote_ident, quote_literal, quote_name
 
 
 def _column_type(column: Column) -> str:
     """`serial`/`bigserial`/`smallserial` for serial columns, else the canonical type."""
     if column.identity == SERIAL:
-        return _SERIAL_TYPES.get(column.type, column.type)
+        return SERIAL_TYPES.get(column.type, column.type)
     return column.type
 
 
