@@ -3,6 +3,8 @@ on both state stores, with the refusals that make them safer than Hasura's verbs
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -232,3 +234,58 @@ def test_delete_unknown_version_is_refused(conn, project):
     add_tables(project, V1)
     with pytest.raises(NselfError, match="version 99 not found"):
         plan_deletion(conn, project, "default", mdir(project), 99)
+
+
+# --- the CLI --------------------------------------------------------------------------------
+
+
+def cli(*args: str, code: int = 0) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "nself_py", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def test_cli_skip_execution_goto_and_delete(db_url, conn, tmp_path):
+    add_tables(tmp_path, V1, V2, V3)
+    opts = ["--project-dir", str(tmp_path), "--database-url", db_url]
+    out = cli("db", "migrate:up", "--version", str(V1), "--skip-execution", *opts, code=1)
+    assert "refusing to mark" in out.stderr and "table t1 does not exist" in out.stderr
+    out = cli("db", "migrate:up", "--version", str(V1), "--skip-execution", "--force", *opts)
+    assert f"recorded {V1} as applied without running it" in out.stdout
+    assert "warning: table t1 does not exist (--force)" in out.stderr
+    cli("db", "migrate:down", "--version", str(V1), "--skip-execution", *opts)
+    assert state(conn, tmp_path) == {}
+    cli("db", "migrate:up", "--skip-execution", *opts, code=2)
+
+    out = cli("db", "migrate:goto", str(V2), *opts)
+    assert "applied 2 migration(s)" in out.stdout and tables(conn) == ["t1", "t2"]
+    out = cli("db", "migrate:goto", str(V1), "--dry-run", *opts)
+    assert "would goto" in out.stdout and tables(conn) == ["t1", "t2"]
+
+    out = cli("db", "migrate:delete", "--version", str(V2), *opts, code=1)
+    assert "nothing deleted" in out.stderr and state(conn, tmp_path) == {V1: False, V2: False}
+    out = cli("db", "migrate:delete", "--version", str(V2), "--yes", *opts)
+    assert "deleted 1 state row(s) and 1 local folder(s)/file(s)" in out.stdout
+    assert state(conn, tmp_path) == {V1: False} and not (mdir(tmp_path) / f"{V2}_t2").exists()
+    cli("db", "migrate:delete", *opts, code=2)
+
+
+def test_cli_squash(db_url, tmp_path):
+    add_tables(tmp_path, V1, V2, V3)
+    opts = ["--project-dir", str(tmp_path), "--database-url", db_url]
+    out = cli("db", "migrate:squash", "--from", str(V2), "--name", "both", *opts)
+    assert f"created hasura/migrations/default/{V3}_both from 2 migrations" in out.stdout
+    assert "same catalog as the originals (up and down)" in out.stdout
+    out = cli("db", "status", "--hasura", *opts)
+    assert out.stdout.splitlines()[1:] == [
+        "1700000000001  t1    Present        Not Present",
+        "1700000000003  both  Present        Not Present",
+    ]
