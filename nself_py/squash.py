@@ -97,6 +97,14 @@ def select_range(
         raise NselfError(
             f"cannot squash: {', '.join(map(str, absent))} applied but not in the directory"
         )
+    removed = {m.version for m in chosen[:-1]}
+    for migration in local:
+        for version, _ in migration.depends_on() if migration not in chosen else ():
+            if version in removed:
+                raise NselfError(
+                    f"cannot squash: {migration.label} depends on {version}, which the squash "
+                    f"removes; make it depend on {last} instead"
+                )
     dirty = [m.label for m in chosen if state.get(m.version)]
     if dirty:
         raise NselfError(f"cannot squash: {', '.join(dirty)} marked dirty; settle it first")

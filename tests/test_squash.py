@@ -172,3 +172,7 @@ def test_squash_range_errors(db_url, project):
         squash(db_url, project, "default", mdir(project), V[3], V[1])
     with pytest.raises(NselfError, match="single migration"):
         squash(db_url, project, "default", mdir(project), V[4])
+    later = "-- depends_on: 1700000000002_users\nCREATE TABLE later (id int);"
+    write_migration(mdir(project), "later", later, "DROP TABLE later;", version=V[4] + 1)
+    with pytest.raises(NselfError, match=f"depends on {V[1]}, which the squash removes"):
+        squash(db_url, project, "default", mdir(project), V[0], V[2])
