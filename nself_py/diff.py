@@ -21,6 +21,7 @@ from .model import (
     Index,
     Name,
     PrimaryKey,
+    Records,
     Schema,
     Table,
     Unique,
@@ -107,7 +108,9 @@ def diff(
     enum_types = {quote_name(n) for n in (*current_enums, *target_enums)}
 
     ops += _diff_schemas(current, target, managed)
-    enum_ops, rebuilt = _diff_enums(current_enums, target_enums, current_tables, target_tables)
+    enum_ops, rebuilt = _diff_enums(
+        current_enums, target_enums, current_tables, target_tables, target.records
+    )
     ops += enum_ops
     context = _Context(
         enum_types=frozenset(enum_types),
@@ -312,8 +315,14 @@ def _diff_enums(
     target: dict[Name, Enum],
     current_tables: dict[Name, Table],
     target_tables: dict[Name, Table],
+    seeds: Iterable[Records],
 ) -> tuple[list[Operation], set[tuple[Name, str]]]:
-    """Enum operations, and the (table, column)s whose defaults an enum rebuild sets."""
+    """Enum operations, and the (table, column)s whose defaults an enum rebuild sets.
+
+    A value added in place cannot be used before the transaction commits (PostgreSQL 12+), so
+    when the target's defaults, checks, indexes or seed rows use a new value, the enum is rebuilt.
+    """
+    seeded = {cell for records in seeds for row in records.rows for cell in row}
     ops: list[Operation] = []
     rebuilt: set[tuple[Name, str]] = set()
     ops += [CreateEnum(target[n]) for n in sorted(target.keys() - current.keys())]
@@ -327,7 +336,8 @@ def _diff_enums(
         users = _enum_users(name, current_tables, target_tables)
         added = [v for v in new.values if v not in old.values]
         in_place = _is_subsequence(old.values, new.values) and not any(
-            _mentions(target_tables.values(), f"{quote_literal(v)}::{quote_name(name)}")
+            v in seeded
+            or _mentions(target_tables.values(), f"{quote_literal(v)}::{quote_name(name)}")
             for v in added
         )
         if in_place:

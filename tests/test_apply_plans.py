@@ -345,7 +345,7 @@ def test_enum_add_values_in_place(any_db_url):
 
 def test_enum_remove_value_used_by_default(any_db_url):
     start = Schema(
-        enums=(Enum(P("mood"), ("a", "b", "c")),),
+        enums=(Enum(P("mood"), ("a", "b", "c"), comment="old"),),
         tables=(
             Table(
                 P("t"),
@@ -357,7 +357,7 @@ def test_enum_remove_value_used_by_default(any_db_url):
         ),
     )
     target = Schema(
-        enums=(Enum(P("mood"), ("c", "b")),),
+        enums=(Enum(P("mood"), ("c", "b"), comment="new"),),
         tables=(
             Table(
                 P("t"),

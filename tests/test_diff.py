@@ -24,6 +24,7 @@ from nself_py.model import (
     Index,
     Name,
     PrimaryKey,
+    Records,
     Schema,
     Table,
     Unique,
@@ -351,3 +352,14 @@ def test_data_loss_flagged_where_pg_schema_diff_flags_it(pg_server, old_sql, new
 def test_equal_schemas_give_an_empty_plan(pg_server, old_sql, new_sql):
     old, new = _loaded(pg_server, old_sql), _loaded(pg_server, new_sql)
     assert diff(old, new, managed_schemas=set(old.schemas) | set(new.schemas)) == []
+
+
+def test_new_enum_value_in_seed_rows_rebuilds_the_enum():
+    """Seed rows are inserted in the same transaction, where an added value is not usable yet."""
+    start = Schema(
+        enums=(Enum(P("st"), ("a",)),), tables=(Table(P("t"), (Column("s", "public.st"),)),)
+    )
+    target = dataclasses.replace(start, enums=(Enum(P("st"), ("a", "b")),))
+    assert [type(op) for op in diff(start, target)] == [o.AddEnumValue]
+    seeded = dataclasses.replace(target, records=(Records(P("t"), ("s",), (("b",),)),))
+    assert [type(op) for op in diff(start, seeded)] == [o.RecreateEnum]
