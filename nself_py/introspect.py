@@ -97,14 +97,22 @@ def check_expression(constraintdef: str) -> str:
 
 
 def index_keys(indexdef: str) -> tuple[str, ...]:
-    """The key list of a `pg_get_indexdef` text, one element per key (INCLUDE excluded)."""
-    using = False
+    """The key list of a `pg_get_indexdef` text, one element per key (INCLUDE excluded).
+
+    One scan: the first parenthesis after ` USING method` opens the key list."""
+    using, begin, keys = False, -1, []
     for pos, token, depth in _tokens(indexdef):
-        if depth == 0 and " USING " in token:
-            using = True
-        elif using and token == "(" and depth == 0:
-            return split_top_level(indexdef[pos + 1 : _group_end(indexdef, pos)])
-    raise ValueError(f"no USING clause in {indexdef!r}")
+        if begin < 0:
+            if depth == 0 and " USING " in token:
+                using = True
+            elif using and token == "(" and depth == 0:
+                begin = pos + 1
+        elif (token == "," and depth == 1) or (token == ")" and depth == 0):
+            keys.append(indexdef[begin:pos].strip())
+            begin = pos + 1
+            if token == ")":
+                return tuple(keys)
+    raise ValueError(f"no key list in {indexdef!r}")
 
 
 # --- catalog queries --------------------------------------------------------------------------
