@@ -240,25 +240,51 @@ class Parser:
         return tuple(parts)
 
     def settings(self) -> list[Setting]:
-        """`[a, b: value, not null]` (may span lines), or nothing."""
-        kinds = self.kinds
-        if kinds[self.i] != "[":
+        """`[a, b: value, not null]` (may span lines), or nothing.
+
+        The hottest loop of the parser: it keeps the position in a local and handles flags and
+        one-token values itself."""
+        kinds, i = self.kinds, self.i
+        if kinds[i] != "[":
             return []
-        self.i += 1
+        values, offsets = self.values, self.offsets
+        i += 1
         result: list[Setting] = []
         while True:
-            while kinds[self.i] == NEWLINE:
-                self.i += 1
-            if kinds[self.i] == "]":
-                self.i += 1
+            while kinds[i] == NEWLINE:
+                i += 1
+            kind = kinds[i]
+            if kind == "]":
+                self.i = i + 1
                 return result
-            result.append(self.setting())
-            while kinds[self.i] == NEWLINE:
-                self.i += 1
-            kind = kinds[self.i]
+            if kind != IDENT:
+                self.i = i
+                raise self.fail("a setting name")
+            offset, name = offsets[i], values[i].lower()
+            i += 1
+            while kinds[i] == IDENT:
+                name += " " + values[i].lower()
+                i += 1
+            value = None
+            if kinds[i] == ":":
+                i += 1
+                while kinds[i] == NEWLINE:
+                    i += 1
+                if kinds[i] in _VALUE_KINDS and name != "ref":
+                    value = Value(_VALUE_KINDS[kinds[i]], values[i], offsets[i])
+                    i += 1
+                else:
+                    self.i = i
+                    value = self.relation() if name == "ref" else self.setting_value()
+                    i = self.i
+            result.append(Setting(name, value, offset))
+            while kinds[i] == NEWLINE:
+                i += 1
+            kind = kinds[i]
             if kind == ",":
-                self.i += 1
+                i += 1
             elif kind != "]":
+                self.i = i
                 raise self.fail("',' or ']' in the setting list")
 
     def setting(self) -> Setting:
