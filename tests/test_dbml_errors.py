@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,25 @@ def test_a_partial_cannot_inject_a_partial() -> None:
 def test_notes_are_reported_at_their_keyword() -> None:
     found = problems("Table t {\n  id int\n  Note: 'a'\n  Note {\n    'b'\n  }\n}")
     assert [(p.line, p.col) for p in found] == [(3, 3), (4, 3)]
+
+
+def test_damaged_files_give_dbml_errors_never_crashes() -> None:
+    """Truncated, spliced and garbled copies of the corpus: a DbmlError or a model, nothing else."""
+    corpus = Path(__file__).parent / "corpus" / "dbml"
+    texts = [p.read_bytes().decode("utf-8") for p in sorted(corpus.rglob("*.dbml"))]
+    rnd = random.Random(2024)
+    for _ in range(600):
+        text = rnd.choice(texts)
+        i, j = rnd.randrange(len(text) + 1), rnd.randrange(len(text) + 1)
+        text = rnd.choice(
+            [
+                text[:i],
+                text[:i] + text[i + rnd.randrange(1, 5) :],
+                text[:i] + rnd.choice("{}[]()<>-:,.\"'`~#\n\\") + text[i:],
+                text[:i] + text[j : j + 20] + text[i:],
+            ]
+        )
+        try:
+            parse_dbml(text)
+        except DbmlError as e:
+            assert e.problems and all(p.line >= 1 and p.col >= 1 for p in e.problems)
