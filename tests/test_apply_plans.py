@@ -78,6 +78,15 @@ def comparable(schema: Schema, names: bool = True) -> Schema:
     )
 
 
+def names(schema: Schema) -> set[tuple[Name, str]]:
+    """(table, name) of every named constraint and index."""
+    found = set()
+    for t in schema.tables:
+        items = (t.primary_key, *t.uniques, *t.checks, *t.indexes, *t.foreign_keys)
+        found |= {(t.name, i.name) for i in items if i is not None and i.name}
+    return found
+
+
 def round_trip(url: str, start: Schema, target: Schema, data: str = "", **kw) -> tuple[str, str]:
     """start → up → target (second diff empty) → down → exactly start. Returns (up, down)."""
     load(url, render(diff(Schema(), start)))
@@ -88,6 +97,7 @@ def round_trip(url: str, start: Schema, target: Schema, data: str = "", **kw) ->
     load(url, up)
     after = live(url)
     assert comparable(after, names=False) == comparable(target, names=False), up
+    assert names(target) <= names(after), up  # explicit names are kept
     assert diff(after, target, **kw) == [], up
     load(url, down)
     assert comparable(live(url)) == comparable(before), down
