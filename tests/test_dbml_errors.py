@@ -180,3 +180,8 @@ def test_damaged_files_give_dbml_errors_never_crashes() -> None:
             parse_dbml(text)
         except DbmlError as e:
             assert e.problems and all(p.line >= 1 and p.col >= 1 for p in e.problems)
+
+
+def test_a_mistake_in_a_partial_is_reported_once() -> None:
+    found = problems("TablePartial p { a int [nul] }\nTable t { ~p }\nTable u { ~p }")
+    assert [(p.line, p.col) for p in found] == [(1, 25)]

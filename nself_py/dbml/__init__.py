@@ -48,7 +48,8 @@ def _parse(text: str, filename: str) -> model.Schema:
         )
         if not problems:
             return schema
-    problems.sort(key=lambda p: p[0])
+    # A partial's column is checked once alone and once in each table it is injected into.
+    problems = sorted(dict.fromkeys(problems), key=lambda p: p[0])
     raise DbmlError([_problem(toks, filename, offset, message) for offset, message in problems])
 
 

@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 from .. import model, sqltext
 from ..model import Name
 from .parser import suggest
-from .syntax import CheckDef, ColumnDef, Document, Endpoint, RecordsDef, Setting, TableDef, Value
+from .syntax import (
+    CheckDef,
+    ColumnDef,
+    Document,
+    Endpoint,
+    IndexDef,
+    RecordsDef,
+    Setting,
+    TableDef,
+    Value,
+)
 
 COLUMN_SETTINGS = frozenset(("pk", "primary key", "null", "not null", "unique", "increment",
                              "default", "note", "ref", "check"))  # fmt: skip
@@ -41,11 +51,9 @@ Report = Callable[[int, str], None]
 
 @dataclass
 class _Col:
-    """A column being built, with where it was written."""
+    """A column being built: its definition (local or from a partial) and its settings by name."""
 
     node: ColumnDef
-    owner: TableDef
-    """The Table or TablePartial that wrote it (refs in a partial resolve against each user)."""
     settings: dict[str, list[Setting]] = field(default_factory=dict)
 
 
@@ -55,7 +63,7 @@ class _Table:
     node: TableDef
     columns: dict[str, _Col] = field(default_factory=dict)
     notes: list[Value] = field(default_factory=list)
-    indexes: list = field(default_factory=list)
+    indexes: list[IndexDef] = field(default_factory=list)
     checks: list[tuple[CheckDef, str]] = field(default_factory=list)
     """Each check with the prefix its name gets (`<table>.` for checks from a partial)."""
     model_columns: list[model.Column] = field(default_factory=list)
@@ -225,7 +233,7 @@ class Builder:
         node = t.node
         inherited: list[Value] = []  # partial notes, in injection order: the last one wins
         if all(type(item) is ColumnDef for item in node.items):  # no partials: the fast way
-            t.columns = {c.name: _Col(c, node) for c in node.items}
+            t.columns = {c.name: _Col(c) for c in node.items}
             if len(t.columns) < len(node.items):
                 self.report_duplicate_columns(node)
         else:
@@ -256,7 +264,7 @@ class Builder:
                 if item.name in t.columns:
                     self.report(item.offset, f"column '{item.name}' is defined twice")
                     continue
-                t.columns[item.name] = _Col(item, node)
+                t.columns[item.name] = _Col(item)
                 continue
             partial = self.partials.get(item.name)
             if partial is None:
@@ -268,7 +276,7 @@ class Builder:
             for c in partial.items:
                 if isinstance(c, ColumnDef) and c.name not in local:
                     t.columns.pop(c.name, None)  # a later partial overrides an earlier one
-                    t.columns[c.name] = _Col(c, partial)
+                    t.columns[c.name] = _Col(c)
             inherited += [x.value for x in partial.settings if x.name == "note" and x.value]
             inherited += partial.notes
             t.indexes.extend(partial.indexes)
