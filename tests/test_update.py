@@ -1,0 +1,247 @@
+"""`db update` (core): hazards refused before anything changes, backup, atomic apply, recovery
+from a failure, verification, production confirmation. Real PostgreSQL throughout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from nself_py import backup, engine
+from nself_py.apply import migration_status
+from nself_py.dbml import read_dbml
+from nself_py.errors import MigrationError
+from nself_py.introspect import introspect
+from nself_py.migrations import write_migration
+from nself_py.update import ConfirmationRequired, DataLossRefused, is_production, update
+
+DBML = """
+Table users {
+  id integer [pk]
+  name text [not null]
+  nickname text
+}
+"""
+
+
+def mdir(project: Path) -> Path:
+    return project / "hasura" / "migrations" / "default"
+
+
+def generate(project: Path, url: str, dbml: str) -> Path:
+    (project / "schema.dbml").write_text(dbml)
+    with psycopg.connect(url) as conn:
+        result = engine.run(
+            conn, url, read_dbml(project / "schema.dbml"), project_dir=project, make_backup=False
+        )
+    assert result.migration_dir is not None
+    return result.migration_dir
+
+
+def run_update(project: Path, url: str, **options):
+    written = read_dbml(project / "schema.dbml")
+    return update(url, project, "default", mdir(project), written, **options)
+
+
+def snapshot(url: str) -> dict:
+    """User schema, data, migration state and the hand-made objects DBML cannot describe."""
+    with psycopg.connect(url) as conn:
+        state = []
+        if conn.execute("SELECT to_regclass('hdb_catalog.schema_migrations')").fetchone()[0]:
+            state = conn.execute(
+                "SELECT version, dirty FROM hdb_catalog.schema_migrations ORDER BY 1"
+            ).fetchall()
+        tables = {
+            str(t.name): conn.execute(f'SELECT * FROM "{t.name.name}" ORDER BY 1').fetchall()
+            for t in introspect(conn).tables
+        }
+        return {
+            "schema": backup.schema_hash(introspect(conn)),
+            "tables": tables,
+            "state": state,
+            "others": conn.execute(
+                "SELECT relname, relkind FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                "ORDER BY 1"
+            ).fetchall(),
+        }
+
+
+@pytest.fixture
+def project(tmp_path: Path, db_url: str) -> tuple[Path, str]:
+    """users applied through update, with three rows."""
+    generate(tmp_path, db_url, DBML)
+    run_update(tmp_path, db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO users VALUES (1, 'ann', 'a'), (2, 'bob', NULL), (3, 'cy', 'c')")
+    return tmp_path, db_url
+
+
+def test_update_backs_up_applies_and_verifies(tmp_path, any_db_url):
+    generate(tmp_path, any_db_url, DBML)
+    lines: list[str] = []
+    result = run_update(tmp_path, any_db_url, report=lines.append)
+    assert [s.migration.name for s in result.plan.steps] == ["add_users_table"]
+    assert result.backup_dir is not None
+    assert backup.read_manifest(result.backup_dir).applied_versions == []
+    assert f"backed up the database to {result.backup_dir}" in lines
+    assert result.drift.exit_code == 0, result.drift
+    with psycopg.connect(any_db_url) as conn:
+        status = migration_status(conn, tmp_path, "default", mdir(tmp_path))
+    assert [r.status for r in status.rows] == ["applied"]
+    again = run_update(tmp_path, any_db_url)
+    assert again.plan.steps == () and again.backup_dir is None
+    assert len(backup.list_backups(tmp_path)) == 1
+
+
+def test_verification_reports_drift_from_schema_dbml(project):
+    project_dir, url = project
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE users ADD COLUMN hack int")
+    result = run_update(project_dir, url)
+    assert result.drift.exit_code == 1
+    assert "column users.hack exists in the database but not in schema.dbml" in (
+        result.drift.against_dbml
+    )
+
+
+def test_data_loss_is_refused_before_anything_changes(project):
+    project_dir, url = project
+    generate(project_dir, url, DBML.replace("  nickname text\n", ""))
+    before = snapshot(url)
+    backups = backup.list_backups(project_dir)
+    with pytest.raises(DataLossRefused) as refused:
+        run_update(project_dir, url)
+    message = str(refused.value)
+    assert "drop_nickname" in message or "alter_users" in message
+    assert "drops column public.users.nickname holding 2 non-null values" in message
+    assert "--allow-data-loss" in message
+    assert refused.value.exit_code == 1
+    assert snapshot(url) == before
+    assert backup.list_backups(project_dir) == backups
+    result = run_update(project_dir, url, allow_data_loss=True)
+    assert [loss.loss for loss in result.losses] == [
+        "drops column public.users.nickname holding 2 non-null values"
+    ]
+    assert result.drift.exit_code == 0
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (3,)
+
+
+def test_failing_migration_leaves_schema_data_and_state_as_before(project):
+    project_dir, url = project
+    write_migration(
+        mdir(project_dir),
+        "good",
+        "CREATE TABLE posts (id int PRIMARY KEY);\nINSERT INTO posts VALUES (1);\n"
+        "UPDATE users SET name = 'changed';\nALTER TABLE users ADD COLUMN age int;",
+        "DROP TABLE posts;",
+        version=9000000000001,
+    )
+    write_migration(
+        mdir(project_dir),
+        "bad",
+        "ALTER TABLE users ADD COLUMN score int;\nALTER TABLE users ALTER COLUMN name TYPE int;",
+        "",
+        version=9000000000002,
+    )
+    before = snapshot(url)
+    lines: list[str] = []
+    with pytest.raises(MigrationError, match="9000000000002_bad"):
+        run_update(project_dir, url, report=lines.append)
+    assert snapshot(url) == before
+    assert any("rolled back: the database is as before" in line for line in lines)
+
+
+NO_TX = "-- hasura:no-transaction\nCREATE INDEX CONCURRENTLY users_name ON users (name);"
+
+
+def test_failure_after_a_no_transaction_migration_restores_the_backup(project):
+    project_dir, url = project
+    write_migration(
+        mdir(project_dir),
+        "first",
+        "CREATE TABLE posts (id int);\nDELETE FROM users WHERE id = 2;",
+        "",
+        version=9000000000001,
+    )
+    write_migration(mdir(project_dir), "index", NO_TX, "", version=9000000000002)
+    write_migration(mdir(project_dir), "bad", "SELECT 1/0;", "", version=9000000000003)
+    before = snapshot(url)
+    questions: list[str] = []
+
+    def ask(question: str) -> bool:
+        questions.append(question)
+        return True
+
+    with pytest.raises(MigrationError, match="division by zero"):
+        run_update(project_dir, url, ask=ask, allow_data_loss=True)
+    assert len(questions) == 1 and "Restore the database from" in questions[0]
+    assert snapshot(url) == before
+
+
+def test_without_consent_a_partial_update_is_left_for_db_revert(project):
+    project_dir, url = project
+    write_migration(mdir(project_dir), "index", NO_TX, "", version=9000000000002)
+    write_migration(mdir(project_dir), "bad", "SELECT 1/0;", "", version=9000000000003)
+    lines: list[str] = []
+    with pytest.raises(MigrationError):
+        run_update(project_dir, url, report=lines.append)
+    assert any("db revert --backup" in line for line in lines)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('users_name')").fetchone()[0] is not None
+
+
+def test_production_needs_confirm(project, monkeypatch):
+    project_dir, url = project
+    write_migration(mdir(project_dir), "t", "CREATE TABLE t (id int);", "", version=9000000000001)
+    before = snapshot(url)
+    with pytest.raises(ConfirmationRequired, match="pass --confirm") as refused:
+        run_update(project_dir, url, production=True)
+    assert "9000000000001_t" in str(refused.value)
+    assert snapshot(url) == before
+    lines: list[str] = []
+    run_update(project_dir, url, production=True, confirmed=True, report=lines.append)
+    assert lines[0].startswith("backed up the database to")
+    assert lines[1] == "applying:\n  9000000000001_t (1 statements)"
+    for variable in ("NSELF_ENV", "ENV"):
+        monkeypatch.delenv(variable, raising=False)
+    assert not is_production(None)
+    assert is_production("Production")
+    monkeypatch.setenv("ENV", "prod")
+    assert is_production(None)
+    assert not is_production("staging")
+
+
+def test_keep_prunes_older_backups(project):
+    project_dir, url = project
+    for i in range(3):
+        write_migration(
+            mdir(project_dir), f"t{i}", f"CREATE TABLE t{i} (id int);", "", version=9000 + i
+        )
+        run_update(project_dir, url, keep=2)
+    assert len(backup.list_backups(project_dir)) == 2
+
+
+def test_views_functions_triggers_and_hdb_catalog_survive_update_and_revert(project):
+    project_dir, url = project
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE VIEW named AS SELECT id, name FROM users;"
+            "CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN NEW.name := upper(NEW.name); RETURN NEW; END $$;"
+            "CREATE TRIGGER users_shout BEFORE INSERT ON users FOR EACH ROW "
+            "EXECUTE FUNCTION shout();"
+        )
+    generate(project_dir, url, DBML.replace("  nickname text\n", "  nickname text\n  age int\n"))
+    result = run_update(project_dir, url)
+    assert result.drift.exit_code == 0
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO users (id, name, age) VALUES (4, 'dee', 40)")
+        assert conn.execute("SELECT name FROM named WHERE id = 4").fetchone() == ("DEE",)
+        conn.commit()
+        reverted = backup.revert(url, conn, project_dir, "default", None)
+        assert reverted.schema_hash_matches
+        assert conn.execute("SELECT count(*) FROM hdb_catalog.schema_migrations").fetchone() == (1,)
+        conn.execute("INSERT INTO users (id, name) VALUES (5, 'eve')")
+        assert conn.execute("SELECT name FROM named WHERE id = 5").fetchone() == ("EVE",)
