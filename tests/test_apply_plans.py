@@ -27,6 +27,7 @@ from nself_py.model import (
 )
 from nself_py.operations import AddEnumValue, RecreateEnum
 from nself_py.render import render, render_migration
+from nself_py.sqltext import quote_name
 
 
 def P(name: str) -> Name:
@@ -608,3 +609,16 @@ def test_primary_key_on_a_column_made_not_null(any_db_url):
     up, down = round_trip(any_db_url, start, target, "INSERT INTO t VALUES (1, 'a')")
     assert up.index("SET NOT NULL") < up.index("PRIMARY KEY")
     assert down.index("DROP CONSTRAINT t_pkey") < down.index("DROP NOT NULL")
+
+
+def test_column_moves_from_one_enum_to_another(any_db_url):
+    def schema(enum: Enum) -> Schema:
+        type_ = quote_name(enum.name)
+        column = Column("s", type_, default=f"'x'::{type_}")
+        return Schema(("public", "app"), enums=(enum,), tables=(Table(P("t"), (column,)),))
+
+    old, new = Enum(P("old_kind"), ("x", "y")), Enum(Name("app", "New Kind"), ("y", "x", "z"))
+    up, _ = round_trip(any_db_url, schema(old), schema(new), "INSERT INTO t VALUES ('y')")
+    assert up.index('CREATE TYPE app."New Kind"') < up.index("USING s::text::app.")
+    assert up.index("USING s::text::app.") < up.index("DROP TYPE public.old_kind")
+    assert rows(any_db_url, "SELECT s::text FROM t") == [("y",)]
