@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -145,3 +146,14 @@ def test_a_failing_database_does_not_stop_the_others(db_url, second_url, tmp_pat
 def test_all_databases_needs_databases_yaml(tmp_path: Path):
     out = cli("db", "migrate:up", "--all-databases", "--project-dir", str(tmp_path), code=2)
     assert "databases.yaml" in out.stderr
+
+
+def test_status_json_for_all_databases_is_one_document(db_url, second_url, tmp_path):
+    project = two_database_project(tmp_path, db_url, second_url)
+    out = cli("db", "status", "--json", "--all-databases", "--project-dir", str(project))
+    documents = json.loads(out.stdout)
+    assert [(d["database"], len(d["migrations"])) for d in documents] == [
+        ("default", 1),
+        ("analytics", 2),
+    ]
+    assert {m["status"] for d in documents for m in d["migrations"]} == {"pending"}

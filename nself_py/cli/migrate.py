@@ -503,35 +503,32 @@ def status_command(
 ) -> None:
     """Show each migration as Applied, Pending, Missing locally, Modified or Out of order."""
     targets = _targets(project_dir, database_url, database_name, all_databases)
-    if hasura:
-        statuses = []
-        for target in targets:
-            with connect(target.url, autocommit=True) as conn:
-                args = (conn, target.project.dir, target.name, target.migrations_dir)
-                statuses.append(migration_status(*args))
-        headings = config_version(targets[0].project.dir) >= 3
-        typer.echo(hasura_status_text(statuses, headings), nl=False)
-        return
 
-    def run(target: Target) -> str:
+    def read(target: Target) -> Status:
         with connect(target.url, autocommit=True) as conn:
-            args = (conn, target.project.dir, target.name, target.migrations_dir)
-            status = migration_status(*args)
-        return _print_status(status, as_json)
+            return migration_status(conn, target.project.dir, target.name, target.migrations_dir)
 
-    _on_each(targets, run)
-
-
-def _print_status(status: Status, as_json: bool) -> str:
+    if hasura:
+        headings = config_version(targets[0].project.dir) >= 3
+        typer.echo(hasura_status_text([read(t) for t in targets], headings), nl=False)
+        return
     if as_json:
-        document = {
-            "database": status.database,
-            "migrations": [
-                {"version": str(r.version), "name": r.name, "status": r.status} for r in status.rows
-            ],
-        }
-        typer.echo(json.dumps(document, indent=2))
-        return f"{len(status.rows)} migration(s)"
+        documents = [_status_document(read(t)) for t in targets]
+        typer.echo(json.dumps(documents if all_databases else documents[0], indent=2))
+        return
+    _on_each(targets, lambda target: _print_status(read(target)))
+
+
+def _status_document(status: Status) -> dict:
+    return {
+        "database": status.database,
+        "migrations": [
+            {"version": str(r.version), "name": r.name, "status": r.status} for r in status.rows
+        ],
+    }
+
+
+def _print_status(status: Status) -> str:
     table = Table("VERSION", "NAME", "STATUS", box=None)
     for row in status.rows:
         table.add_row(str(row.version), row.name, _STATUS_LABELS[row.status])
