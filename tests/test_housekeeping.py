@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from test_state import make_hasura_catalog, v3_project
 
-from nself_py.apply import GOTO, migrate_goto, migrate_up, migration_status
+from nself_py.apply import GOTO, migrate_down, migrate_goto, migrate_up, migration_status
 from nself_py.errors import MigrationError, NselfError
 from nself_py.housekeeping import delete, mark_version, plan_deletion
 from nself_py.migrations import write_migration
@@ -289,3 +289,13 @@ def test_cli_squash(db_url, tmp_path):
         "1700000000001  t1    Present        Not Present",
         "1700000000003  both  Present        Not Present",
     ]
+
+
+def test_down_exactly_one_version(conn, project):
+    add_tables(project, V1, V2, V3)
+    migrate_up(conn, project, "default", mdir(project))
+    outcome = migrate_down(conn, project, "default", mdir(project), version=V2)
+    assert [s.migration.version for s in outcome.plan.steps] == [V2]
+    assert tables(conn) == ["t1", "t3"] and set(state(conn, project)) == {V1, V3}
+    with pytest.raises(NselfError, match=f"version {V2} is not applied"):
+        migrate_down(conn, project, "default", mdir(project), version=V2)
