@@ -42,6 +42,9 @@ def column(text: str, col: str = "c") -> model.Column:
         ('"character varying(32)"', "character varying(32)"),
         ('varchar("MAX")', "varchar(MAX)"),
         ("ext.citext", "ext.citext"),
+        ('"my schema"."My Type"[]', '"my schema"."My Type"[]'),
+        ('"Var Char"(10)', '"Var Char"(10)'),
+        ("bit varying(3)", "bit varying(3)"),
     ],
 )
 def test_type_as_written_with_spacing_normalised(written: str, expected: str) -> None:

@@ -52,6 +52,11 @@ _SPACED_BUILTIN = re.compile(
 )
 
 
+def _quoted(name: str) -> str:
+    """A name written in double quotes stays quoted in SQL text."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 class ParseError(Exception):
     def __init__(self, offset: int, message: str):
         super().__init__(message)
@@ -489,33 +494,35 @@ class Parser:
         return ColumnDef(name, offset, type_def[0], type_def[1], type_offset, type_def[2], settings)
 
     def column_type(self) -> tuple[str, tuple[str, ...], bool]:
+        start = self.i
         path = self.path("a type")
-        quoted_last = self.kinds[self.i - 1] == QUOTED
-        words = [path[-1]]
-        self.type_words(words)
-        args = ""
+        quoted = [self.kinds[start + 2 * k] == QUOTED for k in range(len(path))]
+        text = path[-1]
+        if quoted[-1]:
+            spaced = " ".join(text.split())
+            text = spaced if _SPACED_BUILTIN.fullmatch(spaced) else _quoted(text)
+            words = [text]
+        else:
+            words = [text]
+            self.type_words(words)  # `double precision`, `timestamp with time zone`
         if self.is_op("("):
             args = f"({self.type_args()})"
-            if len(words) == 1:  # `timestamp(3) with time zone`
-                self.type_words(words)
+            if len(words) > 1:  # `character varying(20)`
+                words[-1] += args
+            else:
+                if not quoted[-1]:
+                    self.type_words(words)  # `timestamp(3) with time zone`
                 words[0] += args
-                args = ""
         suffix = ""
         while self.is_op("[") and (
             self.is_op("]", 1) or (self.kind(1) == NUMBER and self.is_op("]", 2))
         ):
             suffix += "[]" if self.is_op("]", 1) else f"[{self.value(1)}]"
             self.i += 2 if self.is_op("]", 1) else 3
-        last = " ".join(words)
-        if quoted_last:
-            spaced = " ".join(last.split())
-            if _SPACED_BUILTIN.fullmatch(spaced):
-                last = spaced
-            else:
-                last = '"' + last.replace('"', '""') + '"'
-        prefix = "".join(p + "." for p in path[:-1])
-        type_text = prefix + last + args + suffix
-        return type_text, path, bool(suffix)
+        prefix = "".join(
+            (_quoted(p) if q else p) + "." for p, q in zip(path[:-1], quoted, strict=False)
+        )
+        return prefix + " ".join(words) + suffix, path, bool(suffix)
 
     def type_words(self, words: list[str]) -> None:
         for tail in _TYPE_CONTINUATIONS.get(words[0].lower(), ()):
