@@ -427,9 +427,9 @@ def _diff_tables(
     ops: list[Operation] = []
     for name in sorted(target.keys() - current.keys()):
         ops.append(CreateTable(_without_fks(target[name])))
-        ops += [AddForeignKey(name, fk) for fk in target[name].foreign_keys]
+        ops += [AddForeignKey(name, fk, new_table=True) for fk in target[name].foreign_keys]
     for name in sorted(current.keys() - target.keys()):
-        ops += [DropForeignKey(name, fk) for fk in current[name].foreign_keys]
+        ops += [DropForeignKey(name, fk, new_table=True) for fk in current[name].foreign_keys]
         ops.append(DropTable(_without_fks(current[name])))
     for name in sorted(current.keys() & target.keys()):
         ops += _diff_table(current[name], target[name], context)

@@ -821,13 +821,17 @@ def _fk_needs(table: Name, fk: ForeignKey) -> set[Key]:
 class AddForeignKey(Operation):
     table: Name
     foreign_key: ForeignKey
+    new_table: bool = False
+    """The table is created (or, in down, re-created) by the same plan, so it has no rows."""
     rank: ClassVar[int] = 70
 
     def reverse(self) -> DropForeignKey:
-        return DropForeignKey(self.table, self.foreign_key)
+        return DropForeignKey(self.table, self.foreign_key, self.new_table)
 
     @property
     def hazards(self) -> tuple[Hazard, ...]:
+        if self.new_table:
+            return ()
         return (
             Hazard(
                 MAY_FAIL, f"foreign key {self.foreign_key.name} fails if existing rows break it"
@@ -849,10 +853,12 @@ class AddForeignKey(Operation):
 class DropForeignKey(Operation):
     table: Name
     foreign_key: ForeignKey
+    new_table: bool = False
+    """The table is dropped by the same plan (so down adds the key to an empty table)."""
     rank: ClassVar[int] = 1
 
     def reverse(self) -> AddForeignKey:
-        return AddForeignKey(self.table, self.foreign_key)
+        return AddForeignKey(self.table, self.foreign_key, self.new_table)
 
     def describe(self) -> str:
         return f"drop foreign key {self.foreign_key.name} on {self.table}"

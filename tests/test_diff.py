@@ -183,6 +183,11 @@ def test_hazards_for_destructive_changes():
     }
 
 
+def test_creating_a_schema_from_nothing_has_no_hazards():
+    assert _kinds(diff(Schema(), FULL)) == set()
+    assert o.MAY_FAIL in _kinds([o.AddForeignKey(P("t"), ORDER.foreign_keys[0])])
+
+
 def test_reverse_plan_undoes_in_reverse_order():
     ops = diff(Schema(), FULL)
     back = reverse_plan(ops)
