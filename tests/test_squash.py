@@ -176,3 +176,21 @@ def test_squash_range_errors(db_url, project):
     write_migration(mdir(project), "later", later, "DROP TABLE later;", version=V[4] + 1)
     with pytest.raises(NselfError, match=f"depends on {V[1]}, which the squash removes"):
         squash(db_url, project, "default", mdir(project), V[0], V[2])
+
+
+def test_squash_check_runs_on_each_server(any_db_url, tmp_path):
+    """The catalog comparison's queries (views, functions, triggers, sequences) on 15 and 18."""
+    add_five(tmp_path)
+    trigger = (
+        "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
+        "CREATE TRIGGER users_stamp BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION stamp();"
+    )
+    undo = "DROP TRIGGER users_stamp ON users;\nDROP FUNCTION stamp();"
+    write_migration(mdir(tmp_path), "stamp", trigger, undo, version=V[4] + 1)
+    result = squash(any_db_url, tmp_path, "default", mdir(tmp_path), V[0])
+    assert len(result.versions) == 6 and result.down_checked
+    with psycopg.connect(any_db_url, autocommit=True) as conn:
+        migrate_up(conn, tmp_path, "default", mdir(tmp_path))
+        extras = {(kind, name) for kind, name, _ in read_catalog(conn).extras}
+    assert {("trigger", "users.users_stamp"), ("function", "public.stamp()")} <= extras
+    assert ("view", "public.names") in extras and ("sequence", "public.users_id_seq") in extras
