@@ -278,8 +278,15 @@ LONG = "a_very_long_table_name_that_goes_on_and_on_and_on_for_ever_more"
             uniques=(Unique(("id",)), Unique(("état",))),
             indexes=(Index(("(id + 1)",)), Index(("(id + 2)",))),
         ),
+        Table(
+            P("é" * 31),
+            (Column("ñ" * 30, "integer", False), Column("ü" * 20, "text")),
+            PrimaryKey(("ñ" * 30,)),
+            uniques=(Unique(("ñ" * 30, "ü" * 20)),),
+            checks=(Check(f'("{"ñ" * 30}" > 0)'),),
+        ),
     ],
-    ids=["long", "reserved"],
+    ids=["long", "reserved", "multibyte"],
 )
 def test_default_names_match_postgresql(db_url, table):
     """PostgreSQL names the unnamed objects itself in one database; we predict them in another."""
