@@ -92,7 +92,7 @@ def confirm(question: str, project: Project) -> bool:
 
 def main() -> None:
     """Entry point: runs the app and turns errors into a message and an exit code."""
-    from . import migrate, run  # noqa: F401  (they register their commands)
+    from . import migrate, run, team  # noqa: F401  (they register their commands)
 
     try:
         result = app(standalone_mode=False)
