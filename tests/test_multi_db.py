@@ -157,3 +157,15 @@ def test_status_json_for_all_databases_is_one_document(db_url, second_url, tmp_p
         ("analytics", 2),
     ]
     assert {m["status"] for d in documents for m in d["migrations"]} == {"pending"}
+
+
+def test_delete_all_on_all_databases_server_only(db_url, second_url, tmp_path):
+    project = two_database_project(tmp_path, db_url, second_url)
+    cli("db", "migrate:up", "--all-databases", "--project-dir", str(project))
+    args = ["db", "migrate:delete", "--all", "--server", "--all-databases"]
+    out = cli(*args, "--project-dir", str(project), code=1)
+    assert "state rows to remove of database analytics: 1700000000001, 1700000000002" in out.stdout
+    assert applied(second_url)[0] == {V1: False, V2: False}
+    out = cli(*args, "--yes", "--project-dir", str(project))
+    assert "deleted 3 state row(s) and 0 local folder(s)/file(s)" in out.stdout
+    assert applied(db_url) == ({}, ["users"]) and applied(second_url) == ({}, ["events", "hits"])

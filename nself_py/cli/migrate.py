@@ -360,6 +360,7 @@ def migrate_delete_command(
         bool, typer.Option("--server", help="Only the state in the database; keep the folders.")
     ] = False,
     yes: YesOption = False,
+    all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
     database_name: DatabaseNameOption = "default",
@@ -368,24 +369,33 @@ def migrate_delete_command(
     The schema is not touched; use migrate:down to undo a migration's work."""
     if (version is None) == (not all_versions):
         raise ConfigError("give exactly one of --version V or --all")
-    target = _targets(project_dir, database_url, database_name, yes=yes)[0]
-    with connect(target.url, autocommit=True) as conn:
-        args = (conn, target.project.dir, target.name)
-        deletion = plan_deletion(*args, target.migrations_dir, version, server_only=server)
-        if not deletion.state_versions and not deletion.paths:
-            console.print("nothing to delete")
-            return
+    targets = _targets(project_dir, database_url, database_name, all_databases, yes)
+    planned = []
+    for target in targets:
+        with connect(target.url, autocommit=True) as conn:
+            args = (conn, target.project.dir, target.name, target.migrations_dir)
+            planned.append((target, plan_deletion(*args, version, server_only=server)))
+    planned = [(t, d) for t, d in planned if d.state_versions or d.paths]
+    if not planned:
+        console.print("nothing to delete")
+        return
+    for target, deletion in planned:
+        heading = f" of database {target.name}" if all_databases else ""
         if deletion.state_versions:
             listed = ", ".join(map(str, deletion.state_versions))
-            console.print(f"state rows to remove: {listed}", markup=False)
+            console.print(f"state rows to remove{heading}: {listed}", markup=False)
         for path in deletion.paths:
             console.print(f"to delete: {path.relative_to(target.project.dir)}", markup=False)
-        if not confirm("Delete these migrations?", target.project):
-            raise NselfError("nothing deleted: confirm on a terminal or pass --yes")
-        delete(*args, deletion, report=_report)
+    if not confirm("Delete these migrations?", targets[0].project):
+        raise NselfError("nothing deleted: confirm on a terminal or pass --yes")
+    for target, deletion in planned:
+        with connect(target.url, autocommit=True) as conn:
+            delete(conn, target.project.dir, target.name, deletion, report=_report)
+    rows = sum(len(d.state_versions) for _, d in planned)
+    paths = sum(len(d.paths) for _, d in planned)
     console.print(
-        f"deleted {len(deletion.state_versions)} state row(s) and {len(deletion.paths)} "
-        "local folder(s)/file(s); the schema was not changed"
+        f"deleted {rows} state row(s) and {paths} local folder(s)/file(s); "
+        "the schema was not changed"
     )
 
 
