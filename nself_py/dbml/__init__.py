@@ -33,21 +33,24 @@ def parse_dbml(text: str, filename: str = "schema.dbml") -> model.Schema:
 
 def _parse(text: str, filename: str) -> model.Schema:
     toks = tokenize(text)
-    doc, problems = parse(toks)
-    toks.kinds = toks.values = toks.offsets = []  # the tree holds offsets: free the tokens
+    doc, found = parse(toks)
+    toks.kinds = toks.values = []  # the tree holds all it needs: free the tokens
+    if not found and not toks.problems:
+        found = []
+        schema = build(
+            doc,
+            lambda index, message: found.append((index, message)),
+            lambda index: toks.position(toks.offset_of(index))[0],
+        )
+        if not found:
+            return schema
+    # Parser and builder point at tokens; the lexer at characters.
+    problems = [(toks.offset_of(index), message) for index, message in found]
     if toks.problems:  # past an unreadable token, syntax errors are mostly its echoes
         first = min(p.offset for p in toks.problems)
         problems = [(p.offset, p.message) for p in toks.problems] + [
             p for p in problems if p[0] < first
         ]
-    if not problems:
-        schema = build(
-            doc,
-            lambda offset, message: problems.append((offset, message)),
-            lambda offset: toks.position(offset)[0],
-        )
-        if not problems:
-            return schema
     # A partial's column is checked once alone and once in each table it is injected into.
     problems = sorted(dict.fromkeys(problems), key=lambda p: p[0])
     raise DbmlError([_problem(toks, filename, offset, message) for offset, message in problems])

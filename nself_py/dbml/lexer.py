@@ -98,17 +98,26 @@ class LexProblem:
 
 
 class Tokens:
-    """Parallel lists (kinds, values, offsets) plus line starts, to map offsets to positions."""
+    """Parallel lists of kinds and values, and what maps a token to its place in the text.
 
-    __slots__ = ("_line_starts", "kinds", "offsets", "problems", "text", "values")
+    Token offsets are only needed to report problems, and reading them costs a fifth of the
+    tokenizing: `offset_of` scans the text again for them the first time it is asked."""
+
+    __slots__ = ("_line_starts", "_offsets", "kinds", "problems", "text", "values")
 
     def __init__(self, text: str):
         self.text = text
-        self.kinds: list[int] = []
+        self.kinds: list[int | str] = []
         self.values: list[str] = []
-        self.offsets: list[int] = []
         self.problems: list[LexProblem] = []
+        self._offsets: list[int] | None = None
         self._line_starts: list[int] | None = None
+
+    def offset_of(self, index: int) -> int:
+        """Character offset of the token at `index`."""
+        if self._offsets is None:
+            self._offsets = _scan(self.text, Tokens(self.text), with_offsets=True)[2]
+        return self._offsets[index]
 
     @property
     def line_starts(self) -> list[int]:
@@ -129,40 +138,65 @@ class Tokens:
 
 
 def tokenize(text: str) -> Tokens:
+    """Tokens of `text`, ending with LOOKAHEAD EOF tokens; lexical problems in `problems`."""
     toks = Tokens(text)
+    kinds, values, offsets = _scan(text, toks, with_offsets=False)
+    if offsets is not None:  # unreadable text: offsets were needed already
+        toks._offsets = offsets
+    toks.kinds, toks.values = kinds, values
+    return toks
+
+
+def _scan(
+    text: str, toks: Tokens, with_offsets: bool
+) -> tuple[list[int | str], list[str], list[int] | None]:
     kinds: list[int | str] = []
     values: list[str] = []
-    offsets: list[int] = []
+    offsets: list[int] | None = None
     matches, kind_of = _MASTER.finditer(text), _KIND_OF
     # In chunks: a list of tuples for the whole file would double the peak memory. The `if`
     # only names the group and its text (it is always true).
-    while chunk := [
-        (kind_of[g] or v, v, m.start(g))
-        for m in islice(matches, _CHUNK)
-        if (v := m.group(g := m.lastindex)) is not None
-    ]:
-        kinds += map(itemgetter(0), chunk)
-        values += map(itemgetter(1), chunk)
-        offsets += map(itemgetter(2), chunk)
-    if _BAD in kinds or _COMMENT in kinds:
-        _drop_unreadable(toks, kinds, values, offsets)
+    if not with_offsets:
+        while chunk := [
+            (kind_of[g] or v, v)
+            for m in islice(matches, _CHUNK)
+            if (v := m.group(g := m.lastindex)) is not None
+        ]:
+            kinds += map(itemgetter(0), chunk)
+            values += map(itemgetter(1), chunk)
+        if _BAD in kinds or _COMMENT in kinds:
+            return _scan(text, toks, with_offsets=True)
+    else:
+        offsets = []
+        while chunk3 := [
+            (kind_of[g] or v, v, m.start(g))
+            for m in islice(matches, _CHUNK)
+            if (v := m.group(g := m.lastindex)) is not None
+        ]:
+            kinds += map(itemgetter(0), chunk3)
+            values += map(itemgetter(1), chunk3)
+            offsets += map(itemgetter(2), chunk3)
+        if _BAD in kinds or _COMMENT in kinds:
+            _drop_unreadable(toks, kinds, values, offsets)
     for i in [i for i, k in enumerate(kinds) if k in _TEXT_KINDS]:
         kind, value = kinds[i], values[i]
         if kind == STRING:
             values[i] = normalize_multiline(unescape(value))
-            offsets[i] -= 3  # point at the opening quotes, not the text
+            if offsets is not None:
+                offsets[i] -= 3  # point at the opening quotes, not the text
             continue
         if kind == _STRING1:
             kinds[i] = STRING
             values[i] = unescape(value)
         elif kind == QUOTED:
             values[i] = unescape(value)
-        offsets[i] -= 1
+        if offsets is not None:
+            offsets[i] -= 1
     kinds.extend([EOF] * LOOKAHEAD)
     values.extend([""] * LOOKAHEAD)
-    offsets.extend([len(text)] * LOOKAHEAD)
-    toks.kinds, toks.values, toks.offsets = kinds, values, offsets
-    return toks
+    if offsets is not None:
+        offsets.extend([len(text)] * LOOKAHEAD)
+    return kinds, values, offsets
 
 
 def _drop_unreadable(toks: Tokens, kinds: list, values: list[str], offsets: list[int]) -> None:

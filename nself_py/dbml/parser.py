@@ -71,7 +71,7 @@ def suggest(word: str, choices: tuple[str, ...] | frozenset[str]) -> str:
 
 class Parser:
     def __init__(self, toks: Tokens):
-        self.kinds, self.values, self.offsets = toks.kinds, toks.values, toks.offsets
+        self.kinds, self.values = toks.kinds, toks.values
         self.i = 0
         self.problems: list[tuple[int, str]] = []
         self.doc = Document()
@@ -86,7 +86,8 @@ class Parser:
         return self.values[self.i + ahead]
 
     def offset(self) -> int:
-        return self.offsets[self.i]
+        """Where the current token is, for messages: its index (see Tokens.offset_of)."""
+        return self.i
 
     def is_op(self, op: str, ahead: int = 0) -> bool:
         return self.kinds[self.i + ahead] == op
@@ -111,7 +112,7 @@ class Parser:
         if not self.is_op(op):
             raise self.fail(f"'{op}'")
         self.i += 1
-        return self.offsets[self.i - 1]
+        return self.i - 1
 
     def skip_newlines(self) -> None:
         while self.kinds[self.i] == NEWLINE:
@@ -252,7 +253,7 @@ class Parser:
         kinds, i = self.kinds, self.i
         if kinds[i] != "[":
             return []
-        values, offsets = self.values, self.offsets
+        values = self.values
         i += 1
         result: list[Setting] = []
         while True:
@@ -265,7 +266,7 @@ class Parser:
             if kind != IDENT:
                 self.i = i
                 raise self.fail("a setting name")
-            offset, name = offsets[i], values[i].lower()
+            offset, name = i, values[i].lower()
             i += 1
             while kinds[i] == IDENT:
                 name += " " + values[i].lower()
@@ -276,7 +277,7 @@ class Parser:
                 while kinds[i] == NEWLINE:
                     i += 1
                 if kinds[i] in _VALUE_KINDS and name != "ref":
-                    value = Value(_VALUE_KINDS[kinds[i]], values[i], offsets[i])
+                    value = Value(_VALUE_KINDS[kinds[i]], values[i], i)
                     i += 1
                 else:
                     self.i = i
@@ -294,7 +295,7 @@ class Parser:
 
     def setting(self) -> Setting:
         kinds, values, i = self.kinds, self.values, self.i
-        offset = self.offsets[i]
+        offset = i
         if kinds[i] != IDENT:
             raise self.fail("a setting name")
         name = values[i].lower()
@@ -363,7 +364,7 @@ class Parser:
                 columns, offsets = self.column_list()
                 return Endpoint(tuple(parts), columns, offset, offsets)
             parts.append(self.name("a table or column name"))
-        return Endpoint(tuple(parts[:-1]), (parts[-1],), offset, (self.offsets[self.i - 1],))
+        return Endpoint(tuple(parts[:-1]), (parts[-1],), offset, (self.i - 1,))
 
     def column_list(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
         """`(a, b)`: the names and their offsets."""
@@ -380,7 +381,7 @@ class Parser:
 
     def note_value(self) -> Value:
         """After `Note`: `: 'text'` or `{ 'text' }`; positioned at the `Note` keyword."""
-        keyword = self.offsets[self.i - 1]
+        keyword = self.i - 1
         if self.is_op(":"):
             self.i += 1
             self.skip_newlines()
@@ -398,7 +399,7 @@ class Parser:
         if self.kinds[self.i] not in (STRING, QUOTED):
             raise self.fail("a string")
         self.i += 1
-        return Value("string", self.values[self.i - 1], self.offsets[self.i - 1])
+        return Value("string", self.values[self.i - 1], self.i - 1)
 
     # -- tables --------------------------------------------------------------------------------
 
@@ -454,12 +455,12 @@ class Parser:
 
     def column(self) -> ColumnDef:
         kinds, values, i = self.kinds, self.values, self.i
-        offset = self.offsets[i]
+        offset = i
         if kinds[i] not in _NAME_KINDS:
             raise self.fail("a column name")
         name = values[i]
         self.i = i = i + 1
-        type_offset = self.offsets[i]
+        type_offset = i
         follower = kinds[i + 1]
         if (
             kinds[i] == IDENT
@@ -483,11 +484,11 @@ class Parser:
             word = values[i].lower()
             if word not in ("pk", "unique"):
                 raise ParseError(
-                    self.offsets[i],
+                    i,
                     f"unexpected '{values[i]}' after the type of column '{name}' "
                     "(settings go in [brackets])",
                 )
-            settings.append(Setting(word, None, self.offsets[i]))
+            settings.append(Setting(word, None, i))
             self.i = i = i + 1
         if kinds[i] == "[":
             settings.extend(self.settings())

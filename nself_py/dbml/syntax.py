@@ -1,4 +1,7 @@
-"""The syntax tree the parser builds: what was written, with character offsets for error messages.
+"""The syntax tree the parser builds: what was written, with positions for error messages.
+
+Every `offset` here is the index of a token (`Tokens.offset_of` turns it into a character
+offset), so parsing never has to read where tokens are unless something is wrong.
 
 Names are kept as written (quoted names unquoted); nothing here is resolved or checked beyond
 the grammar. `build` turns it into the schema model.
