@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import psycopg
 
 from .sqlsplit import Statement
-from .sqltext import quote_ident
+from .sqltext import quote_ident, quote_literal
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
 _NAME = rf"{_IDENT}(?:\s*\.\s*{_IDENT})?"
@@ -26,7 +26,7 @@ _FLAGS = re.IGNORECASE | re.DOTALL
 _COMMENTS = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 _CREATE = re.compile(
     r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNLOGGED\s+)?"
-    rf"(?P<kind>TABLE|VIEW|MATERIALIZED\s+VIEW|SEQUENCE|SCHEMA|TYPE)\s+"
+    rf"(?P<kind>TABLE|VIEW|MATERIALIZED\s+VIEW|SEQUENCE|SCHEMA|TYPE|EXTENSION)\s+"
     rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_NAME})",
     _FLAGS,
 )
@@ -36,12 +36,17 @@ _CREATE_INDEX = re.compile(
     _FLAGS,
 )
 _DROP = re.compile(
-    rf"DROP\s+(?P<kind>{_RELATION}|SCHEMA|TYPE)\s+(?:CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?"
+    rf"DROP\s+(?P<kind>{_RELATION}|SCHEMA|TYPE|EXTENSION)\s+(?:CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?"
     rf"(?P<names>{_NAME}(?:\s*,\s*{_NAME})*)",
     _FLAGS,
 )
 _ALTER = re.compile(
     rf"ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?(?P<table>{_NAME})\s+(?P<actions>.*)",
+    _FLAGS,
+)
+_ADD_VALUE = re.compile(
+    rf"ALTER\s+TYPE\s+(?P<type>{_NAME})\s+ADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"'(?P<value>(?:[^']|'')*)'",
     _FLAGS,
 )
 _RENAME_TABLE = re.compile(rf"RENAME\s+TO\s+(?P<new>{_IDENT})", _FLAGS)
@@ -69,7 +74,7 @@ class Expectation:
     """An object that must exist (`present`) or must not, for the state being recorded."""
 
     kind: str
-    """`relation`, `schema`, `type` or `column`."""
+    """`relation`, `schema`, `type`, `extension`, `column` or `enum value`."""
     name: tuple[str, ...]
     present: bool
     column: str | None = None
@@ -83,6 +88,8 @@ class Expectation:
     @property
     def spelled(self) -> str:
         text = ".".join(quote_ident(p) for p in self.name)
+        if self.kind == "enum value":
+            return f"{text} value {quote_literal(self.column or '')}"
         return f"{text}.{quote_ident(self.column)}" if self.column else text
 
     def describe(self) -> str:
@@ -92,7 +99,7 @@ class Expectation:
 
 def _kind(word: str) -> tuple[str, str]:
     label = " ".join(word.lower().split())
-    return (label if label in ("schema", "type") else "relation"), label
+    return (label if label in ("schema", "type", "extension") else "relation"), label
 
 
 def _effects(statement: str) -> list[Expectation]:
@@ -108,6 +115,9 @@ def _effects(statement: str) -> list[Expectation]:
         kind, label = _kind(match.group("kind"))
         names = re.findall(_NAME, match.group("names"))
         return [Expectation(kind, _parts(n), False, label=label) for n in names]
+    if match := _ADD_VALUE.match(text):
+        value = match.group("value").replace("''", "'")
+        return [Expectation("enum value", _parts(match.group("type")), True, value, "enum")]
     if match := _ALTER.match(text):
         table = _parts(match.group("table"))
         return [e for action in _actions(match.group("actions")) for e in _alter(table, action)]
@@ -168,13 +178,24 @@ def inverted(expected: Iterable[Expectation]) -> list[Expectation]:
     return [replace(e, present=not e.present) for e in expected]
 
 
+_BY_NAME = {
+    "schema": "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = %s)",
+    "extension": "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = %s)",
+}
+
+
 def _exists(conn: psycopg.Connection, expectation: Expectation) -> bool:
-    if expectation.kind == "schema":
-        query = "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = %s)"
-        return conn.execute(query, (expectation.name[-1],)).fetchone()[0]
+    if expectation.kind in _BY_NAME:
+        return conn.execute(_BY_NAME[expectation.kind], (expectation.name[-1],)).fetchone()[0]
     qualified = ".".join(quote_ident(p) for p in expectation.name)
     if expectation.kind == "type":
         return conn.execute("SELECT to_regtype(%s) IS NOT NULL", (qualified,)).fetchone()[0]
+    if expectation.kind == "enum value":
+        query = (
+            "SELECT EXISTS (SELECT FROM pg_enum WHERE enumtypid = to_regtype(%s) "
+            "AND enumlabel = %s)"
+        )
+        return conn.execute(query, (qualified, expectation.column)).fetchone()[0]
     if expectation.kind == "column":
         query = (
             "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass(%s) "

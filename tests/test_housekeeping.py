@@ -107,6 +107,18 @@ def test_skip_down_refused_while_the_table_is_still_there(conn, project):
     assert state(conn, project) == {V1: False}
 
 
+def test_skip_checks_enum_values_and_extensions(conn, project):
+    conn.execute("CREATE TYPE mood AS ENUM ('sad')")
+    up = "ALTER TYPE mood ADD VALUE 'happy';\nCREATE EXTENSION IF NOT EXISTS pg_trgm;"
+    write_migration(mdir(project), "happy", up, "", version=V1)
+    with pytest.raises(NselfError, match=r"(?s)enum mood value 'happy' does not exist.*pg_trgm"):
+        mark(conn, project, V1, True)
+    conn.execute("ALTER TYPE mood ADD VALUE 'happy'")
+    conn.execute("CREATE EXTENSION pg_trgm")
+    mark(conn, project, V1, True)
+    assert state(conn, project) == {V1: False}
+
+
 def test_skip_settles_a_dirty_version(conn, project):
     add_tables(project, V1)
     store = state_store(conn, project, "default")
@@ -135,6 +147,7 @@ def test_expectations_follow_the_net_effect_of_the_file():
         "ALTER TABLE users ADD COLUMN age int, DROP COLUMN name, ADD CONSTRAINT c CHECK (id > 0);\n"
         "CREATE TABLE scratch (id int);\nDROP TABLE scratch;\n"
         "ALTER TABLE old RENAME TO new;\n"
+        "CREATE EXTENSION IF NOT EXISTS pgcrypto;\nALTER TYPE mood ADD VALUE 'it''s ok';\n"
     )
     found = {e.describe() for e in expectations(split_sql(sql))}
     assert found == {
@@ -145,6 +158,8 @@ def test_expectations_follow_the_net_effect_of_the_file():
         "table scratch exists",
         "table old exists",
         "table new does not exist",
+        "extension pgcrypto does not exist",
+        "enum mood value 'it''s ok' does not exist",
     }
 
 
