@@ -131,6 +131,12 @@ def _join(parts: list[tuple[Migration, tuple[Script, ...]]]) -> str:
 def squashed_sql(migrations: list[Migration]) -> tuple[str, str]:
     """(up, down) of the squash; down is empty when any original has no down SQL, since a
     partial down would undo only some of the work."""
+    flat = [m.label for m in migrations if any(p.parent.name != m.label for p in m.up_files)]
+    if flat:
+        raise NselfError(
+            f"cannot squash config v1 flat files ({', '.join(flat)}): run "
+            "`nself-py db migrate:convert-v1` first"
+        )
     ups = [(m, m.up_scripts()) for m in migrations]
     downs = [(m, m.down_scripts()) for m in reversed(migrations)]
     for m, scripts in ups + downs:

@@ -194,3 +194,13 @@ def test_squash_check_runs_on_each_server(any_db_url, tmp_path):
         extras = {(kind, name) for kind, name, _ in read_catalog(conn).extras}
     assert {("trigger", "users.users_stamp"), ("function", "public.stamp()")} <= extras
     assert ("view", "public.names") in extras and ("sequence", "public.users_id_seq") in extras
+
+
+def test_squash_refuses_config_v1_flat_files(db_url, tmp_path):
+    migrations = mdir(tmp_path)
+    migrations.mkdir(parents=True)
+    for version in V[:2]:
+        name = f"t{version % 10}"
+        (migrations / f"{version}_{name}.up.sql").write_text(f"CREATE TABLE {name} ();")
+    with pytest.raises(NselfError, match="migrate:convert-v1"):
+        squash(db_url, tmp_path, "default", migrations, V[0])
