@@ -201,7 +201,8 @@ def _drop_everything(conn: psycopg.Connection) -> str:
         "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', "
         "'information_schema') AND nspname NOT LIKE 'pg\\_%' ORDER BY nspname"
     ).fetchall()
-    statements = [
+    statements = [sql.SQL("SET client_min_messages = warning;")]
+    statements += [
         sql.SQL("DROP SCHEMA {} CASCADE;").format(sql.Identifier(name)) for (name,) in rows
     ]
     statements += [
@@ -251,9 +252,16 @@ def restore_backup(url: str, conn: psycopg.Connection, folder: Path) -> None:
             check=False,
         )
     if result.returncode != 0:
+        message = redact(result.stderr.strip())
+        if "max_locks_per_transaction" in message:
+            message += (
+                "\nA restore drops and re-creates every table in one transaction, which needs a "
+                "lock per table, index and sequence: raise max_locks_per_transaction (e.g. to "
+                "1024) and restart the server."
+            )
         raise DatabaseError(
             f"restore from {folder} failed and was rolled back (the database is unchanged): "
-            f"{redact(result.stderr.strip())}"
+            f"{message}"
         )
 
 
