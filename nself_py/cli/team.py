@@ -48,12 +48,12 @@ def _prune(proj: Project, keep: int | None) -> None:
             console.print(f"pruned old backup {folder.name}", markup=False)
 
 
-def project_drift(proj: Project, migrations_dir: Path) -> Drift:
+def drift_of(project_dir: Path, url: str, database_name: str, migrations_dir: Path) -> Drift:
     """`db status --check-drift`: the live database against schema.dbml and the migrations."""
-    written = read_dbml(proj.schema_file) if proj.schema_file.is_file() else None
-    url = proj.url()
+    schema_file = project_dir / "schema.dbml"
+    written = read_dbml(schema_file) if schema_file.is_file() else None
     with connect(url) as conn:
-        return check_drift(url, conn, written, proj.dir, proj.database_name, migrations_dir)
+        return check_drift(url, conn, written, project_dir, database_name, migrations_dir)
 
 
 def print_drift(found: Drift) -> None:
@@ -64,6 +64,8 @@ def print_drift(found: Drift) -> None:
         err_console.print(f"note: {note}", markup=False)
     for error in found.errors:
         err_console.print(f"error: {error}", style="red", markup=False)
+    if not found.exit_code:
+        console.print("no drift: the database matches schema.dbml and the applied migrations")
 
 
 @db_app.command("update")
@@ -117,7 +119,6 @@ def update_command(
             style="red",
         )
         raise typer.Exit(result.drift.exit_code)
-    console.print("verified: the database matches schema.dbml and the applied migrations")
 
 
 @db_app.command("revert")
