@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -46,9 +47,17 @@ def drift(project: Path, url: str, with_dbml: bool = True):
 
 
 def scratch_databases(url: str) -> list[str]:
+    """Scratch databases left behind. Other tests' checks may be replaying in parallel, so
+    any seen now must be gone within a few seconds; a leaked one never goes."""
+    query = "SELECT datname FROM pg_database WHERE datname LIKE 'nself_drift%'"
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'nself_drift%'")
-        return [name for (name,) in rows]
+        seen = {name for (name,) in conn.execute(query)}
+        for _ in range(100):
+            seen &= {name for (name,) in conn.execute(query)}
+            if not seen:
+                break
+            time.sleep(0.1)
+    return sorted(seen)
 
 
 def test_clean_database_has_no_drift_and_views_functions_triggers_do_not_count(
@@ -164,8 +173,6 @@ def test_role_without_createdb_skips_the_replay_with_a_note(tmp_path, db_url):
 
 @pytest.mark.parametrize("count", [40])
 def test_replay_of_many_migrations_is_measured(tmp_path, db_url, count):
-    import time
-
     for i in range(count):
         write_migration(
             mdir(tmp_path), f"t{i}", f"CREATE TABLE t{i} (id int PRIMARY KEY);", "", version=i + 1
