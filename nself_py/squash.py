@@ -204,11 +204,14 @@ def differences(a: Catalog, b: Catalog) -> list[str]:
 
 @contextmanager
 def scratch_database(url: str, purpose: str) -> Iterator[psycopg.Connection]:
-    """A new empty database on the same server, always dropped afterwards."""
+    """A new empty database on the same server, always dropped afterwards. Copied from
+    template0, which no session can be connected to (a busy template1 fails CREATE DATABASE)
+    and which holds nothing a site added to template1."""
     name = f"nself_{purpose}_{uuid.uuid4().hex[:12]}"
     with connect(url, autocommit=True) as admin:
         try:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            create = sql.SQL("CREATE DATABASE {} TEMPLATE template0")
+            admin.execute(create.format(sql.Identifier(name)))
         except psycopg.errors.InsufficientPrivilege:
             raise NselfError(
                 "cannot check the squash: this role may not CREATE DATABASE, which the replay "
