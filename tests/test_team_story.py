@@ -111,3 +111,18 @@ def test_revert_needs_yes_without_a_terminal(tmp_path, db_url):
     cli(tmp_path, db_url, "db", "revert", "--yes", "--keep", "1")
     listed = cli(tmp_path, db_url, "db", "backups").stdout
     assert "1 backup(s)" in listed
+
+
+def test_production_update_needs_confirm_then_prints_plan_and_backup(tmp_path, db_url):
+    (tmp_path / "schema.dbml").write_text(DBML)
+    cli(tmp_path, db_url, "db", "run", "--no-backup")
+    refused = cli(tmp_path, db_url, "db", "update", "--env", "production", code=1)
+    assert "production database: pass --confirm" in refused.stderr
+    assert "_add_users_table (1 statements)" in refused.stderr
+    assert rows(db_url, "SELECT to_regclass('users')") == [(None,)]
+    out = cli(tmp_path, db_url, "db", "update", "--env", "prod", "--confirm").stdout
+    lines = out.splitlines()
+    backed_up = next(i for i, line in enumerate(lines) if line.startswith("backed up"))
+    applying = lines.index("applying:")
+    assert backed_up < applying < next(i for i, line in enumerate(lines) if line.startswith("up "))
+    assert "applied 1 migration(s)" in out
