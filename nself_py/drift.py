@@ -142,7 +142,8 @@ def _replay(conn: psycopg.Connection, migrations: list[Migration]) -> None:
                 message = (error.diag.message_primary or str(error)).strip()
                 raise ReplayError(
                     f"replaying applied migration {migration.label} into a scratch database "
-                    f"failed: {message}"
+                    f"failed: {message} (does it depend on a change made outside the "
+                    "migrations, or was it edited after it was applied?)"
                 ) from None
 
 
@@ -220,6 +221,9 @@ def check_drift(
             dbml = against_dbml(conn, written, project_dir, migrations_dir)
         except NselfError as error:
             errors.append(str(error))
+        except psycopg.Error as error:
+            errors.append(f"database error while checking drift: {redact(str(error)).strip()}")
+            conn.rollback()
     try:
         replayed = (
             against_migrations(url, conn, project_dir, database_name, migrations_dir, notes.append)
