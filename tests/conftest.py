@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
-from pgservers import Server, embedded_server, system_server
+from pgservers import RUN_ID_VARIABLE, Server, embedded_server, system_server
 
 _servers: dict[str, Server | None] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controlling process (before any xdist worker starts): name this run, and drop the
+    databases that killed earlier runs left on the shared test servers."""
+    if hasattr(config, "workerinput"):
+        return
+    os.environ[RUN_ID_VARIABLE] = str(os.getpid())
+    for kind in ("embedded", "system"):
+        server = _server(kind)
+        if server is not None:
+            server.sweep_stale_databases()
 
 
 def _server(kind: str) -> Server | None:

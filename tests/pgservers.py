@@ -17,6 +17,20 @@ from pathlib import Path
 import psycopg
 
 _counter = itertools.count()
+RUN_ID_VARIABLE = "NSELF_TEST_RUN"
+
+
+def _stale_run(database: str) -> bool:
+    parts = database.split("_")
+    if len(parts) < 3 or parts[0] != "t" or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @dataclass
@@ -28,12 +42,23 @@ class Server:
         return self.base_url.replace("/postgres?", f"/{database}?", 1)
 
     def create_database(self) -> str:
-        """A fresh, empty database; returns its URL."""
+        """A fresh, empty database; returns its URL. The name carries the test run's process id
+        so that a later run can sweep what a killed run left behind."""
+        run = os.environ.get(RUN_ID_VARIABLE, str(os.getpid()))
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        name = f"t_{worker}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+        name = f"t_{run}_{worker}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
         with psycopg.connect(self.base_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def sweep_stale_databases(self) -> int:
+        """Drop test databases whose run's process is gone (killed runs leak them)."""
+        with psycopg.connect(self.base_url, autocommit=True) as conn:
+            names = [r[0] for r in conn.execute("SELECT datname FROM pg_database")]
+            stale = [n for n in names if _stale_run(n)]
+            for name in stale:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return len(stale)
 
     def drop_database(self, url: str) -> None:
         name = url.split("/")[-1].split("?")[0]
