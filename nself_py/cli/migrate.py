@@ -366,6 +366,7 @@ def migrate_delete_command(
     database_name: DatabaseNameOption = "default",
 ) -> None:
     """Forget migrations: remove their state rows and (without --server) their folders.
+
     The schema is not touched; use migrate:down to undo a migration's work."""
     if (version is None) == (not all_versions):
         raise ConfigError("give exactly one of --version V or --all")
