@@ -1,7 +1,7 @@
 """DBML forms pydbml cannot read, taken all the way through `db run` to SQL applied on a real
-PostgreSQL (issue 5): one-line blocks, checks, negative and scientific defaults, TablePartial
-injection and non-ASCII names (a one-line block holds one element, as in @dbml/parse). Each goes through the round-trip oracle, so up, a second run and
-down are all applied for real."""
+PostgreSQL (issue 5): one-line blocks (one element each, as @dbml/parse allows), checks,
+negative and scientific defaults, TablePartial injection and non-ASCII names. Each goes through
+the round-trip oracle, so up, a second run and down are all applied for real."""
 
 from __future__ import annotations
 
