@@ -7,10 +7,11 @@ never changed by a run: canonicalization happens in a transaction that is always
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -21,8 +22,12 @@ from .canonical import canonicalize
 from .diff import diff
 from .errors import NselfError
 from .introspect import introspect
+from .livecheck import measure_plan
+from .migrations import NO_TRANSACTION_MARKER
 from .model import Schema
-from .operations import Operation
+from .online import LOCK_TIMEOUT, Part, online_parts, render_part
+from .operations import Hazard, Operation
+from .renames import RenameCandidate, Renames, candidates, parse_hints
 from .render import render_migration
 
 CANONICAL_CACHE = Path(".nself") / "canonical-cache.json"
@@ -33,16 +38,89 @@ class PendingMigrationsError(NselfError):
 
 
 @dataclass(frozen=True)
+class MigrationText:
+    """One migration folder's worth of a plan (an online plan may need several)."""
+
+    suffix: str
+    up_sql: str
+    down_sql: str
+
+
+@dataclass(frozen=True)
+class Options:
+    """How `db run` plans: rename hints, online (lock-friendly) SQL and its timeouts."""
+
+    renames: tuple[str, ...] = ()
+    """`--rename` hints: `users.fullname=name`, `old_table=new_table`."""
+    confirm_rename: Callable[[RenameCandidate], bool] | None = None
+    """Asks the user about each rename candidate (a terminal run); None leaves them unplanned."""
+    online: bool = False
+    lock_timeout: str | None = LOCK_TIMEOUT
+    statement_timeout: str | None = None
+    measure: bool = False
+    """Count on the live data what MAY_FAIL and DELETES_DATA hazards would hit."""
+
+
+@dataclass(frozen=True)
 class Plan:
     current: Schema
     target: Schema
     operations: tuple[Operation, ...]
     up_sql: str
     down_sql: str
+    parts: tuple[MigrationText, ...] = ()
+    measured: dict[Operation, tuple[Hazard, ...]] = field(default_factory=dict, compare=False)
+    rename_candidates: tuple[RenameCandidate, ...] = ()
+    """Candidates nobody confirmed: planned as drop + add."""
 
     @property
     def hazards(self) -> list[str]:
-        return [f"{h.kind}: {h.message}" for op in self.operations for h in op.hazards]
+        return [
+            f"{h.kind}: {h.message}"
+            for op in self.operations
+            for h in self.measured.get(op, op.hazards)
+        ]
+
+
+def _parts(
+    operations: tuple[Operation, ...],
+    measured: dict[Operation, tuple[Hazard, ...]],
+    options: Options,
+) -> tuple[MigrationText, ...]:
+    if not operations:
+        return ()
+    if not options.online:
+        return (MigrationText("", *render_migration(operations, measured)),)
+    rendered = []
+    for part in online_parts(operations):
+        up, down = render_part(
+            part,
+            _carry(measured, part),
+            lock_timeout=options.lock_timeout,
+            statement_timeout=options.statement_timeout,
+        )
+        rendered.append(MigrationText(part.suffix, up, down))
+    return tuple(rendered)
+
+
+def _carry(
+    measured: dict[Operation, tuple[Hazard, ...]], part: Part
+) -> dict[Operation, tuple[Hazard, ...]]:
+    """Live figures of the plain operations, kept for their online forms (same kinds only)."""
+    carried = {}
+    for op in part.operations:
+        plain = next((m for m in measured if _same_change(m, op)), None)
+        if plain is not None:
+            figures = {h.kind: h for h in measured[plain]}
+            carried[op] = tuple(figures.get(h.kind, h) for h in op.hazards)
+    return carried
+
+
+def _same_change(plain: Operation, online: Operation) -> bool:
+    flags = {"online": False, "concurrently": False}
+    fields = getattr(online, "__dataclass_fields__", {})
+    reset = {k: v for k, v in flags.items() if k in fields}
+    return type(plain) is type(online) and dataclasses.replace(online, **reset) == plain
 
 
 def plan(
@@ -52,6 +130,7 @@ def plan(
     *,
     also_manage: Collection[str] = (),
     all_schemas: bool = False,
+    options: Options = Options(),
 ) -> Plan:
     """Diff the live database against a model as written in DBML (only reads the database).
 
@@ -65,9 +144,52 @@ def plan(
     else:
         managed = set(target.schemas) | set(also_manage)
         current = introspect(conn, sorted(managed))
-    operations = tuple(diff(current, target, managed_schemas=managed))
-    up_sql, down_sql = render_migration(operations) if operations else ("", "")
-    return Plan(current, target, operations, up_sql, down_sql)
+    renames = parse_hints(options.renames, current, target, managed)
+    asked: set[RenameCandidate] = set()
+    while options.confirm_rename is not None:
+        found = candidates(current, target, managed, renames)
+        ask = [c for c in found if c not in asked and not _covered(c, renames)]
+        if not ask:
+            break
+        asked.add(ask[0])
+        if options.confirm_rename(ask[0]):
+            renames = renames.with_candidate(ask[0])
+    found = candidates(current, target, managed, renames)
+    open_candidates = [c for c in found if not _covered(c, renames)]
+    operations = tuple(
+        diff(
+            current,
+            target,
+            managed_schemas=managed,
+            table_renames=renames.tables,
+            column_renames=renames.columns,
+        )
+    )
+    measured = measure_plan(conn, current, operations) if options.measure and operations else {}
+    parts = _parts(operations, measured, options)
+    up_sql = "\n\n".join(p.up_sql for p in parts)
+    down_sql = "\n\n".join(p.down_sql for p in reversed(parts))
+    return Plan(
+        current, target, operations, up_sql, down_sql, parts, measured, tuple(open_candidates)
+    )
+
+
+def _taken(renames: Renames) -> set[tuple[object, object]]:
+    """(table, old) and (table, new) pairs a confirmed rename already uses."""
+    taken: set[tuple[object, object]] = set()
+    for old, new in renames.tables.items():
+        taken |= {(old, None), (new, None)}
+    for (table, old), new in renames.columns.items():
+        taken |= {(table, old), (table, new)}
+    return taken
+
+
+def _covered(candidate: RenameCandidate, renames: Renames) -> bool:
+    """Whether a confirmed rename already uses the candidate's old or new name."""
+    taken = _taken(renames)
+    if candidate.column is None:
+        return bool({(candidate.table, None), (candidate.new, None)} & taken)
+    return bool({(candidate.table, candidate.column), (candidate.table, candidate.new)} & taken)
 
 
 MANAGED_MARKER = "-- nself-py managed schemas:"
@@ -89,9 +211,13 @@ def recorded_schemas(migrations_dir: Path) -> set[str]:
 
 
 def _headed(result: Plan, up_sql: str) -> str:
+    """The up.sql with its header (after the no-transaction marker, which must come first)."""
     schemas = ", ".join(sorted(result.target.schemas))
     summary = change_summary(result.operations)
     header = f"-- Generated by nself-py from schema.dbml: {summary}\n{MANAGED_MARKER} {schemas}\n"
+    if up_sql.startswith(NO_TRANSACTION_MARKER):
+        marker, _, rest = up_sql.partition("\n")
+        return f"{marker}\n{header}{rest}"
     return f"{header}\n{up_sql}"
 
 
@@ -195,6 +321,8 @@ class RunResult:
     plan: Plan
     backup_dir: Path | None
     migration_dir: Path | None
+    """The first migration written (an online plan may write several: `migration_dirs`)."""
+    migration_dirs: tuple[Path, ...] = ()
 
 
 def unapplied_local_versions(
@@ -217,6 +345,7 @@ def run(
     force: bool = False,
     make_backup: bool = True,
     all_schemas: bool = False,
+    options: Options = Options(),
     report: Callable[[str], None] = lambda _line: None,
 ) -> RunResult:
     """Write the migration that takes the live database to `written` (nothing when equal).
@@ -238,6 +367,7 @@ def run(
         project_dir / CANONICAL_CACHE,
         also_manage=recorded_schemas(migrations_dir),
         all_schemas=all_schemas,
+        options=dataclasses.replace(options, measure=True),
     )
     conn.rollback()
     if not result.operations:
@@ -252,10 +382,11 @@ def run(
         conn.rollback()
         backup_dir = backup.take_backup(url, conn, project_dir, full, applied)
         report(f"Backed up database to {backup_dir.relative_to(project_dir)}")
-    folder = migrations.write_migration(
-        migrations_dir,
-        safe_name(name or migration_name(result.operations)),
-        _headed(result, result.up_sql),
-        result.down_sql,
+    base = safe_name(name or migration_name(result.operations))
+    folders = tuple(
+        migrations.write_migration(
+            migrations_dir, base + part.suffix, _headed(result, part.up_sql), part.down_sql
+        )
+        for part in result.parts
     )
-    return RunResult(result, backup_dir, folder)
+    return RunResult(result, backup_dir, folders[0], folders)

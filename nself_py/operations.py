@@ -11,7 +11,7 @@ import graphlib
 import heapq
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -615,16 +615,25 @@ class AlterColumnNullability(Operation):
     table: Name
     column: str
     nullable: bool
+    online: bool = False
+    """SET NOT NULL through a validated NOT VALID check: no scan under ACCESS EXCLUSIVE."""
     rank: ClassVar[int] = 42
 
     def reverse(self) -> AlterColumnNullability:
         return AlterColumnNullability(self.table, self.column, not self.nullable)
 
     @property
+    def check_name(self) -> str:
+        """The temporary check an online SET NOT NULL validates, then drops."""
+        return make_object_name(self.table.name, self.column, "not_null")
+
+    @property
     def hazards(self) -> tuple[Hazard, ...]:
         if self.nullable:
             return ()
         where = f"{self.table}.{self.column}"
+        if self.online:
+            return (Hazard(MAY_FAIL, f"SET NOT NULL fails if {where} holds NULLs"),)
         return (Hazard(MAY_FAIL, f"SET NOT NULL fails if {where} holds NULLs; scans the table"),)
 
     def describe(self) -> str:
@@ -765,6 +774,8 @@ class AddConstraint(Operation):
     constraint: PrimaryKey | Unique | Check
     table_columns: tuple[str, ...] = ()
     """The table's column names, to see which columns a check mentions."""
+    online: bool = False
+    """A check added NOT VALID, then validated (SHARE UPDATE EXCLUSIVE while it scans)."""
     rank: ClassVar[int] = 60
 
     def reverse(self) -> DropConstraint:
@@ -823,6 +834,8 @@ class AddForeignKey(Operation):
     foreign_key: ForeignKey
     new_table: bool = False
     """The table is created (or, in down, re-created) by the same plan, so it has no rows."""
+    online: bool = False
+    """Added NOT VALID, then validated: writes continue while existing rows are checked."""
     rank: ClassVar[int] = 70
 
     def reverse(self) -> DropForeignKey:
@@ -911,16 +924,21 @@ class CreateIndex(Operation):
     table: Name
     index: Index
     table_columns: tuple[str, ...] = ()
+    concurrently: bool = False
+    """CREATE INDEX CONCURRENTLY: writes continue, but it cannot run inside a transaction."""
     rank: ClassVar[int] = 62
 
     def reverse(self) -> DropIndex:
-        return DropIndex(self.table, self.index, self.table_columns)
+        return DropIndex(self.table, self.index, self.table_columns, self.concurrently)
 
     @property
     def hazards(self) -> tuple[Hazard, ...]:
-        hazards = [
-            Hazard(BLOCKS_WRITES, f"CREATE INDEX {self.index.name} blocks writes to {self.table}")
-        ]
+        if self.concurrently:
+            message = f"a failed concurrent build leaves index {self.index.name} invalid; drop it"
+            hazards = [Hazard(MAY_FAIL, message)]
+        else:
+            message = f"CREATE INDEX {self.index.name} blocks writes to {self.table}"
+            hazards = [Hazard(BLOCKS_WRITES, message)]
         if self.index.unique:
             hazards.insert(
                 0, Hazard(MAY_FAIL, f"unique index {self.index.name} fails on duplicates")
@@ -944,10 +962,11 @@ class DropIndex(Operation):
     table: Name
     index: Index
     table_columns: tuple[str, ...] = ()
+    concurrently: bool = False
     rank: ClassVar[int] = 6
 
     def reverse(self) -> CreateIndex:
-        return CreateIndex(self.table, self.index, self.table_columns)
+        return CreateIndex(self.table, self.index, self.table_columns, self.concurrently)
 
     def describe(self) -> str:
         return f"drop index {self.index.name} on {self.table}"
@@ -1007,8 +1026,13 @@ class OrderingError(NselfError):
     """The changes depend on each other in a cycle; split them over two migrations."""
 
 
-def order(ops: Sequence[Operation]) -> list[Operation]:
-    """Topologically sort operations by their declared dependencies; ties by (rank, position)."""
+def order(
+    ops: Sequence[Operation], rank: Callable[[Operation], int] | None = None
+) -> list[Operation]:
+    """Topologically sort operations by their declared dependencies; ties by (rank, position).
+
+    `rank` overrides the classes' ranks (online plans pull index work to the edges)."""
+    rank_of = rank or (lambda op: op.rank)
     changers: dict[Key, list[int]] = defaultdict(list)
     for i, op in enumerate(ops):
         for key in op.changes():
@@ -1033,7 +1057,7 @@ def order(ops: Sequence[Operation]) -> list[Operation]:
     result: list[Operation] = []
     while sorter.is_active():
         for i in sorter.get_ready():
-            heapq.heappush(heap, (ops[i].rank, i))
+            heapq.heappush(heap, (rank_of(ops[i]), i))
         _, i = heapq.heappop(heap)
         result.append(ops[i])
         sorter.done(i)

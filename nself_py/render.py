@@ -7,14 +7,14 @@ every name goes through `sqltext`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
 import jinja2
 
 from .model import SERIAL, Check, Column, PrimaryKey, Unique
-from .operations import SERIAL_TYPES, Operation, reverse_plan
+from .operations import SERIAL_TYPES, Hazard, Operation, reverse_plan
 from .sqltext import quote_ident, quote_literal, quote_name
 
 
@@ -54,18 +54,27 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_operation(op: Operation) -> str:
-    """One operation's SQL, its hazards as `-- HAZARD:` lines right above it."""
+def render_operation(op: Operation, hazards: Sequence[Hazard] | None = None) -> str:
+    """One operation's SQL, its hazards (`op.hazards` unless measured ones are given) as
+    `-- HAZARD:` lines right above it."""
     sql = _environment().get_template(op.template()).render(op=op).strip()
-    lines = [f"-- HAZARD: {h.kind}: {h.message}" for h in op.hazards]
+    shown = op.hazards if hazards is None else hazards
+    lines = [f"-- HAZARD: {h.kind}: {h.message}" for h in shown]
     return "\n".join([*lines, sql])
 
 
-def render(ops: Sequence[Operation]) -> str:
-    """SQL text for a plan: statements separated by blank lines ("" for an empty plan)."""
-    return "".join(render_operation(op) + "\n\n" for op in ops).removesuffix("\n")
+def render(
+    ops: Sequence[Operation], hazards: Mapping[Operation, Sequence[Hazard]] | None = None
+) -> str:
+    """SQL text for a plan: statements separated by blank lines ("" for an empty plan).
+
+    `hazards` replaces the hazards of some operations (by `db run`, with live figures)."""
+    measured = hazards or {}
+    return "".join(render_operation(op, measured.get(op)) + "\n\n" for op in ops).removesuffix("\n")
 
 
-def render_migration(ops: Sequence[Operation]) -> tuple[str, str]:
-    """(up.sql, down.sql): the plan and its reverse."""
-    return render(ops), render(reverse_plan(ops))
+def render_migration(
+    ops: Sequence[Operation], hazards: Mapping[Operation, Sequence[Hazard]] | None = None
+) -> tuple[str, str]:
+    """(up.sql, down.sql): the plan (with `hazards` measured for it) and its reverse."""
+    return render(ops, hazards), render(reverse_plan(ops))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from ..errors import ConfigError
 from ..introspect import introspect
 from ..model import Schema
 from ..pull import to_dbml
+from ..renames import RenameCandidate
 from . import (
     DatabaseNameOption,
     DatabaseUrlOption,
@@ -59,12 +61,42 @@ def db_run(
             help="Manage every user schema (default: the DBML's and earlier migrations' schemas).",
         ),
     ] = False,
+    rename: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rename",
+            help="A rename, not drop + add: users.fullname=name, old_table=new_table "
+            "(schema-qualified forms too). Repeatable.",
+        ),
+    ] = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Lock-friendly SQL: indexes CONCURRENTLY (own no-transaction migration), "
+            "constraints NOT VALID then VALIDATE, SET NOT NULL through a check.",
+        ),
+    ] = False,
+    lock_timeout: Annotated[
+        str, typer.Option("--lock-timeout", help="With --online: SET lock_timeout first.")
+    ] = engine.LOCK_TIMEOUT,
+    statement_timeout: Annotated[
+        str | None,
+        typer.Option("--statement-timeout", help="With --online: SET statement_timeout first."),
+    ] = None,
     yes: YesOption = False,
 ) -> None:
     """Diff schema.dbml against the database and write a reviewed up/down migration."""
     proj = project(project_dir, database_url, database_name, yes)
     written = _read_schema_file(proj.schema_file)
     console.print(f"✓ Parsed {proj.schema_file.name}: {_summary(written)}")
+    options = engine.Options(
+        renames=tuple(rename or ()),
+        confirm_rename=_ask_rename if sys.stdin.isatty() else None,
+        online=online,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+    )
     url = proj.url()
     with connect(url) as conn:
         result = engine.run(
@@ -78,6 +110,7 @@ def db_run(
             force=force,
             make_backup=not no_backup,
             all_schemas=all_schemas,
+            options=options,
             report=lambda line: console.print(f"✓ {line}"),
         )
     plan = result.plan
@@ -86,16 +119,28 @@ def db_run(
         return
     for hazard in plan.hazards:
         console.print(f"! HAZARD {hazard}", style="yellow", markup=False, soft_wrap=True)
+    for candidate in plan.rename_candidates:
+        console.print(
+            f"! hint: if this is a {candidate.describe()}, rerun with {candidate.hint} "
+            "(planned as drop + add, which loses the data)",
+            style="yellow",
+            markup=False,
+            soft_wrap=True,
+        )
     if dry_run:
         console.print("-- up.sql", style="bold")
         console.print(plan.up_sql, markup=False)
         console.print("-- down.sql", style="bold")
         console.print(plan.down_sql, markup=False)
         return
-    folder = result.migration_dir
-    assert folder is not None
-    console.print(f"✓ Migration created: {folder.relative_to(proj.dir)}")
-    console.print(f"  Review: {folder.relative_to(proj.dir)}/up.sql and …/down.sql")
+    for folder in result.migration_dirs:
+        console.print(f"✓ Migration created: {folder.relative_to(proj.dir)}")
+        console.print(f"  Review: {folder.relative_to(proj.dir)}/up.sql and …/down.sql")
+
+
+def _ask_rename(candidate: RenameCandidate) -> bool:
+    """On a terminal: is this disappearing/appearing pair a rename?"""
+    return typer.confirm(f"Is this a rename: {candidate.describe()}?", default=False)
 
 
 @db_app.command("pull")

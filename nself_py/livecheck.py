@@ -1,0 +1,213 @@
+"""Hazards measured on the live data when `db run` writes a migration: "3 rows violate it".
+
+An operation's own hazards say what *may* go wrong; here the database says what *will*. All
+queries run in one read-only transaction that is rolled back, under a short statement_timeout;
+tables estimated above `max_rows` are not scanned (the hazard says so). Row conditions on one
+table (NULLs for SET NOT NULL, `NOT (check)`, rows for a NOT NULL column without default) are
+counted in one scan. Data loss (dropped tables and columns, narrowing type changes) is measured
+by `hazards.measure`, the function `db update` uses, so both commands give the same figures.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from . import hazards as loss
+from .model import Check, Name, PrimaryKey, Schema, Table, Unique
+from .operations import (
+    DELETES_DATA,
+    MAY_FAIL,
+    AddColumn,
+    AddConstraint,
+    AddForeignKey,
+    AlterColumnNullability,
+    AlterColumnType,
+    CreateIndex,
+    DropColumn,
+    DropTable,
+    Hazard,
+    Operation,
+)
+from .sqltext import quote_ident, quote_name
+
+MAX_ROWS = 1_000_000
+"""Tables estimated larger than this are not scanned."""
+TIMEOUT_MS = 2000
+"""Each counting query gives up after this long."""
+
+
+@dataclass(frozen=True)
+class _Count:
+    """One figure to measure: rows of `table` matching `condition`, or a whole query."""
+
+    op: Operation
+    table: Name
+    condition: str | None
+    query: str | None
+    describe: str
+    """How to say the count: `{n} rows violate it`."""
+
+
+def _not_null(columns: Sequence[str]) -> str:
+    return " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in columns)
+
+
+def _duplicates(table: Name, keys: Sequence[str], where: str | None, not_null: str) -> str:
+    condition = f"{not_null} AND ({where})" if where else not_null
+    return (
+        f"SELECT count(*) FROM (SELECT 1 FROM {quote_name(table)} WHERE {condition} "
+        f"GROUP BY {', '.join(keys)} HAVING count(*) > 1) AS duplicate"
+    )
+
+
+def _counts(op: Operation, live: dict[Name, Table]) -> list[_Count]:
+    """What to count for one operation (nothing when its table is not live yet)."""
+    table = live.get(getattr(op, "table", None))  # type: ignore[arg-type]
+    if table is None:
+        return []
+    name, violate = table.name, "{n} row(s) violate it"
+    if isinstance(op, AlterColumnNullability) and not op.nullable:
+        return [_Count(op, name, f"{quote_ident(op.column)} IS NULL", None, violate)]
+    if isinstance(op, AddColumn) and MAY_FAIL in {h.kind for h in op.hazards}:
+        return [_Count(op, name, "true", None, "the table has {n} row(s)")]
+    if isinstance(op, AddConstraint) and isinstance(op.constraint, Check):
+        return [_Count(op, name, f"NOT ({op.constraint.expression})", None, violate)]
+    if isinstance(op, AddConstraint) and isinstance(op.constraint, PrimaryKey | Unique):
+        columns = op.constraint.columns
+        found = []
+        if isinstance(op.constraint, PrimaryKey):
+            nulls = " OR ".join(f"{quote_ident(c)} IS NULL" for c in columns)
+            found.append(_Count(op, name, nulls, None, "{n} row(s) with NULL in the key"))
+        keys = [quote_ident(c) for c in columns]
+        query = _duplicates(name, keys, None, _not_null(columns))
+        found.append(_Count(op, name, None, query, "{n} duplicate group(s)"))
+        return found
+    if isinstance(op, CreateIndex) and op.index.unique:
+        keys = list(op.index.keys)
+        not_null = " AND ".join(f"({k}) IS NOT NULL" for k in keys)
+        query = _duplicates(name, keys, op.index.where, not_null)
+        return [_Count(op, name, None, query, "{n} duplicate group(s)")]
+    if isinstance(op, AddForeignKey) and not op.new_table and op.foreign_key.ref_table in live:
+        fk = op.foreign_key
+        pairs = zip(fk.columns, fk.ref_columns, strict=True)
+        match = " AND ".join(f"r.{quote_ident(b)} = c.{quote_ident(a)}" for a, b in pairs)
+        present = " AND ".join(f"c.{quote_ident(c)} IS NOT NULL" for c in fk.columns)
+        query = (
+            f"SELECT count(*) FROM {quote_name(name)} AS c WHERE {present} AND NOT EXISTS "
+            f"(SELECT 1 FROM {quote_name(fk.ref_table)} AS r WHERE {match})"
+        )
+        return [_Count(op, name, None, query, "{n} orphan row(s)")]
+    return []
+
+
+def _say(template: str, count: int) -> str:
+    """`{n} row(s) violate it` → `1 row violates it` / `3 rows violate it`."""
+    text = template.format(n=count)
+    if count == 1:
+        return text.replace("(s) violate ", " violates ").replace("(s)", "")
+    return text.replace("(s)", "s")
+
+
+def _sizes(conn: psycopg.Connection, tables: set[Name]) -> dict[Name, float]:
+    """Estimated rows per table (from the planner's statistics or the file size)."""
+    if not tables:
+        return {}
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname, greatest(c.reltuples, pg_relation_size(c.oid) / 100.0) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+        ([t.schema for t in tables], [t.name for t in tables]),
+    ).fetchall()
+    return {Name(s, t): float(size) for s, t, size in rows}
+
+
+def _run(conn: psycopg.Connection, query: str) -> list[int] | str:
+    """The query's counts, or why there are none (timeout, an object created by the plan)."""
+    try:
+        with conn.transaction():
+            row = conn.execute(sql.SQL(query)).fetchone()  # type: ignore[arg-type]
+            return [int(v) for v in row]
+    except psycopg.errors.QueryCanceled:
+        return f"not counted: gave up after {TIMEOUT_MS / 1000:g} s"
+    except psycopg.Error as error:
+        return f"not counted: {str(error).splitlines()[0]}"
+
+
+def _row_counts(conn: psycopg.Connection, table: Name, counts: list[_Count]) -> list[int | str]:
+    """Every row condition on one table in one scan; one by one if the scan fails."""
+    columns = ", ".join(f"count(*) FILTER (WHERE {c.condition})" for c in counts)
+    result = _run(conn, f"SELECT {columns} FROM {quote_name(table)}")
+    if isinstance(result, list):
+        return list(result)
+    if len(counts) == 1:
+        return [result]
+    return [_row_counts(conn, table, [c])[0] for c in counts]
+
+
+def _data_loss(conn: psycopg.Connection, op: Operation) -> str | None:
+    """What a data-losing operation would lose now, through `hazards.measure`."""
+    if isinstance(op, DropTable):
+        target = loss.Target("DROP_TABLE", quote_name(op.table.name))
+    elif isinstance(op, DropColumn):
+        target = loss.Target("DROP_COLUMN", quote_name(op.table), op.column.name)
+    elif isinstance(op, AlterColumnType) and DELETES_DATA in {h.kind for h in op.hazards}:
+        target = loss.Target("ALTER_TYPE", quote_name(op.table), op.column, op.new_type, op.using)
+    else:
+        return None
+    return loss.measure(conn, target) or "holds no data that would be lost now"
+
+
+def measure_plan(
+    conn: psycopg.Connection,
+    current: Schema,
+    ops: Sequence[Operation],
+    *,
+    max_rows: int = MAX_ROWS,
+) -> dict[Operation, tuple[Hazard, ...]]:
+    """Each operation's hazards with live figures appended (only operations that got one).
+
+    `current` is the live model the plan was diffed from: operations on tables it does not
+    have (created or renamed by the plan) hold no rows today and are not counted."""
+    live = {t.name: t for t in current.tables}
+    plans = [c for op in ops for c in _counts(op, live)]
+    figures: dict[Operation, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    outermost = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with conn.transaction(force_rollback=True):
+        if outermost:
+            conn.execute("SET TRANSACTION READ ONLY")
+        conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(TIMEOUT_MS))
+        sizes = _sizes(conn, {c.table for c in plans})
+        by_table: dict[Name, list[_Count]] = defaultdict(list)
+        for count in plans:
+            size = sizes.get(count.table, 0.0)
+            if size > max_rows:
+                note = f"not counted: {quote_name(count.table)} has about {size:,.0f} rows"
+                figures[count.op][MAY_FAIL].append(note)
+            elif count.condition is not None:
+                by_table[count.table].append(count)
+            else:
+                result = _run(conn, count.query or "")
+                text = result if isinstance(result, str) else _say(count.describe, result[0])
+                figures[count.op][MAY_FAIL].append(text)
+        for table, counts in by_table.items():
+            for count, result in zip(counts, _row_counts(conn, table, counts), strict=True):
+                text = result if isinstance(result, str) else _say(count.describe, result)
+                figures[count.op][MAY_FAIL].append(text)
+        for op in ops:
+            lost = _data_loss(conn, op)
+            if lost is not None:
+                figures[op][DELETES_DATA].append(lost)
+    measured = {}
+    for op, notes in figures.items():
+        hazards = []
+        for hazard in op.hazards:
+            extra = notes.pop(hazard.kind, [])
+            message = "; ".join([hazard.message, *extra])
+            hazards.append(Hazard(hazard.kind, message))
+        measured[op] = tuple(hazards)
+    return measured
