@@ -39,6 +39,7 @@ MAX_ROWS = 1_000_000
 """Tables estimated larger than this are not scanned."""
 TIMEOUT_MS = 2000
 """Each counting query gives up after this long."""
+NO_LOSS = "holds no data that would be lost now"
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ def _run(conn: psycopg.Connection, query: str) -> list[int] | str:
             row = conn.execute(sql.SQL(query)).fetchone()  # type: ignore[arg-type]
             return [int(v) for v in row]
     except psycopg.errors.QueryCanceled:
-        return f"not counted: gave up after {TIMEOUT_MS / 1000:g} s"
+        timeout = conn.execute("SHOW statement_timeout").fetchone()[0]
+        return f"not counted: gave up after {timeout}"
     except psycopg.Error as error:
         return f"not counted: {str(error).splitlines()[0]}"
 
@@ -159,7 +161,7 @@ def _data_loss(conn: psycopg.Connection, op: Operation) -> str | None:
         target = loss.Target("ALTER_TYPE", quote_name(op.table), op.column, op.new_type, op.using)
     else:
         return None
-    return loss.measure(conn, target) or "holds no data that would be lost now"
+    return loss.measure(conn, target) or NO_LOSS
 
 
 def measure_plan(
@@ -168,6 +170,7 @@ def measure_plan(
     ops: Sequence[Operation],
     *,
     max_rows: int = MAX_ROWS,
+    timeout_ms: int = TIMEOUT_MS,
 ) -> dict[Operation, tuple[Hazard, ...]]:
     """Each operation's hazards with live figures appended (only operations that got one).
 
@@ -180,7 +183,7 @@ def measure_plan(
     with conn.transaction(force_rollback=True):
         if outermost:
             conn.execute("SET TRANSACTION READ ONLY")
-        conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(TIMEOUT_MS))
+        conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(timeout_ms))
         sizes = _sizes(conn, {c.table for c in plans})
         by_table: dict[Name, list[_Count]] = defaultdict(list)
         for count in plans:
@@ -207,7 +210,10 @@ def measure_plan(
         hazards = []
         for hazard in op.hazards:
             extra = notes.pop(hazard.kind, [])
-            message = "; ".join([hazard.message, *extra])
+            if hazard.kind == DELETES_DATA and extra and NO_LOSS not in extra:
+                message = "; ".join(extra)  # says what the generic message says, with figures
+            else:
+                message = "; ".join([hazard.message, *extra])
             hazards.append(Hazard(hazard.kind, message))
         measured[op] = tuple(hazards)
     return measured

@@ -1,0 +1,103 @@
+"""`db run` measures MAY_FAIL and DELETES_DATA hazards on the live data (real PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from test_db_run import make_project, migration_dirs, nself
+
+from nself_py import engine
+from nself_py.dbml import parse_dbml, read_dbml
+from nself_py.introspect import introspect
+from nself_py.livecheck import measure_plan
+from nself_py.operations import MAY_FAIL
+
+LIVE = """
+CREATE TABLE teams (id int PRIMARY KEY);
+INSERT INTO teams VALUES (1), (2);
+CREATE TABLE users (
+  id int PRIMARY KEY, email text, age int, team_id int, nick text, code varchar(10)
+);
+INSERT INTO users VALUES (1, 'a@x', 30, 1, 'n1', 'abc'), (2, 'a@x', -1, 9, NULL, 'abcdefgh'),
+  (3, NULL, -5, 8, 'n3', 'ab'), (4, 'b@x', NULL, NULL, NULL, 'abcdef'),
+  (5, 'b@x', 20, 2, NULL, NULL), (6, 'c@x', 1, 1, NULL, 'x');
+"""
+
+TARGET = """
+Table teams {
+  id int [pk]
+}
+Table users {
+  id int [pk]
+  email text [not null, unique]
+  age int [check: `age >= 0`]
+  team_id int [ref: > teams.id]
+  code varchar(4)
+  born int [not null]
+}
+"""
+
+
+def _live_project(url: str, tmp_path: Path) -> Path:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(LIVE)
+    return make_project(tmp_path, TARGET)
+
+
+def test_run_counts_what_each_hazard_would_hit(any_db_url: str, tmp_path: Path) -> None:
+    project = _live_project(any_db_url, tmp_path)
+    result = nself(project, any_db_url, "db", "run", "--no-backup")
+    assert result.returncode == 0, result.stderr
+    (folder,) = migration_dirs(project)
+    up = (folder / "up.sql").read_text()
+    down = (folder / "down.sql").read_text()
+    expected = [
+        "SET NOT NULL fails if users.email holds NULLs; scans the table; 1 row violates it",
+        "unique constraint users_email_key fails if existing rows violate it; 2 duplicate groups",
+        "check users_age_check fails if existing rows violate it; 2 rows violate it",
+        "foreign key users_team_id_fkey fails if existing rows break it; 2 orphan rows",
+        "NOT NULL without a default fails if users has rows; the table has 6 rows",
+        "DELETES_DATA: drops column public.users.nick holding 2 non-null values",
+        "DELETES_DATA: changes column public.users.code to character varying(4): "
+        "2 values would not survive unchanged",
+    ]
+    for line in expected:
+        assert line in up, line
+        assert line in result.stdout.replace("\n", ""), line
+    assert "rows violate" not in down and "orphan" not in down  # down.sql: the plain reverse
+
+
+def test_clean_data_says_nothing_violates(db_url: str, tmp_path: Path) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
+    project = make_project(tmp_path, "Table t {\n id int [pk]\n v int [not null, unique]\n}\n")
+    result = nself(project, db_url, "db", "run", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "holds NULLs; scans the table; 0 rows violate it" in result.stdout
+    assert "0 duplicate groups" in result.stdout
+
+
+def test_huge_tables_are_not_scanned_and_counts_are_read_only(db_url: str, tmp_path: Path) -> None:
+    project = _live_project(db_url, tmp_path)
+    with psycopg.connect(db_url) as conn:
+        plan = engine.plan(conn, read_dbml(project / "schema.dbml"))
+        conn.rollback()
+        measured = measure_plan(conn, introspect(conn), plan.operations, max_rows=3)
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # rolled back
+        conn.rollback()
+        notes = [h.message for hs in measured.values() for h in hs if h.kind == MAY_FAIL]
+        assert notes and all("not counted: public.users has about" in n for n in notes), notes
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 6
+
+
+def test_a_slow_count_gives_up(db_url: str) -> None:
+    """A counting query over its statement_timeout says so instead of waiting."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE big AS SELECT g AS v FROM generate_series(1, 300000) g")
+    with psycopg.connect(db_url) as conn:
+        plan = engine.plan(conn, parse_dbml("Table big {\n v int [not null]\n}\n"))
+        conn.rollback()
+        measured = measure_plan(conn, plan.current, plan.operations, timeout_ms=1)
+    (hazards,) = measured.values()
+    assert "not counted: gave up after 1ms" in hazards[0].message
