@@ -148,6 +148,8 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND {_NOT_EXTENSION.format(catalog="pg_class", oid="c.oid")}"""
 
 # A default is a serial's when it is nextval() of a sequence owned by the same column ('a').
+# `IN (SELECT unnest(…))` makes a hashed semi-join; `= ANY(<parameter>)` would compare every
+# row with every table oid (a parameter array is not hashed), which costs seconds at 5,000.
 _COLUMNS = """
 SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        pg_get_expr(ad.adbin, ad.adrelid), a.attidentity, a.attgenerated, d.description, o.seqs
@@ -158,9 +160,9 @@ LEFT JOIN pg_description d
 LEFT JOIN (SELECT s.refobjid, s.refobjsubid, array_agg(s.objid::regclass::text) AS seqs
            FROM pg_depend s JOIN pg_class sc ON sc.oid = s.objid AND sc.relkind = 'S'
            WHERE s.classid = 'pg_class'::regclass AND s.refclassid = 'pg_class'::regclass
-             AND s.deptype = 'a' AND s.refobjid = ANY(%(tables)s::oid[])
+             AND s.deptype = 'a' AND s.refobjid IN (SELECT unnest(%(tables)s::oid[]))
            GROUP BY 1, 2) o ON o.refobjid = a.attrelid AND o.refobjsubid = a.attnum
-WHERE a.attrelid = ANY(%(tables)s::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+WHERE a.attrelid IN (SELECT unnest(%(tables)s::oid[])) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum"""
 
 # Column numbers are mapped to names in Python (per-row subqueries cost more than the rest).
@@ -190,7 +192,7 @@ JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
 LEFT JOIN pg_description d
   ON d.objoid = i.indexrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
-WHERE i.indrelid = ANY(%(tables)s::oid[])
+WHERE i.indrelid IN (SELECT unnest(%(tables)s::oid[]))
   AND NOT EXISTS (SELECT 1 FROM pg_constraint k
                   WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid
                     AND k.contype IN ('p', 'u', 'x'))
