@@ -169,3 +169,23 @@ def test_delete_all_on_all_databases_server_only(db_url, second_url, tmp_path):
     out = cli(*args, "--yes", "--project-dir", str(project))
     assert "deleted 3 state row(s) and 0 local folder(s)/file(s)" in out.stdout
     assert applied(db_url) == ({}, ["users"]) and applied(second_url) == ({}, ["events", "hits"])
+
+
+def test_literal_urls_and_connection_parameters(tmp_path: Path):
+    databases = tmp_path / "hasura" / "metadata" / "databases"
+    databases.mkdir(parents=True)
+    (databases / "databases.yaml").write_text(
+        "- name: plain\n  kind: postgres\n  configuration:\n    connection_info:\n"
+        "      database_url: postgresql://u@h:5433/plain\n"
+        "- name: parts\n  kind: citus\n  configuration:\n    connection_info:\n"
+        "      database_url:\n        connection_parameters:\n          host: db.local\n"
+        "          port: 6432\n          username: app\n          password: p@ss\n"
+        "          database: parts\n"
+    )
+    sources = project_sources(tmp_path)
+    assert [source_url(tmp_path, s) for s in sources] == [
+        "postgresql://u@h:5433/plain",
+        "postgresql://app:p%40ss@db.local:6432/parts",
+    ]
+    (tmp_path / ".env").write_text("PLAIN_DATABASE_URL=postgresql://local/plain\n")
+    assert source_url(tmp_path, sources[0]) == "postgresql://local/plain"
