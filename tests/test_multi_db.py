@@ -91,7 +91,9 @@ def applied(url: str) -> tuple[dict[int, bool], list[str]]:
         return state, sorted(r[0] for r in rows)
 
 
-def test_sources_and_their_urls(tmp_path: Path):
+def test_sources_and_their_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    for name in [k for k in os.environ if k.endswith("DATABASE_URL")]:
+        monkeypatch.delenv(name)
     project = two_database_project(tmp_path, "postgresql://a/one", "postgresql://b/two")
     assert project_sources(project) == [
         Source("default", "postgres", "HASURA_GRAPHQL_DATABASE_URL"),
@@ -171,7 +173,9 @@ def test_delete_all_on_all_databases_server_only(db_url, second_url, tmp_path):
     assert applied(db_url) == ({}, ["users"]) and applied(second_url) == ({}, ["events", "hits"])
 
 
-def test_literal_urls_and_connection_parameters(tmp_path: Path):
+def test_literal_urls_and_connection_parameters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("PLAIN_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PARTS_DATABASE_URL", raising=False)
     databases = tmp_path / "hasura" / "metadata" / "databases"
     databases.mkdir(parents=True)
     (databases / "databases.yaml").write_text(
