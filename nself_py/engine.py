@@ -83,44 +83,26 @@ class Plan:
 
 
 def _parts(
-    operations: tuple[Operation, ...],
-    measured: dict[Operation, tuple[Hazard, ...]],
-    options: Options,
-) -> tuple[MigrationText, ...]:
+    conn: psycopg.Connection, current: Schema, operations: tuple[Operation, ...], options: Options
+) -> tuple[tuple[Operation, ...], dict[Operation, tuple[Hazard, ...]], tuple[MigrationText, ...]]:
+    """(the operations as planned, their live-measured hazards, the migrations to write)."""
     if not operations:
-        return ()
+        return operations, {}, ()
+    parts = online_parts(operations) if options.online else [Part(operations, False, "")]
+    planned = tuple(op for part in parts for op in part.operations)
+    measured = measure_plan(conn, current, planned) if options.measure else {}
     if not options.online:
-        return (MigrationText("", *render_migration(operations, measured)),)
-    rendered = []
-    for part in online_parts(operations):
+        return planned, measured, (MigrationText("", *render_migration(planned, measured)),)
+    texts = []
+    for part in parts:
         up, down = render_part(
             part,
-            _carry(measured, part),
+            measured,
             lock_timeout=options.lock_timeout,
             statement_timeout=options.statement_timeout,
         )
-        rendered.append(MigrationText(part.suffix, up, down))
-    return tuple(rendered)
-
-
-def _carry(
-    measured: dict[Operation, tuple[Hazard, ...]], part: Part
-) -> dict[Operation, tuple[Hazard, ...]]:
-    """Live figures of the plain operations, kept for their online forms (same kinds only)."""
-    carried = {}
-    for op in part.operations:
-        plain = next((m for m in measured if _same_change(m, op)), None)
-        if plain is not None:
-            figures = {h.kind: h for h in measured[plain]}
-            carried[op] = tuple(figures.get(h.kind, h) for h in op.hazards)
-    return carried
-
-
-def _same_change(plain: Operation, online: Operation) -> bool:
-    flags = {"online": False, "concurrently": False}
-    fields = getattr(online, "__dataclass_fields__", {})
-    reset = {k: v for k, v in flags.items() if k in fields}
-    return type(plain) is type(online) and dataclasses.replace(online, **reset) == plain
+        texts.append(MigrationText(part.suffix, up, down))
+    return planned, measured, tuple(texts)
 
 
 def plan(
@@ -156,7 +138,7 @@ def plan(
             renames = renames.with_candidate(ask[0])
     found = candidates(current, target, managed, renames)
     open_candidates = [c for c in found if not _covered(c, renames)]
-    operations = tuple(
+    planned = tuple(
         diff(
             current,
             target,
@@ -165,8 +147,7 @@ def plan(
             column_renames=renames.columns,
         )
     )
-    measured = measure_plan(conn, current, operations) if options.measure and operations else {}
-    parts = _parts(operations, measured, options)
+    operations, measured, parts = _parts(conn, current, planned, options)
     up_sql = "\n\n".join(p.up_sql for p in parts)
     down_sql = "\n\n".join(p.down_sql for p in reversed(parts))
     return Plan(

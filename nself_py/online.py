@@ -11,7 +11,7 @@ every migration starts with `SET lock_timeout` (and `statement_timeout`) and end
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from .migrations import NO_TRANSACTION_MARKER
@@ -107,7 +107,7 @@ def _settings(lock_timeout: str | None, statement_timeout: str | None) -> tuple[
 
 def render_part(
     part: Part,
-    hazards: dict[Operation, tuple[Hazard, ...]] | None = None,
+    hazards: Mapping[Operation, Sequence[Hazard]] | None = None,
     *,
     lock_timeout: str | None = LOCK_TIMEOUT,
     statement_timeout: str | None = None,
@@ -117,6 +117,6 @@ def render_part(
     marker = f"{NO_TRANSACTION_MARKER}\n" if part.no_transaction else ""
 
     def wrap(body: str) -> str:
-        return f"{marker}{preamble}\n{body}\n\n{postamble}".rstrip("\n")
+        return f"{marker}{preamble}\n{body.rstrip()}\n\n{postamble}".rstrip("\n")
 
     return wrap(render(part.operations, hazards)), wrap(render(reverse_plan(part.operations)))

@@ -625,7 +625,7 @@ class AlterColumnNullability(Operation):
     @property
     def check_name(self) -> str:
         """The temporary check an online SET NOT NULL validates, then drops."""
-        return make_object_name(self.table.name, self.column, "not_null")
+        return make_object_name(self.table.name, self.column, "not_null_check")
 
     @property
     def hazards(self) -> tuple[Hazard, ...]:
