@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
 import pytest
-from test_db_run import make_project, migration_dirs, nself
+from test_db_run import ROOT, make_project, migration_dirs, nself
 
 from nself_py import engine
 from nself_py.dbml import parse_dbml
@@ -137,3 +140,28 @@ def test_hint_forms() -> None:
         assert renames.columns == {(Name("public", "b"), "y"): "z"}
     with pytest.raises(RenameError):
         parse_hints(["s.a=c", "s.c.x=q"], current, target, managed)
+
+
+def test_terminal_run_asks_whether_it_is_a_rename(db_url: str, tmp_path: Path) -> None:
+    """On a terminal `db run` asks about each candidate; answering yes plans the renames."""
+    project = _project(db_url, tmp_path)
+    command = [sys.executable, "-m", "nself_py", "db", "run", "--no-backup"]
+    command += ["--project-dir", str(project), "--database-url", db_url]
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    terminal, stdin = os.openpty()
+    try:
+        process = subprocess.Popen(
+            command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+        os.write(terminal, b"y\nn\n")
+        out, err = process.communicate(timeout=120)
+    finally:
+        os.close(terminal)
+        os.close(stdin)
+    assert process.returncode == 0, err
+    assert "Is this a rename: table crm.people renamed to crm.persons?" in out
+    assert "Is this a rename: column public.users.fullname renamed to name?" in out
+    up = (migration_dirs(project)[0] / "up.sql").read_text()
+    assert "ALTER TABLE crm.people RENAME TO persons;" in up
+    assert "DROP COLUMN fullname" in up and "rerun with --rename users.fullname=name" in out
