@@ -40,6 +40,8 @@ MAX_ROWS = 1_000_000
 TIMEOUT_MS = 2000
 """Each counting query gives up after this long."""
 NO_LOSS = "holds no data that would be lost now"
+_LOSS_VERBS = ("drops", "changes", "empties", "deletes")
+"""How `hazards.measure` starts a message naming a real loss."""
 
 
 @dataclass(frozen=True)
@@ -151,17 +153,29 @@ def _row_counts(conn: psycopg.Connection, table: Name, counts: list[_Count]) -> 
     return [_row_counts(conn, table, [c])[0] for c in counts]
 
 
-def _data_loss(conn: psycopg.Connection, op: Operation) -> str | None:
-    """What a data-losing operation would lose now, through `hazards.measure`."""
+def _loss_target(op: Operation, live: dict[Name, Table]) -> tuple[Name, loss.Target] | None:
+    """The live table and what `hazards.measure` should measure for a data-losing operation."""
     if isinstance(op, DropTable):
-        target = loss.Target("DROP_TABLE", quote_name(op.table.name))
+        table, target = op.table.name, loss.Target("DROP_TABLE", quote_name(op.table.name))
     elif isinstance(op, DropColumn):
+        table = op.table
         target = loss.Target("DROP_COLUMN", quote_name(op.table), op.column.name)
     elif isinstance(op, AlterColumnType) and DELETES_DATA in {h.kind for h in op.hazards}:
+        table = op.table
         target = loss.Target("ALTER_TYPE", quote_name(op.table), op.column, op.new_type, op.using)
     else:
         return None
-    return loss.measure(conn, target) or NO_LOSS
+    return (table, target) if table in live else None
+
+
+def _data_loss(conn: psycopg.Connection, target: loss.Target) -> str:
+    """What `target` would lose now (a note when the count is cut short)."""
+    try:
+        with conn.transaction():
+            return loss.measure(conn, target) or NO_LOSS
+    except psycopg.errors.QueryCanceled:
+        timeout = conn.execute("SHOW statement_timeout").fetchone()[0]
+        return f"not measured: gave up after {timeout}"
 
 
 def measure_plan(
@@ -178,13 +192,14 @@ def measure_plan(
     have (created or renamed by the plan) hold no rows today and are not counted."""
     live = {t.name: t for t in current.tables}
     plans = [c for op in ops for c in _counts(op, live)]
+    losses = [(op, found) for op in ops if (found := _loss_target(op, live)) is not None]
     figures: dict[Operation, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     outermost = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with conn.transaction(force_rollback=True):
         if outermost:
             conn.execute("SET TRANSACTION READ ONLY")
+        sizes = _sizes(conn, {c.table for c in plans} | {table for _, (table, _) in losses})
         conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(timeout_ms))
-        sizes = _sizes(conn, {c.table for c in plans})
         by_table: dict[Name, list[_Count]] = defaultdict(list)
         for count in plans:
             size = sizes.get(count.table, 0.0)
@@ -201,16 +216,19 @@ def measure_plan(
             for count, result in zip(counts, _row_counts(conn, table, counts), strict=True):
                 text = result if isinstance(result, str) else _say(count.describe, result)
                 figures[count.op][MAY_FAIL].append(text)
-        for op in ops:
-            lost = _data_loss(conn, op)
-            if lost is not None:
-                figures[op][DELETES_DATA].append(lost)
+        for op, (table, target) in losses:
+            size = sizes.get(table, 0.0)
+            if size > max_rows:
+                note = f"not measured: {quote_name(table)} has about {size:,.0f} rows"
+                figures[op][DELETES_DATA].append(note)
+            else:
+                figures[op][DELETES_DATA].append(_data_loss(conn, target))
     measured = {}
     for op, notes in figures.items():
         hazards = []
         for hazard in op.hazards:
             extra = notes.pop(hazard.kind, [])
-            if hazard.kind == DELETES_DATA and extra and NO_LOSS not in extra:
+            if hazard.kind == DELETES_DATA and extra and extra[0].startswith(_LOSS_VERBS):
                 message = "; ".join(extra)  # says what the generic message says, with figures
             else:
                 message = "; ".join([hazard.message, *extra])

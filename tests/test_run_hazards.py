@@ -101,3 +101,17 @@ def test_a_slow_count_gives_up(db_url: str) -> None:
         measured = measure_plan(conn, plan.current, plan.operations, timeout_ms=1)
     (hazards,) = measured.values()
     assert "not counted: gave up after 1ms" in hazards[0].message
+
+
+def test_dropping_a_huge_table_is_not_counted(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE big AS SELECT g AS v FROM generate_series(1, 5000) g; ANALYZE big"
+        )
+    with psycopg.connect(db_url) as conn:
+        plan = engine.plan(conn, parse_dbml("Table other {\n id int\n}\n"))
+        conn.rollback()
+        (drop,) = measure_plan(conn, plan.current, plan.operations, max_rows=1000).values()
+        (small,) = measure_plan(conn, plan.current, plan.operations).values()
+    assert drop[0].message.endswith("not measured: public.big has about 5,000 rows")
+    assert small[0].message == "drops table public.big holding 5000 rows"
