@@ -20,8 +20,10 @@ from psycopg import sql
 from . import hazards as loss
 from .model import Check, Name, PrimaryKey, Schema, Table, Unique
 from .operations import (
+    BLOCKS_WRITES,
     DELETES_DATA,
     MAY_FAIL,
+    REWRITES_TABLE,
     AddColumn,
     AddConstraint,
     AddForeignKey,
@@ -116,17 +118,44 @@ def _say(template: str, count: int) -> str:
     return text.replace("(s)", "s")
 
 
-def _sizes(conn: psycopg.Connection, tables: set[Name]) -> dict[Name, float]:
-    """Estimated rows per table (from the planner's statistics or the file size)."""
+@dataclass(frozen=True)
+class _Size:
+    rows: float
+    """The planner's estimate, or the heap size / 100 bytes when never analyzed."""
+    pretty: str
+    """The table's total size on disk (`12 MB`)."""
+    analyzed: bool
+    """Whether `rows` is the planner's estimate (else a guess from the size)."""
+
+    def describe(self, table: Name) -> str:
+        rows = f"about {self.rows:,.0f} rows, " if self.analyzed else ""
+        return f"{quote_name(table)} holds {rows}{self.pretty}"
+
+
+def _sizes(conn: psycopg.Connection, tables: set[Name]) -> dict[Name, _Size]:
+    """Estimated rows and disk size per table, from the catalog (no scan)."""
     if not tables:
         return {}
     rows = conn.execute(
-        "SELECT n.nspname, c.relname, greatest(c.reltuples, pg_relation_size(c.oid) / 100.0) "
+        "SELECT n.nspname, c.relname, greatest(c.reltuples, pg_relation_size(c.oid) / 100.0), "
+        "pg_size_pretty(pg_total_relation_size(c.oid)), c.reltuples >= 0 "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
         ([t.schema for t in tables], [t.name for t in tables]),
     ).fetchall()
-    return {Name(s, t): float(size) for s, t, size in rows}
+    return {Name(s, t): _Size(float(size), pretty, known) for s, t, size, pretty, known in rows}
+
+
+_LOCKING = (REWRITES_TABLE, BLOCKS_WRITES)
+
+
+def _locked_table(op: Operation, live: dict[Name, Table]) -> Name | None:
+    """The live table an operation rewrites or blocks writes to, if it has such a hazard."""
+    table = getattr(op, "table", None)
+    name = table.name if isinstance(table, Table) else table
+    if name in live and any(h.kind in _LOCKING for h in op.hazards):
+        return name
+    return None
 
 
 def _run(conn: psycopg.Connection, query: str) -> list[int] | str:
@@ -198,11 +227,13 @@ def measure_plan(
     with conn.transaction(force_rollback=True):
         if outermost:
             conn.execute("SET TRANSACTION READ ONLY")
-        sizes = _sizes(conn, {c.table for c in plans} | {table for _, (table, _) in losses})
+        locked = {op: t for op in ops if (t := _locked_table(op, live)) is not None}
+        tables = {c.table for c in plans} | {t for _, (t, _) in losses} | set(locked.values())
+        sizes = _sizes(conn, tables)
         conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(timeout_ms))
         by_table: dict[Name, list[_Count]] = defaultdict(list)
         for count in plans:
-            size = sizes.get(count.table, 0.0)
+            size = sizes[count.table].rows if count.table in sizes else 0.0
             if size > max_rows:
                 note = f"not counted: {quote_name(count.table)} has about {size:,.0f} rows"
                 figures[count.op][MAY_FAIL].append(note)
@@ -217,12 +248,16 @@ def measure_plan(
                 text = result if isinstance(result, str) else _say(count.describe, result)
                 figures[count.op][MAY_FAIL].append(text)
         for op, (table, target) in losses:
-            size = sizes.get(table, 0.0)
+            size = sizes[table].rows if table in sizes else 0.0
             if size > max_rows:
                 note = f"not measured: {quote_name(table)} has about {size:,.0f} rows"
                 figures[op][DELETES_DATA].append(note)
             else:
                 figures[op][DELETES_DATA].append(_data_loss(conn, target))
+    for op, table in locked.items():
+        if table in sizes:
+            kind = next(h.kind for h in op.hazards if h.kind in _LOCKING)
+            figures[op][kind].append(sizes[table].describe(table))
     measured = {}
     for op, notes in figures.items():
         hazards = []

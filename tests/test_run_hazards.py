@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import psycopg
@@ -62,6 +63,7 @@ def test_run_counts_what_each_hazard_would_hit(any_db_url: str, tmp_path: Path) 
         "DELETES_DATA: changes column public.users.code to character varying(4): "
         "2 values would not survive unchanged",
     ]
+    assert re.search(r"blocking writes; public\.users holds \d+ kB\n", up), up
     for line in expected:
         assert line in up, line
         assert line in result.stdout.replace("\n", ""), line
@@ -115,3 +117,13 @@ def test_dropping_a_huge_table_is_not_counted(db_url: str) -> None:
         (small,) = measure_plan(conn, plan.current, plan.operations).values()
     assert drop[0].message.endswith("not measured: public.big has about 5,000 rows")
     assert small[0].message == "drops table public.big holding 5000 rows"
+
+
+def test_rewrites_say_how_big_the_table_is(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t AS SELECT g AS v FROM generate_series(1, 3000) g; ANALYZE t")
+    with psycopg.connect(db_url) as conn:
+        plan = engine.plan(conn, parse_dbml("Table t {\n v bigint\n}\n"))
+        conn.rollback()
+        ((rewrite,),) = measure_plan(conn, plan.current, plan.operations).values()
+    assert re.search(r"rewrites it; public\.t holds about 3,000 rows, \d+ kB$", rewrite.message)
