@@ -129,6 +129,8 @@ def candidates(
         if renamed not in wanted:
             continue
         before, after = live[old_name], wanted[renamed]
+        if before.columns == after.columns:
+            continue
         hinted = {c for (t, c) in renames.columns if t == renamed}
         dropped = [
             c for c in before.columns if after.column(c.name) is None and c.name not in hinted
