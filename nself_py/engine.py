@@ -28,7 +28,7 @@ from .migrations import NO_TRANSACTION_MARKER
 from .model import Schema
 from .online import LOCK_TIMEOUT, Part, online_parts, render_part
 from .operations import Hazard, Operation
-from .renames import RenameCandidate, Renames, candidates, parse_hints
+from .renames import RenameCandidate, resolve_renames
 from .render import render_migration
 
 CANONICAL_CACHE = Path(".nself") / "canonical-cache.json"
@@ -119,7 +119,8 @@ def plan(
 
     The managed schemas are the DBML's, plus `also_manage` (schemas earlier migrations managed,
     so dropping a schema's last table from the DBML still drops the table), or with
-    `all_schemas` every user schema. Schemas outside that set are never touched."""
+    `all_schemas` every user schema. Schemas outside that set are never touched. `options`
+    adds renames, the online form and live figures for the hazards."""
     target = canonicalize(conn, written, cache_file)
     if all_schemas:
         current = introspect(conn)
@@ -127,18 +128,9 @@ def plan(
     else:
         managed = set(target.schemas) | set(also_manage)
         current = introspect(conn, sorted(managed))
-    renames = parse_hints(options.renames, current, target, managed)
-    asked: set[RenameCandidate] = set()
-    while options.confirm_rename is not None:
-        found = candidates(current, target, managed, renames)
-        ask = [c for c in found if c not in asked and not _covered(c, renames)]
-        if not ask:
-            break
-        asked.add(ask[0])
-        if options.confirm_rename(ask[0]):
-            renames = renames.with_candidate(ask[0])
-    found = candidates(current, target, managed, renames)
-    open_candidates = [c for c in found if not _covered(c, renames)]
+    renames, open_candidates = resolve_renames(
+        current, target, managed, options.renames, options.confirm_rename
+    )
     planned = tuple(
         diff(
             current,
@@ -154,24 +146,6 @@ def plan(
     return Plan(
         current, target, operations, up_sql, down_sql, parts, measured, tuple(open_candidates)
     )
-
-
-def _taken(renames: Renames) -> set[tuple[object, object]]:
-    """(table, old) and (table, new) pairs a confirmed rename already uses."""
-    taken: set[tuple[object, object]] = set()
-    for old, new in renames.tables.items():
-        taken |= {(old, None), (new, None)}
-    for (table, old), new in renames.columns.items():
-        taken |= {(table, old), (table, new)}
-    return taken
-
-
-def _covered(candidate: RenameCandidate, renames: Renames) -> bool:
-    """Whether a confirmed rename already uses the candidate's old or new name."""
-    taken = _taken(renames)
-    if candidate.column is None:
-        return bool({(candidate.table, None), (candidate.new, None)} & taken)
-    return bool({(candidate.table, candidate.column), (candidate.table, candidate.new)} & taken)
 
 
 MANAGED_MARKER = "-- nself-py managed schemas:"

@@ -9,7 +9,7 @@ and adds, and `db run` prints the hint that would have kept the data.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from .errors import NselfError
@@ -148,3 +148,46 @@ def candidates(
             if d.type == a.type
         ]
     return found
+
+
+def _taken(renames: Renames) -> set[tuple[object, object]]:
+    """(table, None) for renamed tables' old and new names, (table, column) for columns'."""
+    taken: set[tuple[object, object]] = set()
+    for old, new in renames.tables.items():
+        taken |= {(old, None), (new, None)}
+    for (table, old), new in renames.columns.items():
+        taken |= {(table, old), (table, new)}
+    return taken
+
+
+def _covered(candidate: RenameCandidate, renames: Renames) -> bool:
+    """Whether a planned rename already uses the candidate's old or new name."""
+    taken = _taken(renames)
+    if candidate.column is None:
+        return bool({(candidate.table, None), (candidate.new, None)} & taken)
+    return bool({(candidate.table, candidate.column), (candidate.table, candidate.new)} & taken)
+
+
+def resolve_renames(
+    current: Schema,
+    target: Schema,
+    managed: Collection[str],
+    hints: Iterable[str],
+    confirm: Callable[[RenameCandidate], bool] | None = None,
+) -> tuple[Renames, list[RenameCandidate]]:
+    """(the renames to plan, the candidates left unconfirmed).
+
+    Hints come first; then, when `confirm` is given (a terminal), each remaining candidate is
+    asked about once, table renames before the column candidates they reveal."""
+    renames = parse_hints(hints, current, target, managed)
+    asked: set[RenameCandidate] = set()
+    while confirm is not None:
+        found = candidates(current, target, managed, renames)
+        ask = [c for c in found if c not in asked and not _covered(c, renames)]
+        if not ask:
+            break
+        asked.add(ask[0])
+        if confirm(ask[0]):
+            renames = renames.with_candidate(ask[0])
+    found = candidates(current, target, managed, renames)
+    return renames, [c for c in found if not _covered(c, renames)]
