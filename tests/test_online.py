@@ -9,6 +9,10 @@ from pathlib import Path
 import psycopg
 from test_db_run import make_project, migration_dirs, nself
 
+from nself_py.dbml import parse_dbml
+from nself_py.diff import diff
+from nself_py.online import online_parts
+from nself_py.operations import CreateIndex, DropIndex
 from nself_py.sqlsplit import split_sql
 
 LIVE = """
@@ -175,3 +179,26 @@ def test_each_online_statement_takes_the_lock_it_claims(db_url: str, tmp_path: P
     assert len(seen) == len(claimed), seen
     for (text, mode), (shape, lock) in zip(seen, claimed, strict=True):
         assert shape in text and mode == lock, (text, mode)
+
+
+def test_parts_follow_dependencies_not_fixed_phases() -> None:
+    """A foreign key that needs a new unique index waits for the concurrent build, so the
+    plan becomes: drop indexes, transactional changes, build indexes, the key."""
+    current = parse_dbml(
+        "Table a {\n id int [pk]\n x int\n y int\n indexes {\n y [name: 'a_y_idx']\n }\n}\n"
+        "Table b {\n id int [pk]\n a_x int\n}\n"
+    )
+    target = parse_dbml(
+        "Table a {\n id int [pk]\n x int\n z int\n indexes {\n x [unique, name: 'a_x_key']\n }\n}\n"
+        "Table b {\n id int [pk]\n a_x int [ref: > a.x]\n}\n"
+    )
+    parts = online_parts(diff(current, target))
+    shapes = [(p.no_transaction, p.suffix, [op.describe() for op in p.operations]) for p in parts]
+    assert shapes == [
+        (True, "_drop_indexes", ["drop index a_y_idx on a"]),
+        (False, "_2", ["add column a.z", "drop column a.y"]),
+        (True, "_indexes", ["add index a_x_key on a"]),
+        (False, "_4", ["add foreign key b_a_x_fkey on b -> a"]),
+    ]
+    back = [op for p in parts for op in p.operations]
+    assert all(op.concurrently for op in back if isinstance(op, CreateIndex | DropIndex))
