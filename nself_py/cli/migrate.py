@@ -49,6 +49,7 @@ from . import (
     err_console,
     project,
 )
+from .team import drift_of, print_drift
 
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Print what would run; change nothing.")
@@ -507,6 +508,14 @@ def status_command(
         bool,
         typer.Option("--hasura", help="Print exactly what `hasura migrate status` prints."),
     ] = False,
+    check_drift: Annotated[
+        bool,
+        typer.Option(
+            "--check-drift",
+            help="Also compare the database with schema.dbml and with what its applied "
+            "migrations produce (exit 1 on drift, 2 on errors).",
+        ),
+    ] = False,
     all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
@@ -523,11 +532,20 @@ def status_command(
         headings = config_version(targets[0].project.dir) >= 3
         typer.echo(hasura_status_text([read(t) for t in targets], headings), nl=False)
         return
+    drifts = [
+        drift_of(t.project.dir, t.url, t.name, t.migrations_dir) for t in targets if check_drift
+    ]
     if as_json:
         documents = [_status_document(read(t)) for t in targets]
+        for document, found in zip(documents, drifts, strict=False):
+            document["drift"] = found.as_json()
         typer.echo(json.dumps(documents if all_databases else documents[0], indent=2))
-        return
-    _on_each(targets, lambda target: _print_status(read(target)))
+    else:
+        _on_each(targets, lambda target: _print_status(read(target)))
+        for found in drifts:
+            print_drift(found)
+    if drifts:
+        raise typer.Exit(max(found.exit_code for found in drifts))
 
 
 def _status_document(status: Status) -> dict:
