@@ -38,6 +38,8 @@ from .operations import (
 from .sqltext import quote_ident, quote_name
 
 MAX_ROWS = 1_000_000
+BIG_ROWS = 100_000
+"""Above this, a scan under a write-blocking lock is a BLOCKS_WRITES hazard of its own."""
 """Tables estimated larger than this are not scanned."""
 TIMEOUT_MS = 2000
 """Each counting query gives up after this long."""
@@ -121,24 +123,27 @@ def _say(template: str, count: int) -> str:
 @dataclass(frozen=True)
 class _Size:
     rows: float
-    """The planner's estimate, or the heap size / 100 bytes when never analyzed."""
+    """The planner's estimate, or 80 rows a page when never analyzed."""
     pretty: str
-    """The table's total size on disk (`12 MB`)."""
+    """The table's size on disk as of the last VACUUM/ANALYZE (`12 MB`)."""
     analyzed: bool
     """Whether `rows` is the planner's estimate (else a guess from the size)."""
 
     def describe(self, table: Name) -> str:
-        rows = f"about {self.rows:,.0f} rows, " if self.analyzed else ""
-        return f"{quote_name(table)} holds {rows}{self.pretty}"
+        if not self.analyzed:
+            return f"{quote_name(table)} has no size estimate yet (never vacuumed or analyzed)"
+        return f"{quote_name(table)} holds about {self.rows:,.0f} rows, {self.pretty}"
 
 
 def _sizes(conn: psycopg.Connection, tables: set[Name]) -> dict[Name, _Size]:
-    """Estimated rows and disk size per table, from the catalog (no scan)."""
+    """Estimated rows and disk size per table, from pg_class alone: no scan and no lock, so a
+    table another session holds locked cannot make `db run` wait."""
     if not tables:
         return {}
     rows = conn.execute(
-        "SELECT n.nspname, c.relname, greatest(c.reltuples, pg_relation_size(c.oid) / 100.0), "
-        "pg_size_pretty(pg_total_relation_size(c.oid)), c.reltuples >= 0 "
+        "SELECT n.nspname, c.relname, greatest(c.reltuples, c.relpages * 80.0), "
+        "pg_size_pretty(c.relpages::bigint * current_setting('block_size')::bigint), "
+        "c.reltuples >= 0 "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
         ([t.schema for t in tables], [t.name for t in tables]),
@@ -149,37 +154,52 @@ def _sizes(conn: psycopg.Connection, tables: set[Name]) -> dict[Name, _Size]:
 _LOCKING = (REWRITES_TABLE, BLOCKS_WRITES)
 
 
+def _scan_lock(op: Operation) -> str | None:
+    """The write-blocking lock an operation holds while it scans every row, if it does."""
+    kinds = {h.kind for h in op.hazards}
+    if isinstance(op, AlterColumnNullability) and not op.nullable and not op.online:
+        return "ACCESS EXCLUSIVE"
+    if isinstance(op, AddConstraint) and isinstance(op.constraint, Check) and not op.online:
+        return "ACCESS EXCLUSIVE"
+    if isinstance(op, AddForeignKey) and not op.new_table and not op.online:
+        return "SHARE ROW EXCLUSIVE"
+    if isinstance(op, AlterColumnType) and DELETES_DATA in kinds and REWRITES_TABLE not in kinds:
+        return "ACCESS EXCLUSIVE"  # no rewrite, but every value is checked
+    return None
+
+
 def _locked_table(op: Operation, live: dict[Name, Table]) -> Name | None:
     """The live table an operation rewrites or blocks writes to, if it has such a hazard."""
     table = getattr(op, "table", None)
     name = table.name if isinstance(table, Table) else table
-    if name in live and any(h.kind in _LOCKING for h in op.hazards):
+    if name in live and (_scan_lock(op) or any(h.kind in _LOCKING for h in op.hazards)):
         return name
     return None
 
 
-def _run(conn: psycopg.Connection, query: str) -> list[int] | str:
+def _run(conn: psycopg.Connection, query: str, timeout_ms: int) -> list[int] | str:
     """The query's counts, or why there are none (timeout, an object created by the plan)."""
     try:
         with conn.transaction():
             row = conn.execute(sql.SQL(query)).fetchone()  # type: ignore[arg-type]
             return [int(v) for v in row]
     except psycopg.errors.QueryCanceled:
-        timeout = conn.execute("SHOW statement_timeout").fetchone()[0]
-        return f"not counted: gave up after {timeout}"
+        return f"not counted: gave up after {timeout_ms} ms"
     except psycopg.Error as error:
         return f"not counted: {str(error).splitlines()[0]}"
 
 
-def _row_counts(conn: psycopg.Connection, table: Name, counts: list[_Count]) -> list[int | str]:
+def _row_counts(
+    conn: psycopg.Connection, table: Name, counts: list[_Count], timeout_ms: int
+) -> list[int | str]:
     """Every row condition on one table in one scan; one by one if the scan fails."""
     columns = ", ".join(f"count(*) FILTER (WHERE {c.condition})" for c in counts)
-    result = _run(conn, f"SELECT {columns} FROM {quote_name(table)}")
+    result = _run(conn, f"SELECT {columns} FROM {quote_name(table)}", timeout_ms)
     if isinstance(result, list):
         return list(result)
     if len(counts) == 1:
         return [result]
-    return [_row_counts(conn, table, [c])[0] for c in counts]
+    return [_row_counts(conn, table, [c], timeout_ms)[0] for c in counts]
 
 
 def _loss_target(op: Operation, live: dict[Name, Table]) -> tuple[Name, loss.Target] | None:
@@ -197,14 +217,13 @@ def _loss_target(op: Operation, live: dict[Name, Table]) -> tuple[Name, loss.Tar
     return (table, target) if table in live else None
 
 
-def _data_loss(conn: psycopg.Connection, target: loss.Target) -> str:
+def _data_loss(conn: psycopg.Connection, target: loss.Target, timeout_ms: int) -> str:
     """What `target` would lose now (a note when the count is cut short)."""
     try:
         with conn.transaction():
             return loss.measure(conn, target) or NO_LOSS
     except psycopg.errors.QueryCanceled:
-        timeout = conn.execute("SHOW statement_timeout").fetchone()[0]
-        return f"not measured: gave up after {timeout}"
+        return f"not measured: gave up after {timeout_ms} ms"
 
 
 def measure_plan(
@@ -214,6 +233,7 @@ def measure_plan(
     *,
     max_rows: int = MAX_ROWS,
     timeout_ms: int = TIMEOUT_MS,
+    big_rows: int = BIG_ROWS,
 ) -> dict[Operation, tuple[Hazard, ...]]:
     """Each operation's hazards with live figures appended (only operations that got one).
 
@@ -240,11 +260,13 @@ def measure_plan(
             elif count.condition is not None:
                 by_table[count.table].append(count)
             else:
-                result = _run(conn, count.query or "")
+                result = _run(conn, count.query or "", timeout_ms)
                 text = result if isinstance(result, str) else _say(count.describe, result[0])
                 figures[count.op][MAY_FAIL].append(text)
         for table, counts in by_table.items():
-            for count, result in zip(counts, _row_counts(conn, table, counts), strict=True):
+            for count, result in zip(
+                counts, _row_counts(conn, table, counts, timeout_ms), strict=True
+            ):
                 text = result if isinstance(result, str) else _say(count.describe, result)
                 figures[count.op][MAY_FAIL].append(text)
         for op, (table, target) in losses:
@@ -253,13 +275,23 @@ def measure_plan(
                 note = f"not measured: {quote_name(table)} has about {size:,.0f} rows"
                 figures[op][DELETES_DATA].append(note)
             else:
-                figures[op][DELETES_DATA].append(_data_loss(conn, target))
+                figures[op][DELETES_DATA].append(_data_loss(conn, target, timeout_ms))
+    scans: dict[Operation, Hazard] = {}
     for op, table in locked.items():
-        if table in sizes:
-            kind = next(h.kind for h in op.hazards if h.kind in _LOCKING)
+        if table not in sizes:
+            continue
+        kind = next((h.kind for h in op.hazards if h.kind in _LOCKING), None)
+        lock = _scan_lock(op)
+        if kind is not None:
             figures[op][kind].append(sizes[table].describe(table))
+        elif lock is not None and sizes[table].rows > big_rows:
+            message = f"holds {lock} while it scans every row: {sizes[table].describe(table)}"
+            if not isinstance(op, AlterColumnType):
+                message += "; --online avoids the long lock"
+            scans[op] = Hazard(BLOCKS_WRITES, message)
     measured = {}
-    for op, notes in figures.items():
+    for op in [*figures, *(op for op in scans if op not in figures)]:
+        notes = figures.get(op, {})
         hazards = []
         for hazard in op.hazards:
             extra = notes.pop(hazard.kind, [])
@@ -268,5 +300,5 @@ def measure_plan(
             else:
                 message = "; ".join([hazard.message, *extra])
             hazards.append(Hazard(hazard.kind, message))
-        measured[op] = tuple(hazards)
+        measured[op] = tuple(hazards) + ((scans[op],) if op in scans else ())
     return measured
