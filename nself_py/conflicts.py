@@ -14,8 +14,10 @@ import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 
 from .hazards import Token, tokens
+from .migrations import local_migrations
 
 BASE_MARKER = "-- nself-py base:"
 """Header line of generated up.sql files: the newest applied version, or `none`."""
@@ -150,3 +152,14 @@ def merge_conflicts(
             if shared:
                 found.append(Conflict(base, first, second, tuple(sorted(shared))))
     return found
+
+
+def local_conflicts(migrations_dir: Path, applied: Collection[int]) -> list[Conflict]:
+    """`merge_conflicts` over the migrations folder (the SQL of each up step)."""
+    texts = [
+        MigrationText(
+            m.version, m.name, "\n".join(f.read_text() for f in m.up_files if f.suffix == ".sql")
+        )
+        for m in local_migrations(migrations_dir)
+    ]
+    return merge_conflicts(texts, applied)

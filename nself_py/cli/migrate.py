@@ -14,8 +14,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ..apply import (
+    APPLIED,
     GOTO,
     MISSING,
+    MODIFIED,
     PENDING,
     Outcome,
     Status,
@@ -25,6 +27,7 @@ from ..apply import (
     migrate_up,
     migration_status,
 )
+from ..conflicts import Conflict, local_conflicts
 from ..db import connect
 from ..errors import EXIT_OK, ConfigError, NselfError
 from ..housekeeping import delete, mark_version, plan_deletion
@@ -528,6 +531,14 @@ def status_command(
         with connect(target.url, autocommit=True) as conn:
             return migration_status(conn, target.project.dir, target.name, target.migrations_dir)
 
+    def conflicts(target: Target, status: Status) -> list[Conflict]:
+        applied = {r.version for r in status.rows if r.status in (APPLIED, MODIFIED)}
+        return local_conflicts(target.migrations_dir, applied)
+
+    def show(target: Target) -> str:
+        status = read(target)
+        return _print_status(status, conflicts(target, status))
+
     if hasura:
         headings = config_version(targets[0].project.dir) >= 3
         typer.echo(hasura_status_text([read(t) for t in targets], headings), nl=False)
@@ -541,7 +552,7 @@ def status_command(
             document["drift"] = found.as_json()
         typer.echo(json.dumps(documents if all_databases else documents[0], indent=2))
     else:
-        _on_each(targets, lambda target: _print_status(read(target)))
+        _on_each(targets, show)
         for found in drifts:
             print_drift(found)
     if drifts:
@@ -549,6 +560,7 @@ def status_command(
 
 
 def _status_document(status: Status) -> dict:
+    """Exactly the documented JSON shape (scripts parse it); conflicts are in the text view."""
     return {
         "database": status.database,
         "migrations": [
@@ -557,7 +569,7 @@ def _status_document(status: Status) -> dict:
     }
 
 
-def _print_status(status: Status) -> str:
+def _print_status(status: Status, conflicts: list[Conflict]) -> str:
     table = Table("VERSION", "NAME", "STATUS", box=None)
     for row in status.rows:
         table.add_row(str(row.version), row.name, _STATUS_LABELS[row.status])
@@ -568,4 +580,6 @@ def _print_status(status: Status) -> str:
     console.print(f"{len(status.rows)} migration(s): {summary or 'none'}")
     if counts[PENDING] or counts[MISSING]:
         console.print("run `nself-py db migrate:up` to apply pending migrations")
+    for conflict in conflicts:
+        console.print(f"! {conflict}", style="yellow", markup=False)
     return f"{len(status.rows)} migration(s): {summary or 'none'}"
