@@ -431,7 +431,11 @@ def _diff_tables(
     for name in sorted(current.keys() - target.keys()):
         ops += [DropForeignKey(name, fk, new_table=True) for fk in current[name].foreign_keys]
         ops.append(DropTable(_without_fks(current[name])))
+    # An unchanged table needs nothing unless an enum rebuild or a dropped key reaches into it.
+    quiet = not context.rebuilt_columns and not context.broken_keys
     for name in sorted(current.keys() & target.keys()):
+        if quiet and current[name] == target[name]:
+            continue
         ops += _diff_table(current[name], target[name], context)
     return ops
 
