@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TypeVar
 
 from .model import (
@@ -227,8 +227,38 @@ def _check_def(check: Check) -> object:
     return check.expression
 
 
+def _unnamed_fields(item: object) -> tuple[object, ...]:
+    return tuple(getattr(item, f.name) for f in fields(item) if f.name != "name")  # type: ignore[arg-type]
+
+
+def _matches_live(table: Table, live: Table) -> bool:
+    """The target is the live table except for names it leaves open (the common no-change
+    case, checked without building a named copy)."""
+    if table.columns != live.columns or table.comment != live.comment:
+        return False
+    pk, live_pk = table.primary_key, live.primary_key
+    groups = (
+        ((pk,) if pk else (), (live_pk,) if live_pk else ()),
+        (table.uniques, live.uniques),
+        (table.checks, live.checks),
+        (table.indexes, live.indexes),
+        (table.foreign_keys, live.foreign_keys),
+    )
+    for items, live_items in groups:
+        if len(items) != len(live_items):
+            return False
+        for item, old in zip(items, live_items, strict=True):
+            if item.name is not None and item.name != old.name:
+                return False
+            if _unnamed_fields(item) != _unnamed_fields(old):
+                return False
+    return True
+
+
 def _name_table(table: Table, live: Table | None, used: set[str]) -> Table:
     """The target table with every constraint and index named."""
+    if live is not None and _matches_live(table, live):
+        return live
     base = table.name.name
     column_names = [c.name for c in table.columns]
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
 from collections import Counter
 from collections.abc import Callable, Collection
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from . import backup, migrations, state
 from . import operations as ops
 from .canonical import canonicalize
 from .conflicts import base_line
+from .db import connect
 from .diff import diff
 from .errors import NselfError
 from .introspect import introspect
@@ -114,6 +117,7 @@ def plan(
     also_manage: Collection[str] = (),
     all_schemas: bool = False,
     options: Options = Options(),
+    catalog: Callable[[], Schema] | None = None,
 ) -> Plan:
     """Diff the live database against a model as written in DBML (only reads the database).
 
@@ -123,11 +127,11 @@ def plan(
     adds renames, the online form and live figures for the hazards."""
     target = canonicalize(conn, written, cache_file)
     if all_schemas:
-        current = introspect(conn)
+        current = catalog() if catalog else introspect(conn)
         managed = set(current.schemas) | set(target.schemas)
     else:
         managed = set(target.schemas) | set(also_manage)
-        current = introspect(conn, sorted(managed))
+        current = restrict(catalog(), managed) if catalog else introspect(conn, sorted(managed))
     renames, open_candidates = resolve_renames(
         current, target, managed, options.renames, options.confirm_rename
     )
@@ -146,6 +150,38 @@ def plan(
     return Plan(
         current, target, operations, up_sql, down_sql, parts, measured, tuple(open_candidates)
     )
+
+
+def restrict(schema: Schema, schemas: Collection[str]) -> Schema:
+    """The part of an introspected model in `schemas` (what `introspect(conn, schemas)` reads)."""
+    keep = set(schemas)
+    return dataclasses.replace(
+        schema,
+        schemas=tuple(s for s in schema.schemas if s in keep),
+        enums=tuple(e for e in schema.enums if e.name.schema in keep),
+        tables=tuple(t for t in schema.tables if t.name.schema in keep),
+    )
+
+
+class CatalogPrefetch:
+    """Introspects every user schema on a connection of its own in a background thread.
+
+    Reading schema.dbml and introspecting are a run's two slowest steps and independent; the
+    server's share of introspection (most of it) overlaps the parse this way. `result()` waits."""
+
+    def __init__(self, url: str):
+        self._done: Future[Schema] = Future()
+        threading.Thread(target=self._introspect, args=(url,), daemon=True).start()
+
+    def _introspect(self, url: str) -> None:
+        try:
+            with connect(url) as conn:
+                self._done.set_result(introspect(conn))
+        except BaseException as error:  # handed to the caller of result()
+            self._done.set_exception(error)
+
+    def result(self) -> Schema:
+        return self._done.result()
 
 
 MANAGED_MARKER = "-- nself-py managed schemas:"
@@ -308,6 +344,7 @@ def run(
     make_backup: bool = True,
     all_schemas: bool = False,
     options: Options = Options(),
+    catalog: Callable[[], Schema] | None = None,
     report: Callable[[str], None] = lambda _line: None,
 ) -> RunResult:
     """Write the migration that takes the live database to `written` (nothing when equal).
@@ -330,6 +367,7 @@ def run(
         also_manage=recorded_schemas(migrations_dir),
         all_schemas=all_schemas,
         options=dataclasses.replace(options, measure=True),
+        catalog=catalog,
     )
     conn.rollback()
     if not result.operations:

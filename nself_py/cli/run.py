@@ -88,6 +88,10 @@ def db_run(
 ) -> None:
     """Diff schema.dbml against the database and write a reviewed up/down migration."""
     proj = project(project_dir, database_url, database_name, yes)
+    if not proj.schema_file.is_file():
+        _read_schema_file(proj.schema_file)  # the clear "not found" error, before connecting
+    url = proj.url()
+    catalog = engine.CatalogPrefetch(url)
     written = _read_schema_file(proj.schema_file)
     console.print(f"✓ Parsed {proj.schema_file.name}: {_summary(written)}")
     options = engine.Options(
@@ -97,7 +101,6 @@ def db_run(
         lock_timeout=lock_timeout,
         statement_timeout=statement_timeout,
     )
-    url = proj.url()
     with connect(url) as conn:
         result = engine.run(
             conn,
@@ -111,6 +114,7 @@ def db_run(
             make_backup=not no_backup,
             all_schemas=all_schemas,
             options=options,
+            catalog=catalog.result,
             report=lambda line: console.print(f"✓ {line}"),
         )
     plan = result.plan
