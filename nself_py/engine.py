@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from . import backup, migrations, state
+from . import backup, migrations, state, target_cache
 from . import operations as ops
 from .canonical import canonicalize
 from .conflicts import base_line
@@ -118,6 +118,8 @@ def plan(
     all_schemas: bool = False,
     options: Options = Options(),
     catalog: Callable[[], Schema] | None = None,
+    source: bytes | None = None,
+    canonical: bool = False,
 ) -> Plan:
     """Diff the live database against a model as written in DBML (only reads the database).
 
@@ -125,7 +127,7 @@ def plan(
     so dropping a schema's last table from the DBML still drops the table), or with
     `all_schemas` every user schema. Schemas outside that set are never touched. `options`
     adds renames, the online form and live figures for the hazards."""
-    target = canonicalize(conn, written, cache_file)
+    target = written if canonical else _canonical_target(conn, written, cache_file, source)
     if all_schemas:
         current = catalog() if catalog else introspect(conn)
         managed = set(current.schemas) | set(target.schemas)
@@ -150,6 +152,33 @@ def plan(
     return Plan(
         current, target, operations, up_sql, down_sql, parts, measured, tuple(open_candidates)
     )
+
+
+TARGET_CACHE = Path(".nself") / "target-cache.marshal"
+
+
+def _source_key(conn: psycopg.Connection, source: bytes) -> str:
+    version, database = conn.execute(
+        "SELECT current_setting('server_version_num')::int, current_database()"
+    ).fetchone()
+    return target_cache.cache_key(source, version, database)
+
+
+def cached_target(conn: psycopg.Connection, source: bytes, project_dir: Path) -> Schema | None:
+    """The canonical model of schema.dbml when these exact bytes were canonicalized before on
+    this server and database (then neither parsing nor canonicalizing is needed)."""
+    return target_cache.load(project_dir / TARGET_CACHE, _source_key(conn, source))
+
+
+def _canonical_target(
+    conn: psycopg.Connection, written: Schema, cache_file: Path | None, source: bytes | None
+) -> Schema:
+    """`written` spelled as PostgreSQL spells it; with `source` (schema.dbml's bytes) the result
+    is also kept for `cached_target`, next to the per-piece cache."""
+    target = canonicalize(conn, written, cache_file)
+    if source is not None and cache_file is not None:
+        target_cache.store(cache_file.parent / TARGET_CACHE.name, _source_key(conn, source), target)
+    return target
 
 
 def restrict(schema: Schema, schemas: Collection[str]) -> Schema:
@@ -345,6 +374,8 @@ def run(
     all_schemas: bool = False,
     options: Options = Options(),
     catalog: Callable[[], Schema] | None = None,
+    source: bytes | None = None,
+    canonical: bool = False,
     report: Callable[[str], None] = lambda _line: None,
 ) -> RunResult:
     """Write the migration that takes the live database to `written` (nothing when equal).
@@ -368,6 +399,8 @@ def run(
         all_schemas=all_schemas,
         options=dataclasses.replace(options, measure=True),
         catalog=catalog,
+        source=source,
+        canonical=canonical,
     )
     conn.rollback()
     if not result.operations:

@@ -92,8 +92,7 @@ def db_run(
         _read_schema_file(proj.schema_file)  # the clear "not found" error, before connecting
     url = proj.url()
     catalog = engine.CatalogPrefetch(url)
-    written = _read_schema_file(proj.schema_file)
-    console.print(f"✓ Parsed {proj.schema_file.name}: {_summary(written)}")
+    source = proj.schema_file.read_bytes()
     options = engine.Options(
         renames=tuple(rename or ()),
         confirm_rename=_ask_rename if sys.stdin.isatty() else None,
@@ -102,6 +101,15 @@ def db_run(
         statement_timeout=statement_timeout,
     )
     with connect(url) as conn:
+        written = engine.cached_target(conn, source, proj.dir)
+        canonical = written is not None
+        if written is None:
+            written = _read_schema_file(proj.schema_file)
+            console.print(f"✓ Parsed {proj.schema_file.name}: {_summary(written)}")
+        else:
+            console.print(
+                f"✓ {proj.schema_file.name} unchanged since it was last read: {_summary(written)}"
+            )
         result = engine.run(
             conn,
             url,
@@ -115,6 +123,8 @@ def db_run(
             all_schemas=all_schemas,
             options=options,
             catalog=catalog.result,
+            source=source,
+            canonical=canonical,
             report=lambda line: console.print(f"✓ {line}"),
         )
     plan = result.plan

@@ -1,0 +1,67 @@
+"""The cache of an unchanged schema.dbml's canonical model."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from test_db_run import make_project, nself
+
+from nself_py import target_cache
+from nself_py.dbml import parse_dbml
+from nself_py.dbml.build import RecordExpression
+
+DBML = """
+    Enum mood { ok }
+    Table people {
+      id int [pk, increment]
+      mood mood [default: 'ok']
+      email varchar(80) [unique, note: 'it\\'s unique']
+      indexes { (mood, email) [name: 'people_mood_email_idx'] }
+    }
+    Table pets {
+      id int [pk]
+      owner_id int [ref: > people.id]
+    }
+    records people(id, mood, email) {
+      1, 'ok', `lower('A@B')`
+    }
+"""
+
+
+def test_model_survives_the_round_trip_through_the_file(tmp_path: Path) -> None:
+    schema = parse_dbml(textwrap.dedent(DBML))
+    path = tmp_path / "cache"
+    target_cache.store(path, "k1", schema)
+    loaded = target_cache.load(path, "k1")
+    assert loaded == schema
+    assert loaded.records == schema.records  # records do not take part in ==
+    assert isinstance(loaded.records[0].rows[0][2], RecordExpression)
+
+
+def test_other_key_or_damaged_file_is_a_miss(tmp_path: Path) -> None:
+    path = tmp_path / "cache"
+    assert target_cache.load(path, "k1") is None
+    target_cache.store(path, "k1", parse_dbml(textwrap.dedent(DBML)))
+    assert target_cache.load(path, "k2") is None
+    path.write_bytes(b"\x00garbage")
+    assert target_cache.load(path, "k1") is None
+
+
+def test_key_depends_on_bytes_server_and_database() -> None:
+    key = target_cache.cache_key(b"Table t { id int }", 180006, "app")
+    assert key != target_cache.cache_key(b"Table t { id int }\n", 180006, "app")
+    assert key != target_cache.cache_key(b"Table t { id int }", 150018, "app")
+    assert key != target_cache.cache_key(b"Table t { id int }", 180006, "other")
+
+
+def test_second_run_reads_the_cache_and_an_edit_parses_again(db_url: str, tmp_path: Path) -> None:
+    project = make_project(tmp_path, "Table notes {\n  id int [pk]\n}\n")
+    first = nself(project, db_url, "db", "run", "--dry-run")
+    assert "Parsed schema.dbml" in first.stdout, first.stderr
+    second = nself(project, db_url, "db", "run", "--dry-run")
+    assert "schema.dbml unchanged since it was last read: 1 tables" in second.stdout
+    assert "CREATE TABLE public.notes" in second.stdout  # the same plan from the cached model
+    (project / "schema.dbml").write_text("Table notes {\n  id int [pk]\n  body text\n}\n")
+    third = nself(project, db_url, "db", "run", "--dry-run")
+    assert "Parsed schema.dbml" in third.stdout and "body text" in third.stdout
