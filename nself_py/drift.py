@@ -12,23 +12,22 @@ so they are never drift.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from . import engine
 from . import operations as ops
-from .db import connect, redact, with_database
+from .db import redact
 from .diff import diff
 from .errors import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEM, NselfError
 from .introspect import introspect
 from .migrations import Migration, local_migrations
 from .model import Schema
 from .operations import Operation
+from .scratch import ScratchUnavailable, run_scripts, scratch_database
 from .state import applied_versions
 
 DBML_SOURCE = "schema.dbml"
@@ -129,22 +128,15 @@ class ReplayError(NselfError):
 
 def _replay(conn: psycopg.Connection, migrations: list[Migration]) -> None:
     for migration in migrations:
-        for script in migration.up_scripts():
-            try:
-                if script.no_transaction:
-                    for statement in script.statements:
-                        conn.execute(statement.sql)  # type: ignore[arg-type]  # migration SQL
-                else:
-                    with conn.transaction():
-                        for statement in script.statements:
-                            conn.execute(statement.sql)  # type: ignore[arg-type]
-            except psycopg.Error as error:
-                message = (error.diag.message_primary or str(error)).strip()
-                raise ReplayError(
-                    f"replaying applied migration {migration.label} into a scratch database "
-                    f"failed: {message} (does it depend on a change made outside the "
-                    "migrations, or was it edited after it was applied?)"
-                ) from None
+        try:
+            run_scripts(conn, migration.up_scripts())
+        except psycopg.Error as error:
+            message = (error.diag.message_primary or str(error)).strip()
+            raise ReplayError(
+                f"replaying applied migration {migration.label} into a scratch database "
+                f"failed: {message} (does it depend on a change made outside the "
+                "migrations, or was it edited after it was applied?)"
+            ) from None
 
 
 def replayed_schema(
@@ -152,24 +144,13 @@ def replayed_schema(
 ) -> Schema | None:
     """The schema `migrations` produce from an empty database, or None (with a note through
     `report`) when this role may not create a scratch database."""
-    scratch = f"nself_drift_{uuid.uuid4().hex[:12]}"
-    with connect(url, autocommit=True) as admin:
-        try:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
-        except psycopg.errors.InsufficientPrivilege:
-            report(
-                "skipped the comparison with the applied migrations: this role may not CREATE "
-                "DATABASE, which the replay into a scratch database needs"
-            )
-            return None
-        try:
-            with connect(with_database(url, scratch), autocommit=True) as replay:
-                _replay(replay, migrations)
-                return introspect(replay)
-        finally:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
-            )
+    try:
+        with scratch_database(url, "drift") as replay:
+            _replay(replay, migrations)
+            return introspect(replay)
+    except ScratchUnavailable as error:
+        report(f"skipped the comparison with the applied migrations: {error}")
+        return None
 
 
 def against_migrations(

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from .apply import Report, database_errors, migration_lock
-from .db import connect, redact, with_database
+from .db import connect, redact
 from .errors import NselfError
 from .introspect import introspect
 from .migrations import (
@@ -39,6 +37,7 @@ from .migrations import (
     write_migration,
 )
 from .model import Schema
+from .scratch import ScratchUnavailable, run_scripts, scratch_database
 from .state import log_applied, log_removed, prepare_log, state_store
 
 DEFAULT_NAME = "squashed"
@@ -153,20 +152,13 @@ def squashed_sql(migrations: list[Migration]) -> tuple[str, str]:
 
 
 def _replay(conn: psycopg.Connection, label: str, scripts: tuple[Script, ...]) -> None:
-    for script in scripts:
-        try:
-            if script.no_transaction:
-                for statement in script.statements:
-                    conn.execute(statement.sql)  # type: ignore[arg-type]  # migration SQL
-            else:
-                with conn.transaction():
-                    for statement in script.statements:
-                        conn.execute(statement.sql)  # type: ignore[arg-type]
-        except psycopg.Error as error:
-            message = (error.diag.message_primary or str(error)).strip()
-            raise NselfError(
-                f"cannot check the squash: {label} failed in a scratch database: {message}"
-            ) from None
+    try:
+        run_scripts(conn, scripts)
+    except psycopg.Error as error:
+        message = (error.diag.message_primary or str(error)).strip()
+        raise NselfError(
+            f"cannot check the squash: {label} failed in a scratch database: {message}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -203,27 +195,12 @@ def differences(a: Catalog, b: Catalog) -> list[str]:
 
 
 @contextmanager
-def scratch_database(url: str, purpose: str) -> Iterator[psycopg.Connection]:
-    """A new empty database on the same server, always dropped afterwards. Copied from
-    template0, which no session can be connected to (a busy template1 fails CREATE DATABASE)
-    and which holds nothing a site added to template1."""
-    name = f"nself_{purpose}_{uuid.uuid4().hex[:12]}"
-    with connect(url, autocommit=True) as admin:
-        try:
-            create = sql.SQL("CREATE DATABASE {} TEMPLATE template0")
-            admin.execute(create.format(sql.Identifier(name)))
-        except psycopg.errors.InsufficientPrivilege:
-            raise NselfError(
-                "cannot check the squash: this role may not CREATE DATABASE, which the replay "
-                "into a scratch database needs (nothing was written)"
-            ) from None
-        try:
-            with connect(with_database(url, name), autocommit=True) as conn:
-                conn.execute("SET synchronous_commit = off")  # throwaway: no fsync per commit
-                yield conn
-        finally:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            admin.execute(drop.format(sql.Identifier(name)))
+def _scratch(url: str, purpose: str) -> Iterator[psycopg.Connection]:
+    try:
+        with scratch_database(url, purpose) as conn:
+            yield conn
+    except ScratchUnavailable as error:
+        raise NselfError(f"cannot check the squash: {error} (nothing was written)") from None
 
 
 def verify(
@@ -232,7 +209,7 @@ def verify(
     """Replay originals and squash after `earlier` into two scratch databases and compare;
     then their downs too when the squash has one. Returns whether down was compared."""
     down = any(s.statements for s in squash.down_scripts())
-    with scratch_database(url, "squash_a") as a, scratch_database(url, "squash_b") as b:
+    with _scratch(url, "squash_a") as a, _scratch(url, "squash_b") as b:
         for migration in earlier:
             for conn in (a, b):
                 _replay(conn, f"earlier migration {migration.label}", migration.up_scripts())
