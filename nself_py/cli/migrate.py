@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -255,21 +256,35 @@ def migrate_up_command(
         _mark(targets[0], version, True, force, dry_run)  # type: ignore[arg-type]
         return
 
+    _migrate_each(
+        targets,
+        dry_run,
+        lambda conn, target: migrate_up(
+            conn,
+            target.project.dir,
+            target.name,
+            target.migrations_dir,
+            count=count,
+            version=version,
+            strict_order=strict_order,
+            dry_run=dry_run,
+            per_migration_transaction=per_migration_transaction,
+            lock_timeout=lock_timeout,
+            report=_report,
+        ),
+    )
+
+
+def _migrate_each(
+    targets: list[Target],
+    dry_run: bool,
+    migrate: Callable[[psycopg.Connection, Target], Outcome],
+) -> None:
+    """Run one migrate call per database, each on its own connection, and print its outcome."""
+
     def run(target: Target) -> str:
         with connect(target.url, autocommit=True) as conn, _spinner(dry_run):
-            outcome = migrate_up(
-                conn,
-                target.project.dir,
-                target.name,
-                target.migrations_dir,
-                count=count,
-                version=version,
-                strict_order=strict_order,
-                dry_run=dry_run,
-                per_migration_transaction=per_migration_transaction,
-                lock_timeout=lock_timeout,
-                report=_report,
-            )
+            outcome = migrate(conn, target)
         return _print_outcome(outcome, dry_run)
 
     _on_each(targets, run)
@@ -309,24 +324,23 @@ def migrate_down_command(
         _mark(targets[0], version, False, force, dry_run)  # type: ignore[arg-type]
         return
 
-    def run(target: Target) -> str:
-        with connect(target.url, autocommit=True) as conn, _spinner(dry_run):
-            outcome = migrate_down(
-                conn,
-                target.project.dir,
-                target.name,
-                target.migrations_dir,
-                count=count,
-                to_version=to_version,
-                version=version,
-                dry_run=dry_run,
-                per_migration_transaction=per_migration_transaction,
-                lock_timeout=lock_timeout,
-                report=_report,
-            )
-        return _print_outcome(outcome, dry_run)
-
-    _on_each(targets, run)
+    _migrate_each(
+        targets,
+        dry_run,
+        lambda conn, target: migrate_down(
+            conn,
+            target.project.dir,
+            target.name,
+            target.migrations_dir,
+            count=count,
+            to_version=to_version,
+            version=version,
+            dry_run=dry_run,
+            per_migration_transaction=per_migration_transaction,
+            lock_timeout=lock_timeout,
+            report=_report,
+        ),
+    )
 
 
 @db_app.command("migrate:goto")
@@ -340,9 +354,10 @@ def migrate_goto_command(
     database_name: DatabaseNameOption = "default",
 ) -> None:
     """Move up or down to exactly V: roll back what is newer, apply what is pending up to V."""
-    target = _targets(project_dir, database_url, database_name)[0]
-    with connect(target.url, autocommit=True) as conn, _spinner(dry_run):
-        outcome = migrate_goto(
+    _migrate_each(
+        _targets(project_dir, database_url, database_name)[:1],
+        dry_run,
+        lambda conn, target: migrate_goto(
             conn,
             target.project.dir,
             target.name,
@@ -352,8 +367,8 @@ def migrate_goto_command(
             per_migration_transaction=per_migration_transaction,
             lock_timeout=lock_timeout,
             report=_report,
-        )
-    _print_outcome(outcome, dry_run)
+        ),
+    )
 
 
 @db_app.command("migrate:delete")
