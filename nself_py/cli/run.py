@@ -10,7 +10,7 @@ import typer
 
 from .. import engine
 from ..db import connect
-from ..dbml import read_dbml
+from ..dbml import decode_dbml, read_dbml
 from ..errors import ConfigError
 from ..introspect import introspect
 from ..model import Schema
@@ -104,7 +104,7 @@ def db_run(
         written = engine.cached_target(conn, source, proj.dir)
         canonical = written is not None
         if written is None:
-            written = _read_schema_file(proj.schema_file)
+            written = decode_dbml(source, str(proj.schema_file))
             console.print(f"✓ Parsed {proj.schema_file.name}: {_summary(written)}")
         else:
             console.print(

@@ -15,7 +15,7 @@ from .build import RecordExpression, build
 from .lexer import tokenize
 from .parser import parse
 
-__all__ = ["RecordExpression", "parse_dbml", "read_dbml"]
+__all__ = ["RecordExpression", "decode_dbml", "parse_dbml", "read_dbml"]
 
 
 def parse_dbml(text: str, filename: str = "schema.dbml") -> model.Schema:
@@ -59,12 +59,19 @@ def _parse(text: str, filename: str) -> model.Schema:
 def read_dbml(path: pathlib.Path) -> model.Schema:
     """Read and parse a DBML file; errors name the file as `path` was given."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
     except OSError as e:
         raise DbmlError([DbmlProblem(str(path), 1, 1, f"cannot read: {e.strerror}")]) from e
+    return decode_dbml(data, str(path))
+
+
+def decode_dbml(data: bytes, filename: str) -> model.Schema:
+    """Parse a DBML file's bytes (UTF-8, a BOM allowed), for callers that already read them."""
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise DbmlError([DbmlProblem(str(path), 1, 1, f"not UTF-8 text: {e.reason}")]) from e
-    return parse_dbml(text, str(path))
+        raise DbmlError([DbmlProblem(filename, 1, 1, f"not UTF-8 text: {e.reason}")]) from e
+    return parse_dbml(text, filename)
 
 
 def _problem(toks, filename: str, offset: int, message: str) -> DbmlProblem:
