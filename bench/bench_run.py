@@ -1,5 +1,7 @@
-"""Time `nself-py db run` on generated schemas: no change (cold and warm canonical cache) and
-with changes, as whole commands in a subprocess, plus peak memory and catalog query counts.
+"""Time `nself-py db run` on generated schemas, as whole commands in a subprocess: no change
+(cold: first run, parse and canonicalize; cached: target cache but no no-change memo, the full
+introspect + diff; memo: a repeat of a no-change run), with changes, plus peak memory and
+catalog query counts.
 
     python3 bench/bench_run.py [--sizes 100,1000,5000] [--repeat 3]
 
@@ -93,27 +95,34 @@ def main() -> None:
             (project / "schema.dbml").write_text(generate_dbml(n))
             cold, cold_mb, out = run_command(project, url)
             assert "no migration written" in out, out
-            warm = [run_command(project, url) for _ in range(args.repeat)]
+            memo = project / ".nself" / "unchanged.json"
+            cached = []
+            for _ in range(args.repeat):
+                memo.unlink()
+                cached.append(run_command(project, url))
+            repeat = [run_command(project, url) for _ in range(args.repeat)]
+            assert all("as the last run that found no change saw" in r[2] for r in repeat)
             queries, in_process = in_process_counts(
                 url, project / "schema.dbml", project / ".nself" / "canonical-cache.json"
             )
             (project / "schema.dbml").write_text(changed_dbml(n))
             change = [run_command(project, url, "--dry-run") for _ in range(args.repeat)]
             rows.append((
-                n, cold, statistics.median(w[0] for w in warm), in_process,
+                n, cold, statistics.median(c[0] for c in cached),
+                statistics.median(r[0] for r in repeat), in_process,
                 statistics.median(c[0] for c in change), max(cold_mb, *(c[1] for c in change)),
                 queries,
             ))  # fmt: skip
         finally:
             server.drop_database(url)
     print(
-        f"{'tables':>7} {'no-change cold s':>16} {'no-change warm s':>16} {'in-process s':>12} "
-        f"{'with change s':>13} {'peak MB':>8} {'introspect queries':>18}"
+        f"{'tables':>7} {'no-change cold s':>16} {'cached s':>9} {'memo s':>7} "
+        f"{'in-process s':>12} {'with change s':>13} {'peak MB':>8} {'introspect queries':>18}"
     )
-    for n, cold, warm, inproc, change, mb, queries in rows:
+    for n, cold, cached, memo, inproc, change, mb, queries in rows:
         print(
-            f"{n:>7} {cold:>16.2f} {warm:>16.2f} {inproc:>12.2f} {change:>13.2f} {mb:>8} "
-            f"{queries:>18}"
+            f"{n:>7} {cold:>16.2f} {cached:>9.2f} {memo:>7.2f} {inproc:>12.2f} {change:>13.2f} "
+            f"{mb:>8} {queries:>18}"
         )
 
 

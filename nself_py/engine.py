@@ -18,14 +18,15 @@ from pathlib import Path
 
 import psycopg
 
-from . import backup, migrations, state, target_cache
+from . import backup, migrations, state, target_cache, unchanged
 from . import operations as ops
 from .canonical import canonicalize
 from .conflicts import base_line
 from .db import connect
+from .dbml import decode_dbml
 from .diff import diff
 from .errors import NselfError
-from .introspect import introspect
+from .introspect import CatalogRows, build_schema, introspect, read_catalog
 from .livecheck import measure_plan
 from .migrations import NO_TRANSACTION_MARKER
 from .model import Schema
@@ -193,24 +194,31 @@ def restrict(schema: Schema, schemas: Collection[str]) -> Schema:
 
 
 class CatalogPrefetch:
-    """Introspects every user schema on a connection of its own in a background thread.
+    """Reads every user schema's catalog rows on a connection of its own in a background thread.
 
     Reading schema.dbml and introspecting are a run's two slowest steps and independent; the
-    server's share of introspection (most of it) overlaps the parse this way. `result()` waits."""
+    server's share of introspection (most of it) overlaps the parse this way. `digest()` and
+    `result()` wait for the rows; the model is built on the first `result()`."""
 
     def __init__(self, url: str):
-        self._done: Future[Schema] = Future()
-        threading.Thread(target=self._introspect, args=(url,), daemon=True).start()
+        self._rows: Future[CatalogRows] = Future()
+        self._schema: Schema | None = None
+        threading.Thread(target=self._read, args=(url,), daemon=True).start()
 
-    def _introspect(self, url: str) -> None:
+    def _read(self, url: str) -> None:
         try:
             with connect(url) as conn:
-                self._done.set_result(introspect(conn))
+                self._rows.set_result(read_catalog(conn))
         except BaseException as error:  # handed to the caller of result()
-            self._done.set_exception(error)
+            self._rows.set_exception(error)
+
+    def digest(self) -> str | None:
+        return self._rows.result().digest()
 
     def result(self) -> Schema:
-        return self._done.result()
+        if self._schema is None:
+            self._schema = build_schema(self._rows.result())
+        return self._schema
 
 
 MANAGED_MARKER = "-- nself-py managed schemas:"
@@ -345,11 +353,39 @@ def safe_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class RunResult:
-    plan: Plan
+    plan: Plan | None
+    """None when the inputs were exactly those of an earlier run that found no change."""
     backup_dir: Path | None
     migration_dir: Path | None
     """The first migration written (an online plan may write several: `migration_dirs`)."""
     migration_dirs: tuple[Path, ...] = ()
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        return self.plan.operations if self.plan else ()
+
+
+def describe(schema: Schema) -> str:
+    """A schema's size as the run reports it: "12 tables, 3 enums, 15 refs"."""
+    refs = sum(len(t.foreign_keys) for t in schema.tables)
+    return f"{len(schema.tables)} tables, {len(schema.enums)} enums, {refs} refs"
+
+
+def load_target(
+    conn: psycopg.Connection,
+    source: bytes,
+    schema_file: Path,
+    project_dir: Path,
+    report: Callable[[str], None],
+) -> tuple[Schema, bool]:
+    """schema.dbml's model, and whether it is canonical already (read from the target cache)."""
+    cached = cached_target(conn, source, project_dir)
+    if cached is not None:
+        report(f"{schema_file.name} unchanged since it was last read: {describe(cached)}")
+        return cached, True
+    written = decode_dbml(source, str(schema_file))
+    report(f"Parsed {schema_file.name}: {describe(written)}")
+    return written, False
 
 
 def unapplied_local_versions(
@@ -363,7 +399,7 @@ def unapplied_local_versions(
 def run(
     conn: psycopg.Connection,
     url: str,
-    written: Schema,
+    written: Schema | None,
     *,
     project_dir: Path,
     database_name: str = "default",
@@ -373,15 +409,18 @@ def run(
     make_backup: bool = True,
     all_schemas: bool = False,
     options: Options = Options(),
-    catalog: Callable[[], Schema] | None = None,
+    catalog: CatalogPrefetch | None = None,
     source: bytes | None = None,
+    schema_file: Path | None = None,
     canonical: bool = False,
     report: Callable[[str], None] = lambda _line: None,
 ) -> RunResult:
     """Write the migration that takes the live database to `written` (nothing when equal).
 
-    A backup is taken only when there is something to migrate: a run that finds no change
-    leaves nothing behind, which keeps the common case fast."""
+    With `written` None the target is read from `source`, schema.dbml's bytes (or the target
+    cache). With `source` and `catalog` too, a run whose inputs are exactly those of the last
+    run that found no change says so at once (see `unchanged`). A backup is taken only when
+    there is something to migrate: a run that finds no change leaves nothing behind."""
     migrations_dir = project_dir / "hasura" / "migrations" / database_name
     pending = unapplied_local_versions(conn, project_dir, database_name, migrations_dir)
     if pending and not force:
@@ -391,19 +430,40 @@ def run(
             "diff would repeat them. Apply them first (`nself-py db migrate:up`, or `db update`), "
             "or pass --force."
         )
+    also_manage = recorded_schemas(migrations_dir)
+    memo_file = project_dir / unchanged.MEMO
+    inputs = None
+    if source is not None and catalog is not None:
+        inputs = unchanged.inputs_key(
+            _source_key(conn, source), database_name, also_manage, all_schemas, options.renames
+        )
+        known = unchanged.load(memo_file)
+        if known and known.inputs == inputs and known.catalog == catalog.digest():
+            report(
+                f"{schema_file.name if schema_file else 'schema.dbml'} and the database are as "
+                f"the last run that found no change saw them: {known.summary}"
+            )
+            return RunResult(None, None, None)
+    if written is None:
+        if source is None or schema_file is None:
+            raise TypeError("run() needs `written`, or `source` and `schema_file`")
+        written, canonical = load_target(conn, source, schema_file, project_dir, report)
     result = plan(
         conn,
         written,
         project_dir / CANONICAL_CACHE,
-        also_manage=recorded_schemas(migrations_dir),
+        also_manage=also_manage,
         all_schemas=all_schemas,
         options=dataclasses.replace(options, measure=True),
-        catalog=catalog,
+        catalog=catalog.result if catalog else None,
         source=source,
         canonical=canonical,
     )
     conn.rollback()
     if not result.operations:
+        digest = catalog.digest() if catalog else None
+        if inputs is not None and digest is not None:
+            unchanged.store(memo_file, unchanged.Verdict(inputs, digest, describe(result.target)))
         return RunResult(result, None, None)
     report(f"Schema changes detected: {change_summary(result.operations)}")
     if dry_run:

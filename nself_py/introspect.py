@@ -19,9 +19,12 @@ canonicalizer uses the same two functions so both sides of a diff are spelled al
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass, fields
 from typing import Any
 
 import psycopg
@@ -199,8 +202,37 @@ WHERE i.indrelid IN (SELECT unnest(%(tables)s::oid[]))
 ORDER BY i.indrelid, ic.relname"""
 
 
+@dataclass(frozen=True)
+class CatalogRows:
+    """What the bulk catalog queries returned, before it becomes a model."""
+
+    namespaces: list[tuple[Any, ...]]
+    enums: list[tuple[Any, ...]]
+    tables: list[tuple[Any, ...]]
+    columns: list[tuple[Any, ...]]
+    constraints: list[tuple[Any, ...]]
+    indexes: list[tuple[Any, ...]]
+    other_columns: list[tuple[Any, ...]]
+
+    def digest(self) -> str | None:
+        """A fingerprint of every row: equal digests mean equal catalogs, so equal models.
+        None when a value has no exact byte form (then nothing may be concluded from it)."""
+        try:
+            rows = tuple(getattr(self, f.name) for f in fields(self))
+            data = marshal.dumps(rows, 0)  # version 0 marks neither references nor interned
+            # strings, which vary from run to run: the bytes depend on the values alone
+        except ValueError:
+            return None
+        return hashlib.sha256(data).hexdigest()
+
+
 def introspect(conn: psycopg.Connection, schemas: Collection[str] | None = None) -> model.Schema:
     """The live database as a model: every user schema, or only those in `schemas`."""
+    return build_schema(read_catalog(conn, schemas))
+
+
+def read_catalog(conn: psycopg.Connection, schemas: Collection[str] | None = None) -> CatalogRows:
+    """Run the bulk catalog queries for every user schema, or only those in `schemas`."""
     global _last_query_count
     count = 0
 
@@ -230,6 +262,16 @@ def introspect(conn: psycopg.Connection, schemas: Collection[str] | None = None)
         other_columns = fetch(_OTHER_COLUMNS, tables=outside) if outside else []
         conn.execute("SELECT set_config('search_path', %s, true)", (previous_path,))
     _last_query_count = count
+    return CatalogRows(
+        namespaces, enum_rows, table_rows, column_rows, constraint_rows, index_rows, other_columns
+    )
+
+
+def build_schema(rows: CatalogRows) -> model.Schema:
+    """The model of what `read_catalog` returned."""
+    namespaces, enum_rows, table_rows = rows.namespaces, rows.enums, rows.tables
+    column_rows, constraint_rows, index_rows = rows.columns, rows.constraints, rows.indexes
+    other_columns = rows.other_columns
 
     columns: dict[int, list[model.Column]] = defaultdict(list)
     names = {(relid, num): name for relid, num, name in other_columns}

@@ -10,7 +10,7 @@ import typer
 
 from .. import engine
 from ..db import connect
-from ..dbml import decode_dbml, read_dbml
+from ..dbml import read_dbml
 from ..errors import ConfigError
 from ..introspect import introspect
 from ..model import Schema
@@ -26,11 +26,6 @@ from . import (
     project,
     schema_app,
 )
-
-
-def _summary(schema: Schema) -> str:
-    refs = sum(len(t.foreign_keys) for t in schema.tables)
-    return f"{len(schema.tables)} tables, {len(schema.enums)} enums, {refs} refs"
 
 
 def _read_schema_file(path: Path) -> Schema:
@@ -101,19 +96,10 @@ def db_run(
         statement_timeout=statement_timeout,
     )
     with connect(url) as conn:
-        written = engine.cached_target(conn, source, proj.dir)
-        canonical = written is not None
-        if written is None:
-            written = decode_dbml(source, str(proj.schema_file))
-            console.print(f"✓ Parsed {proj.schema_file.name}: {_summary(written)}")
-        else:
-            console.print(
-                f"✓ {proj.schema_file.name} unchanged since it was last read: {_summary(written)}"
-            )
         result = engine.run(
             conn,
             url,
-            written,
+            None,
             project_dir=proj.dir,
             database_name=database_name,
             name=name,
@@ -122,13 +108,13 @@ def db_run(
             make_backup=not no_backup,
             all_schemas=all_schemas,
             options=options,
-            catalog=catalog.result,
+            catalog=catalog,
             source=source,
-            canonical=canonical,
+            schema_file=proj.schema_file,
             report=lambda line: console.print(f"✓ {line}"),
         )
     plan = result.plan
-    if not plan.operations:
+    if plan is None or not plan.operations:
         console.print(f"✓ Database matches {proj.schema_file.name} — no migration written")
         return
     for hazard in plan.hazards:
@@ -177,7 +163,7 @@ def db_pull(
     with connect(proj.url()) as conn:
         schema = introspect(conn)
     target.write_text(to_dbml(schema), encoding="utf-8")
-    console.print(f"✓ Wrote {target}: {_summary(schema)}")
+    console.print(f"✓ Wrote {target}: {engine.describe(schema)}")
 
 
 @schema_app.command("check")
@@ -186,4 +172,4 @@ def schema_check(
 ) -> None:
     """Parse and validate a DBML file without a database."""
     schema = _read_schema_file(file)
-    console.print(f"✓ {file}: {_summary(schema)}")
+    console.print(f"✓ {file}: {engine.describe(schema)}")

@@ -1,0 +1,93 @@
+"""`db run` answers a repeat no-change run from its memo, and never when anything it depends on
+changed: the live catalog (any schema), local migrations, or the run's options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from test_db_run import BLOG, make_project, migration_dirs, nself
+
+from nself_py.introspect import read_catalog
+
+MEMO_LINE = "as the last run that found no change saw them: 2 tables, 1 enums, 1 refs"
+MATCHES = "Database matches schema.dbml — no migration written"
+
+
+def _applied_blog(db_url: str, tmp_path: Path) -> Path:
+    """A project whose migration is applied, and one full no-change run behind it."""
+    project = make_project(tmp_path, BLOG)
+    assert nself(project, db_url, "db", "run").returncode == 0
+    assert nself(project, db_url, "db", "migrate:up").returncode == 0
+    full = nself(project, db_url, "db", "run")
+    assert full.returncode == 0, full.stderr
+    assert MATCHES in full.stdout and MEMO_LINE not in full.stdout
+    return project
+
+
+def test_repeat_no_change_run_is_answered_from_the_memo(db_url: str, tmp_path: Path) -> None:
+    project = _applied_blog(db_url, tmp_path)
+    again = nself(project, db_url, "db", "run")
+    assert again.returncode == 0, again.stderr
+    assert MEMO_LINE in again.stdout and MATCHES in again.stdout
+    assert len(migration_dirs(project)) == 1
+
+
+def test_live_change_is_never_hidden_by_the_memo(db_url: str, tmp_path: Path) -> None:
+    project = _applied_blog(db_url, tmp_path)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE users ADD COLUMN nickname text")
+
+    run = nself(project, db_url, "db", "run", "--dry-run")
+
+    assert run.returncode == 0, run.stderr
+    assert MEMO_LINE not in run.stdout
+    assert "Schema changes detected" in run.stdout and "nickname" in run.stdout
+
+
+def test_change_outside_the_managed_schemas_takes_the_full_way(db_url: str, tmp_path: Path) -> None:
+    project = _applied_blog(db_url, tmp_path)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA auth; CREATE TABLE auth.accounts (id int)")
+
+    full = nself(project, db_url, "db", "run")
+    assert full.returncode == 0, full.stderr
+    assert MATCHES in full.stdout and MEMO_LINE not in full.stdout
+    memo = nself(project, db_url, "db", "run")
+    assert MEMO_LINE in memo.stdout
+
+
+def test_unapplied_local_migration_still_refuses(db_url: str, tmp_path: Path) -> None:
+    project = _applied_blog(db_url, tmp_path)
+    folder = project / "hasura" / "migrations" / "default" / "1900000000000_by_a_colleague"
+    folder.mkdir()
+    (folder / "up.sql").write_text("CREATE TABLE notes (id int);\n")
+    (folder / "down.sql").write_text("DROP TABLE notes;\n")
+
+    run = nself(project, db_url, "db", "run")
+
+    assert run.returncode != 0
+    assert "has not applied 1 local migration(s) (1900000000000)" in run.stderr + run.stdout
+
+
+def test_other_options_or_schema_file_take_the_full_way(db_url: str, tmp_path: Path) -> None:
+    project = _applied_blog(db_url, tmp_path)
+    all_schemas = nself(project, db_url, "db", "run", "--all-schemas")
+    assert MATCHES in all_schemas.stdout and MEMO_LINE not in all_schemas.stdout
+
+    schema_file = project / "schema.dbml"
+    schema_file.write_text(schema_file.read_text() + "\n// a comment changes the bytes\n")
+    edited = nself(project, db_url, "db", "run")
+    assert MATCHES in edited.stdout and MEMO_LINE not in edited.stdout
+    assert "Parsed schema.dbml" in edited.stdout
+
+
+def test_catalog_digest_is_stable_and_sees_a_comment(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, label text DEFAULT 'x')")
+        first = read_catalog(conn).digest()
+        assert first is not None
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert read_catalog(conn).digest() == first
+        conn.execute("COMMENT ON COLUMN t.label IS 'shown to users'")
+        assert read_catalog(conn).digest() != first
