@@ -275,6 +275,7 @@ _SUMMARY: dict[type[Operation], tuple[str, str]] = {
     ops.AlterColumnDefault: ("column", "altered"),
     ops.AlterColumnIdentity: ("column", "altered"),
     ops.AddConstraint: ("constraint", "added"),
+    ops.AttachUniqueIndex: ("constraint", "added"),
     ops.DropConstraint: ("constraint", "dropped"),
     ops.AddForeignKey: ("foreign key", "added"),
     ops.DropForeignKey: ("foreign key", "dropped"),

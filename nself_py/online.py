@@ -5,8 +5,12 @@ they go into `-- hasura:no-transaction` migrations of their own. The plan is re-
 drops pulled first and index builds pushed last, then cut wherever it switches between
 transactional and concurrent work: usually three migrations (drop indexes, the rest, build
 indexes), applied in version order, each with the exact reverse as its down.sql. Foreign keys and
-checks are added NOT VALID and then validated, SET NOT NULL goes through a validated check, and
-every migration starts with `SET lock_timeout` (and `statement_timeout`) and ends with RESET.
+checks are added NOT VALID and then validated, SET NOT NULL goes through a validated check, a
+unique constraint is built as a unique index CONCURRENTLY and then attached (`ADD CONSTRAINT …
+UNIQUE USING INDEX`, a catalog-only step, in a migration after the builds), and every migration
+starts with `SET lock_timeout` (and `statement_timeout`) and ends with RESET. Concurrent drops say
+IF EXISTS: they run outside a transaction, and dropping an attached constraint drops its index.
+Primary keys are still added in one step (building their index blocks writes).
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from .migrations import NO_TRANSACTION_MARKER
-from .model import Check
+from .model import Check, Index, Unique
 from .operations import (
     AddConstraint,
     AddForeignKey,
     AlterColumnNullability,
+    AttachUniqueIndex,
     CreateIndex,
     DropIndex,
     Hazard,
@@ -28,7 +33,7 @@ from .operations import (
     reverse_plan,
 )
 from .render import render
-from .sqltext import quote_literal
+from .sqltext import quote_ident, quote_literal
 
 LOCK_TIMEOUT = "5s"
 
@@ -43,24 +48,34 @@ class Part:
     """Added to the migration name: `_drop_indexes`, `` or `_indexes`."""
 
 
-def _online(op: Operation) -> Operation:
+def _online(op: Operation) -> tuple[Operation, ...]:
     if isinstance(op, CreateIndex | DropIndex):
-        return replace(op, concurrently=True)
+        return (replace(op, concurrently=True),)
     if isinstance(op, AddForeignKey) and not op.new_table:
-        return replace(op, online=True)
+        return (replace(op, online=True),)
     if isinstance(op, AddConstraint) and isinstance(op.constraint, Check):
-        return replace(op, online=True)
+        return (replace(op, online=True),)
+    if isinstance(op, AddConstraint) and isinstance(op.constraint, Unique):
+        keys = tuple(quote_ident(c) for c in op.constraint.columns)
+        index = Index(keys, unique=True, name=op.constraint.name)
+        return (
+            CreateIndex(op.table, index, op.table_columns, concurrently=True),
+            AttachUniqueIndex(op.table, op.constraint, op.table_columns),
+        )
     if isinstance(op, AlterColumnNullability) and not op.nullable:
-        return replace(op, online=True)
-    return op
+        return (replace(op, online=True),)
+    return (op,)
 
 
 def _rank(op: Operation) -> int:
-    """Index drops as early and index builds as late as their dependencies allow."""
+    """Index drops as early and index builds as late as their dependencies allow; a unique
+    constraint made from a new index comes right after the builds."""
     if isinstance(op, DropIndex):
         return -1
     if isinstance(op, CreateIndex):
         return 1000
+    if isinstance(op, AttachUniqueIndex):
+        return 1001
     return op.rank
 
 
@@ -70,7 +85,7 @@ def _concurrent(op: Operation) -> bool:
 
 def online_parts(ops: Sequence[Operation]) -> list[Part]:
     """The plan in lock-friendly form, cut into transactional and no-transaction migrations."""
-    ordered = order([_online(op) for op in ops], rank=_rank)
+    ordered = order([online for op in ops for online in _online(op)], rank=_rank)
     runs: list[list[Operation]] = []
     for op in ordered:
         if runs and _concurrent(runs[-1][-1]) == _concurrent(op):

@@ -820,6 +820,30 @@ class DropConstraint(Operation):
         return _constraint_needs(self.table, self.constraint, self.table_columns)
 
 
+@dataclass(frozen=True)
+class AttachUniqueIndex(Operation):
+    """A unique constraint made from the unique index of the same name built just before it
+    (`db run --online`): the index already holds the proof, so this only updates the catalog."""
+
+    table: Name
+    constraint: Unique
+    table_columns: tuple[str, ...] = ()
+    rank: ClassVar[int] = 61
+
+    def reverse(self) -> DropConstraint:
+        return DropConstraint(self.table, self.constraint, self.table_columns)
+
+    def describe(self) -> str:
+        return f"add {_describe_constraint(self.constraint)} on {self.table} using its index"
+
+    def changes(self) -> set[Key]:
+        return {_unique_key(self.table, self.constraint.columns)}
+
+    def needs_new(self) -> set[Key]:
+        needs = _constraint_needs(self.table, self.constraint, self.table_columns)
+        return needs | {_relname(self.table.schema, self.constraint.name or "")}
+
+
 def _fk_needs(table: Name, fk: ForeignKey) -> set[Key]:
     return (
         {_table(table), _table(fk.ref_table), _unique_key(fk.ref_table, fk.ref_columns)}

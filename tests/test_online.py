@@ -58,7 +58,8 @@ def test_online_migrations_apply_to_a_table_with_rows(any_db_url: str, tmp_path:
         for file in ("up.sql", "down.sql"):
             assert (folder / file).read_text().startswith("-- hasura:no-transaction\n")
     assert "hasura:no-transaction" not in (main / "up.sql").read_text()
-    assert "DROP INDEX CONCURRENTLY public.users_nick_idx;" in (first / "up.sql").read_text()
+    dropped = (first / "up.sql").read_text()
+    assert "DROP INDEX CONCURRENTLY IF EXISTS public.users_nick_idx;" in dropped
     assert "CREATE INDEX CONCURRENTLY users_nick_idx" in (first / "down.sql").read_text()
     built = (last / "up.sql").read_text()
     assert "CREATE UNIQUE INDEX CONCURRENTLY users_email_idx ON public.users (email);" in built
@@ -202,3 +203,88 @@ def test_parts_follow_dependencies_not_fixed_phases() -> None:
     ]
     back = [op for p in parts for op in p.operations]
     assert all(op.concurrently for op in back if isinstance(op, CreateIndex | DropIndex))
+
+
+def _unique_email_project(url: str, tmp_path: Path) -> Path:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE users (id int PRIMARY KEY, email text);"
+            "INSERT INTO users SELECT g, 'u' || g || '@x' FROM generate_series(1, 2000) g"
+        )
+    return make_project(tmp_path, "Table users {\n  id int [pk]\n  email text [unique]\n}\n")
+
+
+def test_unique_constraint_is_built_concurrently_then_attached(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    project = _unique_email_project(any_db_url, tmp_path)
+    run = nself(project, any_db_url, "db", "run", "--online", "--no-backup")
+    assert run.returncode == 0, run.stderr
+    build, attach = migration_dirs(project)
+    assert build.name.endswith("_indexes") and not attach.name.endswith("_indexes")
+    built = (build / "up.sql").read_text()
+    assert built.startswith("-- hasura:no-transaction\n")
+    assert "CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON public.users (email);" in built
+    attached = (attach / "up.sql").read_text()
+    assert "hasura:no-transaction" not in attached
+    shape = "ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;"
+    assert shape in attached and "BLOCKS_WRITES" not in built + attached
+
+    assert nself(project, any_db_url, "db", "migrate:up").returncode == 0
+    again = nself(project, any_db_url, "db", "run", "--online", "--no-backup")
+    assert "Database matches schema.dbml" in again.stdout, again.stdout + again.stderr
+    with psycopg.connect(any_db_url) as conn:
+        kinds = conn.execute(
+            "SELECT conname, contype FROM pg_constraint WHERE conrelid = 'users'::regclass "
+            "AND contype IN ('p', 'u') ORDER BY 1"
+        ).fetchall()
+        assert kinds == [("users_email_key", "u"), ("users_pkey", "p")]
+        assert conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone() == (0,)
+
+    down = nself(project, any_db_url, "db", "migrate:down", "2")
+    assert down.returncode == 0, down.stderr
+    with psycopg.connect(any_db_url) as conn:
+        indexes = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'users'")
+        assert indexes.fetchall() == [("users_pkey",)]
+
+
+def test_unique_constraint_scans_only_under_share_update_exclusive(
+    db_url: str, tmp_path: Path
+) -> None:
+    project = _unique_email_project(db_url, tmp_path)
+    assert nself(project, db_url, "db", "run", "--online", "--no-backup").returncode == 0
+    seen = []
+    for folder in migration_dirs(project):
+        for statement in split_sql((folder / "up.sql").read_text()):
+            text = " ".join(statement.sql.split())
+            if not text.startswith(("SET ", "RESET ")):
+                seen.append((text.split(" ON ")[0], _waits_for(db_url, text)))
+    assert seen == [
+        ("CREATE UNIQUE INDEX CONCURRENTLY users_email_key", "ShareUpdateExclusiveLock"),
+        (  # catalog only: the index already proves uniqueness
+            "ALTER TABLE public.users ADD CONSTRAINT users_email_key UNIQUE USING INDEX "
+            "users_email_key;",
+            "AccessExclusiveLock",
+        ),
+    ]
+
+
+def test_foreign_key_to_a_new_unique_constraint_waits_for_its_attachment() -> None:
+    current = parse_dbml(
+        "Table a {\n id int [pk]\n x int\n}\nTable b {\n id int [pk]\n a_x int\n}\n"
+    )
+    target = parse_dbml(
+        "Table a {\n id int [pk]\n x int [unique]\n}\n"
+        "Table b {\n id int [pk]\n a_x int [ref: > a.x]\n}\n"
+    )
+    parts = online_parts(diff(current, target))
+    assert [(p.no_transaction, [op.describe() for op in p.operations]) for p in parts] == [
+        (True, ["add index a_x_key on a"]),
+        (
+            False,
+            [
+                "add unique constraint a_x_key on a using its index",
+                "add foreign key b_a_x_fkey on b -> a",
+            ],
+        ),
+    ]
