@@ -529,6 +529,16 @@ def _diff_table(live: Table, table: Table, context: _Context) -> Iterator[Operat
         yield CommentOn("table", name, None, live.comment, table.comment)
 
 
+# Defaults PostgreSQL stores apart but evaluates alike: `CURRENT_TIMESTAMP` (no precision) and
+# `transaction_timestamp()` are `now()`. Canonicalization cannot join them: each is printed back
+# as written.
+_SAME_DEFAULT = {"CURRENT_TIMESTAMP": "now()", "transaction_timestamp()": "now()"}
+
+
+def _same_default(a: str | None, b: str | None) -> bool:
+    return _SAME_DEFAULT.get(a or "", a) == _SAME_DEFAULT.get(b or "", b)
+
+
 def _diff_column(
     table: Name, old: Column, new: Column, rebuilt: bool, enum_types: set[str]
 ) -> Iterator[Operation]:
@@ -541,7 +551,7 @@ def _diff_column(
         yield AlterColumnType(
             table, new.name, old.type, new.type, old.default, new.default, via_text
         )
-    elif old.default != new.default and not rebuilt and not adopt:
+    elif not _same_default(old.default, new.default) and not rebuilt and not adopt:
         yield AlterColumnDefault(table, new.name, old.default, new.default)
     if old.nullable != new.nullable:
         yield AlterColumnNullability(table, new.name, new.nullable)

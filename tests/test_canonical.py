@@ -306,3 +306,24 @@ def test_actions_and_method_are_normalized(db_url: str) -> None:
         "CASCADE",
     )
     assert table.indexes[0].method == "btree"
+
+
+def test_now_and_current_timestamp_are_one_default(any_db_url: str) -> None:
+    """PostgreSQL keeps `now()` and `CURRENT_TIMESTAMP` apart in the catalog; they are the
+    same value, so a schema.dbml that says one of a database that says the other is no change."""
+    from nself_py import engine
+
+    with psycopg.connect(any_db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE events (a timestamptz DEFAULT now(), b timestamptz DEFAULT "
+            "CURRENT_TIMESTAMP, c timestamp DEFAULT transaction_timestamp(), d timestamptz "
+            "DEFAULT now())"
+        )
+    written = parse_dbml(
+        "Table events {\n a timestamptz [default: `CURRENT_TIMESTAMP`]\n"
+        " b timestamptz [default: `now()`]\n c timestamp [default: `now()`]\n"
+        " d timestamptz [default: `clock_timestamp()`]\n}\n"
+    )
+    with psycopg.connect(any_db_url) as conn:
+        plan = engine.plan(conn, written)
+    assert [op.describe() for op in plan.operations] == ["set default of events.d"]
