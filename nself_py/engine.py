@@ -384,9 +384,17 @@ def load_target(
     if cached is not None:
         report(f"{schema_file.name} unchanged since it was last read: {describe(cached)}")
         return cached, True
-    written = decode_dbml(source, str(schema_file))
+    written = decode_dbml(source, _shown(schema_file))
     report(f"Parsed {schema_file.name}: {describe(written)}")
     return written, False
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def unapplied_local_versions(
@@ -452,18 +460,18 @@ def run(
     result = plan(
         conn,
         written,
-        project_dir / CANONICAL_CACHE,
+        None if dry_run else project_dir / CANONICAL_CACHE,  # a dry run writes nothing
         also_manage=also_manage,
         all_schemas=all_schemas,
         options=dataclasses.replace(options, measure=True),
         catalog=catalog.result if catalog else None,
-        source=source,
+        source=None if dry_run else source,
         canonical=canonical,
     )
     conn.rollback()
     if not result.operations:
         digest = catalog.digest() if catalog else None
-        if inputs is not None and digest is not None:
+        if inputs is not None and digest is not None and not dry_run:
             unchanged.store(memo_file, unchanged.Verdict(inputs, digest, describe(result.target)))
         return RunResult(result, None, None)
     report(f"Schema changes detected: {change_summary(result.operations)}")

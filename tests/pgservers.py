@@ -64,7 +64,7 @@ class Server:
         return len(stale)
 
     def drop_database(self, url: str) -> None:
-        name = url.split("/")[-1].split("?")[0]
+        name = url.split("?")[0].rsplit("/", 1)[-1]  # socket URLs: `?host=/tmp/...` follows
         with psycopg.connect(self.base_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -102,6 +102,7 @@ def test_dry_run_prints_sql_and_writes_nothing(db_url: str, tmp_path: Path) -> N
     assert "DROP TABLE public.posts" in result.stdout
     assert migration_dirs(project) == []
     assert not (project / "bin").exists()
+    assert not (project / ".nself").exists()  # not even the caches
 
 
 def test_dbml_syntax_error_names_file_line_col(db_url: str, tmp_path: Path) -> None:
@@ -109,6 +110,11 @@ def test_dbml_syntax_error_names_file_line_col(db_url: str, tmp_path: Path) -> N
     result = nself(project, db_url, "db", "run")
     assert result.returncode == 1
     assert "schema.dbml:3:" in result.stderr
+    inside = subprocess.run(  # run from the project: the path is shown as the user types it
+        [sys.executable, "-m", "nself_py", "db", "run", "--database-url", db_url],
+        capture_output=True, text=True, cwd=project, check=False,
+    )  # fmt: skip
+    assert inside.stderr.startswith("✗ schema.dbml:3:14: unknown column setting"), inside.stderr
     assert "Traceback" not in result.stderr
     assert migration_dirs(project) == []
     check = nself(project, None, "schema", "check", str(project / "schema.dbml"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pgservers import Server
 
 from nself_py.db import _wait_until_ready, server_bin, start_embedded_server
 from nself_py.errors import DatabaseError
@@ -60,3 +61,13 @@ def _stop_immediately(pgdata: Path) -> None:
         capture_output=True,
         user=user,
     )
+
+
+def test_dropped_test_database_is_gone(pg_server: Server) -> None:
+    """Socket URLs end in `?host=/path`: the name must come from the path before it."""
+    url = pg_server.create_database()
+    name = url.split("?")[0].rsplit("/", 1)[-1]
+    pg_server.drop_database(url)
+    with psycopg.connect(pg_server.base_url) as conn:
+        count = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,))
+        assert count.fetchone() == (0,)

@@ -90,7 +90,7 @@ def db_run(
     source = proj.schema_file.read_bytes()
     options = engine.Options(
         renames=tuple(rename or ()),
-        confirm_rename=_ask_rename if sys.stdin.isatty() else None,
+        confirm_rename=_ask_rename if sys.stdin.isatty() and not yes else None,
         online=online,
         lock_timeout=lock_timeout,
         statement_timeout=statement_timeout,
