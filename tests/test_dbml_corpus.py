@@ -48,8 +48,9 @@ def expected_errors(folder: Path, stem: str) -> list[dict]:
     return summary[stem]["errors"]
 
 
-def first_error_line(folder: Path, stem: str) -> int | None:
-    """1-based line of the first expected error, from its node or token id `[Lline:Ccol, ...]`."""
+def first_error_position(folder: Path, stem: str) -> tuple[int, int] | None:
+    """1-based (line, column) of the first expected error, from its node or token id
+    `[Lline:Ccol, ...]` (0-based there)."""
     out = folder / f"{stem}.out.json"
     if out.exists():
         first = json.loads(out.read_text())["errors"][0]
@@ -57,9 +58,9 @@ def first_error_line(folder: Path, stem: str) -> int | None:
     else:
         ids = [expected_errors(folder, stem)[0]["node"] or ""]
     for node_id in ids:
-        m = re.search(r"\[L(\d+):C\d+", node_id)
+        m = re.search(r"\[L(\d+):C(\d+)", node_id)
         if m:
-            return int(m.group(1)) + 1
+            return int(m.group(1)) + 1, int(m.group(2)) + 1
     return None
 
 
@@ -221,13 +222,13 @@ def test_interpreter_snapshot_gives_the_same_model(stem: str) -> None:
 
 
 @pytest.mark.parametrize(("folder", "stem"), rejected_cases())
-def test_invalid_input_is_rejected_at_the_first_error_line(folder: str, stem: str) -> None:
+def test_invalid_input_is_rejected_at_the_first_error_position(folder: str, stem: str) -> None:
     directory = CORPUS / folder
     with pytest.raises(DbmlError) as raised:
         parse_dbml(read(directory / f"{stem}.in.dbml"), f"{stem}.in.dbml")
-    line = first_error_line(directory, stem)
-    assert line is not None
-    assert raised.value.first.line == line, str(raised.value)
+    position = first_error_position(directory, stem)
+    assert position is not None
+    assert (raised.value.first.line, raised.value.first.col) == position, str(raised.value)
 
 
 @pytest.mark.parametrize("stem", [s for s in stems(VALIDATOR) if not expected_errors(VALIDATOR, s)])

@@ -64,8 +64,8 @@ def test_syntax_errors_on_several_lines_are_all_reported() -> None:
     ("text", "expected"),
     [
         ("Table t {\n  id int\n  id text\n}", (3, 3, "column 'id' is defined twice")),
-        ("Table t { id int }\nTable t { id int }", (2, 1, "table t is defined twice")),
-        ("Table s.t { id int }\nTable s.t { x int }", (2, 1, "table s.t is defined twice")),
+        ("Table t { id int }\nTable t { id int }", (2, 7, "table t is defined twice")),
+        ("Table s.t { id int }\nTable s.t { x int }", (2, 7, "table s.t is defined twice")),
         ("Table t { id int [ref: > u.id] }", (1, 26, "reference to unknown table 'u'")),
         (
             "Table t { id int [ref: > t.idd] }",
@@ -92,7 +92,7 @@ def test_syntax_errors_on_several_lines_are_all_reported() -> None:
             "Table t { c int [note: 'a', note: 'b'] }",
             (1, 18, "column setting 'note' is given more than once"),
         ),
-        ("Table t { c int [check: 'x > 0'] }", (1, 18, "'check' needs a `backtick expression`")),
+        ("Table t { c int [check: 'x > 0'] }", (1, 25, "'check' needs a `backtick expression`")),
         (
             "Table t { c int [ref: > t.c] }",
             (1, 18, "the two ends of the reference are the same columns"),
@@ -104,7 +104,7 @@ def test_syntax_errors_on_several_lines_are_all_reported() -> None:
         ),
         ("Table t { id int\n indexes { id [type: hsh] } }", (2, 16, "unknown index type 'hsh'")),
         ("Table t { id int [note: 'x] }", (1, 25, "unterminated string")),
-        ("Table t {\n  id\n}", (2, 5, "column 'id' needs a type, found end of line")),
+        ("Table t {\n  id\n}", (2, 3, "column 'id' needs a type, found end of line")),
         (
             "Table t { id int pk uniqe }",
             (1, 21, "unexpected 'uniqe' after the type of column 'id' (settings go in [brackets])"),

@@ -144,7 +144,7 @@ class Builder:
             if name is None:
                 continue
             if name in self.enums:
-                self.report(e.offset, f"enum {name} is defined twice")
+                self.report(e.offset + 1, f"enum {name} is defined twice")  # at the name
                 continue
             values: list[str] = []
             for value, offset in e.values:
@@ -159,9 +159,9 @@ class Builder:
         for t in self.doc.tables:
             if t.partial:
                 if len(t.path) != 1:
-                    self.report(t.offset, "a TablePartial name must be a single name")
+                    self.report(t.offset + 1, "a TablePartial name must be a single name")
                 elif t.path[0] in self.partials:
-                    self.report(t.offset, f"TablePartial '{t.path[0]}' is defined twice")
+                    self.report(t.offset + 1, f"TablePartial '{t.path[0]}' is defined twice")
                 else:
                     self.partials[t.path[0]] = t
                 continue
@@ -169,7 +169,7 @@ class Builder:
             if name is None:
                 continue
             if name in self.tables:
-                self.report(t.offset, f"table {name} is defined twice")
+                self.report(t.offset + 1, f"table {name} is defined twice")
                 continue
             self.tables[name] = _Table(name, t)
             if t.alias is not None:
@@ -206,14 +206,15 @@ class Builder:
             _string(s["note"][0], self.report)
         for check in s.get("check", ()):
             if check.value is None or check.value.kind != "expr":
-                self.report(check.offset, "'check' needs a `backtick expression`")
+                at = check.value.offset if check.value is not None else check.offset
+                self.report(at, "'check' needs a `backtick expression`")
 
     def check_groups(self) -> None:
         grouped: dict[Name, str] = {}
         for g in self.doc.groups:
             label = ".".join(g.path)
             if len(g.path) != 1:
-                self.report(g.offset, f"a TableGroup name must be a single name, not '{label}'")
+                self.report(g.offset + 1, f"a TableGroup name must be a single name, not '{label}'")
             _settings_map(g.settings, GROUP_SETTINGS, "TableGroup", self.report)
             for path, offset in g.tables:
                 name = self.find_table(path)

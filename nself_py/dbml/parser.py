@@ -474,8 +474,8 @@ class Parser:
             self.i = i = i + 1
         else:
             if kinds[i] not in _NAME_KINDS:
-                raise ParseError(
-                    type_offset, f"column '{name}' needs a type, found {self.describe()}"
+                raise ParseError(  # at the name, as dbml-parse does
+                    offset, f"column '{name}' needs a type, found {self.describe()}"
                 )
             type_def = self.column_type()
             i = self.i
