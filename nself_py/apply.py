@@ -257,8 +257,6 @@ def _run_script(conn: psycopg.Connection, step: Step, script: Script, project_di
             conn.execute(statement.sql)  # type: ignore[arg-type]  # SQL from a migration file
         except psycopg.Error as error:
             diag = error.diag
-            position = int(diag.statement_position or 0)
-            line = statement.line_of(position) if position else statement.line
             message = f"{diag.severity or 'ERROR'}: {diag.message_primary or str(error).strip()}"
             if diag.message_detail:
                 message += f"\nDETAIL: {diag.message_detail}"
@@ -267,9 +265,10 @@ def _run_script(conn: psycopg.Connection, step: Step, script: Script, project_di
                 step.migration.name,
                 _relative(script.file, project_dir),
                 statement.sql,
-                line,
+                statement.line,
                 message,
                 diag.message_hint,
+                int(diag.statement_position or 0),
             ) from None
 
 

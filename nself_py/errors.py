@@ -61,7 +61,11 @@ class DbmlError(NselfError):
 
 
 class MigrationError(NselfError):
-    """A migration failed; nothing of the batch it belonged to was kept."""
+    """A migration failed; nothing of the batch it belonged to was kept.
+
+    The message shows the failing statement's first line and, when PostgreSQL gave a position
+    (`position`, 1-based, in characters of `statement`), the line it points at with a caret:
+    a statement spans many lines, and its first line alone rarely shows what is wrong."""
 
     def __init__(
         self,
@@ -69,18 +73,33 @@ class MigrationError(NselfError):
         name: str,
         file: str,
         statement: str,
-        line: int,
+        statement_line: int,
         pg_message: str,
         hint: str | None = None,
+        position: int = 0,
     ):
         self.version, self.name, self.file = version, name, file
-        self.statement, self.line = statement, line
+        self.statement, self.statement_line = statement, statement_line
         self.pg_message, self.hint = pg_message, hint
-        first_line = statement.strip().splitlines()[0] if statement.strip() else ""
-        text = (
-            f"migration {version}_{name} failed in {file} at line {line}:\n"
-            f"    {first_line}\n{pg_message}"
-        )
+        lines = statement.splitlines() or [""]
+        before = statement[: max(position - 1, 0)]
+        offset = before.count("\n") if position else 0
+        self.line = statement_line + offset
+        """The line PostgreSQL's error points at, else the statement's first line."""
+        where = f"at line {self.line}"
+        if offset:
+            where += f" (the statement starts at line {statement_line})"
+        shown = [(statement_line, lines[0])]
+        if offset:
+            shown.append((self.line, lines[min(offset, len(lines) - 1)]))
+        width = len(str(self.line))
+        text = f"migration {version}_{name} failed in {file} {where}:"
+        text += "".join(f"\n    line {n:>{width}}: {line}" for n, line in shown)
+        if position:
+            column = before[before.rfind("\n") + 1 :]
+            pad = "".join("\t" if c == "\t" else " " for c in column)
+            text += f"\n    {' ' * (width + 7)}{pad}^"
+        text += f"\n{pg_message}"
         if hint:
             text += f"\nHINT: {hint}"
         super().__init__(text)

@@ -3,9 +3,10 @@
 Needed to run `-- hasura:no-transaction` files one statement at a time (PostgreSQL refuses
 `CREATE INDEX CONCURRENTLY` inside the implicit transaction of a multi-statement query) and to
 name the failing statement and its line when a migration breaks. A small scanner rather than a
-parser: it only has to know where a `;` is not inside a string (`'…'`, `E'…'` with backslash
-escapes), a quoted identifier, a `$tag$ … $tag$` body, a `--` / nested `/* */` comment, or a
-SQL-standard function body `BEGIN ATOMIC … END` (whose `CASE … END`s it counts).
+parser, splitting where psql does: a `;` ends a statement only outside a string (`'…'`, `E'…'`
+with backslash escapes), a quoted identifier, a `$tag$ … $tag$` body, a `--` / nested `/* */`
+comment, a SQL-standard function body `BEGIN ATOMIC … END` (whose `CASE … END`s it counts), and
+parentheses (`CREATE RULE … DO ALSO (INSERT …; INSERT …)` is one statement).
 """
 
 from __future__ import annotations
@@ -23,11 +24,6 @@ class Statement:
     """The statement from its first token through its `;` (comments inside are kept)."""
     line: int
     """1-based line of the script on which the statement's first token stands."""
-
-    def line_of(self, position: int) -> int:
-        """Script line of a 1-based character position inside `sql` (PostgreSQL's
-        `statement_position` for errors)."""
-        return self.line + self.sql.count("\n", 0, max(position - 1, 0))
 
 
 def _skip_quoted(text: str, i: int, quote: str, backslash: bool) -> int:
@@ -77,6 +73,7 @@ def split_sql(text: str) -> list[Statement]:
     start: int | None = None  # index of the current statement's first token
     previous_word = ""
     atomic_depth = 0  # inside BEGIN ATOMIC: 1 + open CASEs; a `;` there does not end anything
+    paren_depth = 0  # open `(`; as in psql, a stray `)` does not go below zero
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
@@ -89,7 +86,7 @@ def split_sql(text: str) -> list[Statement]:
         if text.startswith("/*", i):
             i = _skip_block_comment(text, i)
             continue
-        if ch == ";" and not atomic_depth:
+        if ch == ";" and not atomic_depth and not paren_depth:
             if start is not None:
                 statements.append(Statement(text[start : i + 1], text.count("\n", 0, start) + 1))
                 start, previous_word = None, ""
@@ -97,6 +94,10 @@ def split_sql(text: str) -> list[Statement]:
             continue
         if start is None:
             start = i
+        if ch == "(":
+            paren_depth += 1
+        elif ch == ")":
+            paren_depth = max(paren_depth - 1, 0)
         prev_is_word = i > 0 and _is_word_char(text[i - 1])
         word = None if prev_is_word else _WORD.match(text, i)
         if word and not text.startswith("'", word.end()):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -134,16 +136,14 @@ def test_failed_third_migration_leaves_nothing_of_the_batch(conn, project):
     with pytest.raises(MigrationError) as caught:
         up(conn, project)
     error = caught.value
-    assert (error.version, error.name, error.line) == (str(V3), "three", 4)
+    assert (error.version, error.name, error.line, error.statement_line) == (str(V3), "three", 4, 4)
     assert error.file == f"hasura/migrations/default/{V3}_three/up.sql"
     assert error.exit_code == 1
-    text = str(error)
-    assert (
-        f"migration {V3}_three failed in hasura/migrations/default/{V3}_three/up.sql at line 4:"
-        in text
+    assert str(error) == (
+        f"migration {V3}_three failed in hasura/migrations/default/{V3}_three/up.sql at line 4:\n"
+        "    line 4: ALTER TABLE one\n"
+        'ERROR: relation "nowhere" does not exist'
     )
-    assert "    ALTER TABLE one\n" in text
-    assert 'ERROR: relation "nowhere" does not exist' in text
     assert user_tables(conn) == []
     assert state(conn, project) == {}
     assert conn.execute("SELECT count(*) FROM nself.migration_log").fetchone()[0] == 0
@@ -164,12 +164,35 @@ def test_function_bodies_and_percent_signs_run_as_written(conn, tmp_path):
     assert conn.execute("TABLE results").fetchall() == [(4, "5;%")]
 
 
+def test_rule_with_several_actions_in_parentheses_runs_as_one_statement(conn, tmp_path):
+    add(
+        tmp_path,
+        V1,
+        "rule",
+        "CREATE TABLE t (id int);\nCREATE TABLE a (id int);\nCREATE TABLE b (id int);\n"
+        "CREATE RULE fan_out AS ON INSERT TO t DO ALSO (\n"
+        "  INSERT INTO a VALUES (NEW.id); INSERT INTO b VALUES (NEW.id * 10);\n"
+        ");\n"
+        "INSERT INTO t VALUES (1);",
+    )
+    up(conn, tmp_path)
+    assert conn.execute("SELECT (TABLE a), (TABLE b)").fetchone() == (1, 10)
+
+
 def test_error_line_points_inside_a_multi_line_statement_and_carries_the_hint(conn, tmp_path):
-    add(tmp_path, V1, "bad", "CREATE TABLE a (\n  id int,\n  x intt\n);")
+    add(tmp_path, V1, "bad", "SELECT 1;\n\nCREATE TABLE a (\n  id int,\n  x intt\n);")
     with pytest.raises(MigrationError) as caught:
         up(conn, tmp_path)
-    assert caught.value.line == 3
+    assert (caught.value.line, caught.value.statement_line) == (5, 3)
     assert 'type "intt" does not exist' in caught.value.pg_message
+    assert str(caught.value) == (
+        f"migration {V1}_bad failed in hasura/migrations/default/{V1}_bad/up.sql at line 5 "
+        "(the statement starts at line 3):\n"
+        "    line 3: CREATE TABLE a (\n"
+        "    line 5:   x intt\n"
+        "                ^\n"
+        'ERROR: type "intt" does not exist'
+    )
     add(tmp_path, V2, "hint", "SELECT now() + 1;")
     with pytest.raises(MigrationError) as caught:
         up(conn, tmp_path, version=V2)
@@ -211,7 +234,7 @@ def test_no_transaction_migration_with_create_index_concurrently(conn, project):
     )
 
 
-def test_failed_no_transaction_migration_stays_dirty_and_blocks(conn, tmp_path):
+def test_failed_no_transaction_migration_stays_dirty_and_blocks(conn, db_url, tmp_path):
     add(tmp_path, V1, "table", "CREATE TABLE big (id int);")
     add(
         tmp_path,
@@ -225,9 +248,21 @@ def test_failed_no_transaction_migration_stays_dirty_and_blocks(conn, tmp_path):
     for run in (up, down):
         with pytest.raises(NselfError, match=f"version {V2} is marked dirty") as caught:
             run(conn, tmp_path)
-        assert "UPDATE hdb_catalog.schema_migrations SET dirty = false" in str(caught.value)
+        assert f"migrate:down --version {V2} --skip-execution" in str(caught.value)
     status = migration_status(conn, tmp_path, "default", mdir(tmp_path))
     assert [r.status for r in status.rows] == ["applied", "dirty"]
+    cli = [sys.executable, "-m", "nself_py", "db", "status", "--json", "--project-dir"]
+    shown = subprocess.run(
+        [*cli, str(tmp_path), "--database-url", db_url], capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {
+        "database": "default",
+        "migrations": [
+            {"version": str(V1), "name": "table", "status": "applied"},
+            {"version": str(V2), "name": "index", "status": "dirty"},
+        ],
+    }
 
 
 def test_dirty_version_set_by_someone_else_blocks_with_fix(conn, tmp_path):

@@ -65,10 +65,21 @@ def test_splitter_drops_empty_statements_and_comment_only_text():
     assert split_sql("-- nothing here\n;;\n/* at all */\n") == []
 
 
-def test_statement_line_of_error_position():
-    [statement] = split_sql("\n\nALTER TABLE t\n  ADD COLUMN x nope;")
-    assert statement.line == 3
-    assert statement.line_of(statement.sql.index("nope") + 1) == 4
+def test_statement_starts_on_the_line_of_its_first_token():
+    [statement] = split_sql("\n-- note\n\n  ALTER TABLE t\n  ADD COLUMN x nope;")
+    assert (statement.line, statement.sql) == (4, "ALTER TABLE t\n  ADD COLUMN x nope;")
+
+
+def test_splitter_ends_statements_only_outside_parentheses_as_psql_does():
+    rule = (
+        "CREATE RULE r AS ON INSERT TO t DO ALSO (\n"
+        "  INSERT INTO a VALUES (1); INSERT INTO b VALUES (')');\n"
+        ");"
+    )
+    script = rule + "\nSELECT (1);\nSELECT 2);\nSELECT 3;"
+    statements = split_sql(script)
+    assert [s.sql for s in statements] == [rule, "SELECT (1);", "SELECT 2);", "SELECT 3;"]
+    assert [s.line for s in statements] == [1, 4, 5, 6]
 
 
 def test_new_version_is_13_digits_and_strictly_increasing():
