@@ -112,10 +112,9 @@ def find_source(project_dir: Path, name: str) -> Source:
     return Source(name)
 
 
-def source_url(project_dir: Path, source: Source, database_url: str | None = None) -> str:
-    """The URL for one database: --database-url, then the lookup order in the module doc."""
-    if database_url:
-        return database_url
+def configured_url(project_dir: Path, source: Source) -> str | None:
+    """The URL the lookup order in the module doc finds, or None: never starts the embedded
+    server (asking where a database is must not create one)."""
     settings = {**read_env_file(project_dir), **os.environ}
     if settings.get(source.env_name):
         return settings[source.env_name]
@@ -125,8 +124,14 @@ def source_url(project_dir: Path, source: Source, database_url: str | None = Non
         return resolve_database_url(project_dir)
     if source.from_env and settings.get(source.from_env):
         return settings[source.from_env]
-    if source.url:
-        return source.url
+    return source.url
+
+
+def source_url(project_dir: Path, source: Source, database_url: str | None = None) -> str:
+    """The URL for one database: --database-url, then the lookup order in the module doc."""
+    url = database_url or configured_url(project_dir, source)
+    if url:
+        return url
     if source.name == DEFAULT_DATABASE:
         return resolve_database_url(project_dir)
     tried = " or ".join(v for v in (source.env_name, source.from_env) if v)
@@ -134,6 +139,12 @@ def source_url(project_dir: Path, source: Source, database_url: str | None = Non
         f"no connection URL for database {source.name!r}: set {tried} in the environment or in "
         f"{project_dir / '.env'}"
     )
+
+
+def metadata_url(project_dir: Path) -> str | None:
+    """Where Hasura keeps its metadata (and, under config v3, every database's migration
+    state): the `default` database, when a URL for it is configured."""
+    return configured_url(project_dir, find_source(project_dir, DEFAULT_DATABASE))
 
 
 def all_sources(project_dir: Path) -> list[Source]:

@@ -1,9 +1,12 @@
 """Which migrations a database has applied, stored exactly where the Hasura CLI v2 keeps it.
 
-Two stores, chosen like Hasura's CLI does:
+Stores, chosen like Hasura's CLI does:
 - config v3 on a Hasura v2 metadata database (`hdb_catalog.hdb_version` exists): the single
   row's `cli_state` jsonb, `{"migrations": {"<database>": {"<version>": <dirty>}}, "settings":
-  {"migration_mode": "true"}, "isStateCopyCompleted": true}`; other keys are kept as found;
+  {"migration_mode": "true"}, "isStateCopyCompleted": true}`; other keys are kept as found.
+  The CLI keeps every source's state there (cli/internal/statestore: `GetMigrationsStateStore`
+  returns the catalog store for config v3, whatever `--database-name`), so a database other
+  than `default` is tracked in the metadata (`default`) database's document, under its name;
 - otherwise `hdb_catalog.schema_migrations (version bigint, dirty boolean)` and
   `hdb_catalog.migration_settings`, created on first write.
 Our own bookkeeping (sha256 of the applied up files, when, by whom) lives in
@@ -20,8 +23,10 @@ from pathlib import Path
 
 import psycopg
 
+from .db import connect
 from .errors import DatabaseError
 from .migrations import config_version
+from .projects import DEFAULT_DATABASE, metadata_url
 
 LOG_TABLE = "nself.migration_log"
 
@@ -33,9 +38,23 @@ def _exists(conn: psycopg.Connection, table: str) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
 
 
+def _fix_hint(database_name: str, version: int) -> str:
+    """Settling a dirty version is `--skip-execution`'s job (checked, locked, logged), in every
+    store: no hand-written UPDATE of Hasura's state."""
+    where = "" if database_name == DEFAULT_DATABASE else f" --database-name {database_name}"
+    command = f"nself-py db migrate:%s --version {version} --skip-execution{where}"
+    return (
+        f"finish or undo that migration by hand, then record it with `{command % 'up'}` (it is "
+        f"applied) or `{command % 'down'}` (it is not)"
+    )
+
+
 @dataclass(frozen=True)
 class TableStore:
     """`hdb_catalog.schema_migrations`: the CLI's store before config v3 metadata databases."""
+
+    database_name: str = DEFAULT_DATABASE
+    """Only for messages: the table holds one database's versions."""
 
     def describe(self) -> str:
         return "hdb_catalog.schema_migrations"
@@ -81,12 +100,7 @@ class TableStore:
         self.write(conn, {version: None})
 
     def fix_hint(self, version: int) -> str:
-        return (
-            "finish or undo that migration by hand, then clear the flag with "
-            f"`UPDATE hdb_catalog.schema_migrations SET dirty = false WHERE version = {version}` "
-            f"(it is applied) or `DELETE FROM hdb_catalog.schema_migrations WHERE version = "
-            f"{version}` (it is not)"
-        )
+        return _fix_hint(self.database_name, version)
 
 
 @dataclass(frozen=True)
@@ -135,21 +149,71 @@ class CatalogStore:
         self.write(conn, {version: None})
 
     def fix_hint(self, version: int) -> str:
+        return _fix_hint(self.database_name, version)
+
+
+@dataclass(frozen=True)
+class MetadataStore:
+    """The `cli_state` document of the metadata database, for another database's migrations.
+
+    It is reached on its own connection, so a state write cannot share the migration's
+    transaction (nor does the Hasura CLI's: it sets the catalog state after run_sql). The write
+    comes last inside that transaction, after `SET CONSTRAINTS ALL IMMEDIATE` has run the
+    deferred checks, so only a connection lost at the final COMMIT can leave the two apart."""
+
+    url: str
+    database_name: str
+
+    def describe(self) -> str:
         return (
-            "finish or undo that migration by hand, then set its flag to false in "
-            f"hdb_catalog.hdb_version.cli_state -> 'migrations' -> '{self.database_name}' -> "
-            f"'{version}' (it is applied) or remove that key (it is not)"
+            "hdb_catalog.hdb_version.cli_state of the metadata database "
+            f"(database {self.database_name!r})"
         )
 
+    def prepare(self, conn: psycopg.Connection) -> None:
+        """Nothing is created in this database: its state lives elsewhere."""
 
-StateStore = TableStore | CatalogStore
+    def read(self, conn: psycopg.Connection) -> dict[int, bool]:
+        with connect(self.url, autocommit=True) as metadata:
+            return CatalogStore(self.database_name).read(metadata)
+
+    def write(self, conn: psycopg.Connection, changes: Changes) -> None:
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+            conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        with connect(self.url) as metadata:  # commits on leaving the block
+            CatalogStore(self.database_name).write(metadata, changes)
+
+    def set(self, conn: psycopg.Connection, version: int, dirty: bool) -> None:
+        self.write(conn, {version: dirty})
+
+    def remove(self, conn: psycopg.Connection, version: int) -> None:
+        self.write(conn, {version: None})
+
+    def fix_hint(self, version: int) -> str:
+        return _fix_hint(self.database_name, version)
+
+
+StateStore = TableStore | CatalogStore | MetadataStore
 
 
 def state_store(conn: psycopg.Connection, project_dir: Path, database_name: str) -> StateStore:
     """The store the Hasura CLI would use for this project and database."""
-    if config_version(project_dir) >= 3 and _exists(conn, "hdb_catalog.hdb_version"):
+    if config_version(project_dir) < 3:
+        return TableStore(database_name)
+    if _exists(conn, "hdb_catalog.hdb_version"):
         return CatalogStore(database_name)
-    return TableStore()
+    url = None if database_name == DEFAULT_DATABASE else metadata_url(project_dir)
+    if url is not None:
+        try:
+            with connect(url, autocommit=True) as metadata:
+                if _exists(metadata, "hdb_catalog.hdb_version"):
+                    return MetadataStore(url, database_name)
+        except DatabaseError as error:
+            raise DatabaseError(
+                f"the migration state of database {database_name!r} would be in the metadata "
+                f"database (default) under config v3, which cannot be read: {error}"
+            ) from None
+    return TableStore(database_name)
 
 
 def applied_versions(conn: psycopg.Connection, project_dir: Path, database_name: str) -> set[int]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from pgservers import Server
-from test_state import v3_project
+from test_state import make_hasura_catalog, v3_project
 
 from nself_py.errors import ConfigError
 from nself_py.migrations import write_migration
@@ -193,3 +193,78 @@ def test_literal_urls_and_connection_parameters(tmp_path: Path, monkeypatch: pyt
     ]
     (tmp_path / ".env").write_text("PLAIN_DATABASE_URL=postgresql://local/plain\n")
     assert source_url(tmp_path, sources[0]) == "postgresql://local/plain"
+
+
+def cli_state(url: str) -> dict:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT cli_state FROM hdb_catalog.hdb_version").fetchone()[0]
+
+
+def has_hdb_catalog(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT to_regnamespace('hdb_catalog')").fetchone()[0] is not None
+
+
+def test_every_database_state_lives_in_the_metadata_database(db_url, second_url, tmp_path):
+    """Config v3 with Hasura: like `hasura migrate apply --database-name analytics`, the state
+    goes to the default database's cli_state under "analytics"; analytics gets no hdb_catalog."""
+    project = two_database_project(tmp_path, db_url, second_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        make_hasura_catalog(conn, {"migrations": {"default": {}}, "settings": {"x": "y"}})
+    where = ("--project-dir", str(project))
+    out = cli("db", "migrate:up", "1", "--database-name", "analytics", *where)
+    assert "state: hdb_catalog.hdb_version.cli_state of the metadata database" in out.stdout
+    assert cli_state(db_url)["migrations"] == {"default": {}, "analytics": {str(V1): False}}
+
+    out = cli("db", "migrate:up", "--all-databases", *where)
+    assert "analytics: applied 1 migration(s)" in out.stdout
+    assert cli_state(db_url) == {
+        "migrations": {"default": {str(V1): False}, "analytics": {str(V1): False, str(V2): False}},
+        "settings": {"x": "y"},
+        "isStateCopyCompleted": True,
+    }
+    assert not has_hdb_catalog(second_url)
+    assert applied_tables(second_url) == ["events", "hits"]
+    status = cli("db", "status", "--hasura", "--database-name", "analytics", *where)
+    assert "1700000000002  hits    Present        Present" in status.stdout
+
+    down = project / "hasura" / "migrations" / "analytics" / f"{V2}_hits" / "down.sql"
+    down.write_text("DROP TABLE hits;\n")
+    cli("db", "migrate:down", "--database-name", "analytics", *where)
+    assert cli_state(db_url)["migrations"]["analytics"] == {str(V1): False}
+    assert applied_tables(second_url) == ["events"]
+    cli(
+        "db",
+        "migrate:down",
+        "--version",
+        str(V1),
+        "--skip-execution",
+        "--force",
+        "--database-name",
+        "analytics",
+        *where,
+    )
+    assert cli_state(db_url)["migrations"]["analytics"] == {}
+    assert not has_hdb_catalog(second_url)
+
+
+def test_without_hasura_each_database_keeps_its_own_table(db_url, second_url, tmp_path):
+    project = two_database_project(tmp_path, db_url, second_url)
+    cli("db", "migrate:up", "--database-name", "analytics", "--project-dir", str(project))
+    assert not has_hdb_catalog(db_url)
+    assert applied(second_url) == ({V1: False, V2: False}, ["events", "hits"])
+
+
+def test_an_unreachable_metadata_database_is_an_error(second_url, tmp_path):
+    project = two_database_project(tmp_path, "postgresql://nobody@127.0.0.1:9/none", second_url)
+    out = cli(
+        "db", "migrate:up", "--database-name", "analytics", "--project-dir", str(project), code=2
+    )
+    assert "the migration state of database 'analytics' would be in the metadata" in out.stderr
+    assert not has_hdb_catalog(second_url)
+
+
+def applied_tables(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return sorted(r[0] for r in rows)
