@@ -24,6 +24,7 @@ from .canonical import canonicalize
 from .conflicts import base_line
 from .db import connect
 from .dbml import decode_dbml
+from .dependents import keep_views
 from .diff import diff
 from .errors import NselfError
 from .introspect import CatalogRows, build_schema, introspect, read_catalog
@@ -147,6 +148,7 @@ def plan(
             column_renames=renames.columns,
         )
     )
+    planned = keep_views(conn, planned)
     operations, measured, parts = _parts(conn, current, planned, options)
     up_sql = "\n\n".join(p.up_sql for p in parts)
     down_sql = "\n\n".join(p.down_sql for p in reversed(parts))
@@ -283,6 +285,8 @@ _SUMMARY: dict[type[Operation], tuple[str, str]] = {
     ops.CreateIndex: ("index", "added"),
     ops.DropIndex: ("index", "dropped"),
     ops.CommentOn: ("comment", "changed"),
+    ops.DropView: ("view", "dropped"),
+    ops.CreateView: ("view", "re-created"),
 }
 
 
@@ -300,6 +304,8 @@ def _subject(op: Operation) -> str:
         return op.enum.name
     if isinstance(op, ops.CreateTable | ops.DropTable):
         return op.table.name.name
+    if isinstance(op, ops.DropView | ops.CreateView):
+        return op.view.name.name
     return op.table.name  # type: ignore[attr-defined]
 
 

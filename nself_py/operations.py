@@ -1098,3 +1098,111 @@ def reverse_plan(ops: Sequence[Operation]) -> list[Operation]:
         reverse = op.reverse()
         undone.extend(reverse if isinstance(reverse, tuple) else (reverse,))
     return undone
+
+
+# --- views that read what a plan changes -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Privileges one role (None: PUBLIC) holds on a view, as `aclexplode` lists them."""
+
+    grantee: str | None
+    privileges: tuple[str, ...]
+    grantable: bool = False
+
+
+@dataclass(frozen=True)
+class View:
+    """A view or materialized view as the live catalog defines it, kept so a plan can drop it
+    before changing what it reads and re-create it exactly afterwards (DBML cannot describe it).
+    """
+
+    name: Name
+    materialized: bool
+    definition: str
+    """`pg_get_viewdef(oid, true)` read with search_path = pg_catalog, without the `;`."""
+    owner: str
+    set_owner: bool
+    """The owner is not the role that planned the migration, so `ALTER … OWNER TO` is needed."""
+    options: tuple[tuple[str, str], ...] = ()
+    """reloptions: `security_barrier`, `check_option`, `security_invoker`, storage parameters."""
+    comment: str | None = None
+    column_comments: tuple[tuple[str, str], ...] = ()
+    column_defaults: tuple[tuple[str, str], ...] = ()
+    grants: tuple[Grant, ...] | None = None
+    """None: the default privileges (`relacl` is NULL)."""
+    indexes: tuple[tuple[str, str, str | None], ...] = ()
+    """A materialized view's indexes: (name, `pg_get_indexdef`, comment)."""
+    populated: bool = True
+    reads: tuple[tuple[Name, str], ...] = ()
+    """Columns of tables and views its query reads."""
+    views: tuple[Name, ...] = ()
+    """Views and materialized views its query reads."""
+    enums: tuple[Name, ...] = ()
+    """Enums its query or its columns use."""
+
+    @property
+    def kind(self) -> str:
+        return "materialized view" if self.materialized else "view"
+
+    def keys(self) -> set[Key]:
+        """What must stay as it was while the view exists: it is dropped before these change
+        and re-created after."""
+        keys = {_column(t, c, "type") for t, c in self.reads} | {_enum(e) for e in self.enums}
+        return keys | {("view", v) for v in self.views}
+
+
+@dataclass(frozen=True)
+class DropView(Operation):
+    """Drop a view before a change PostgreSQL refuses while it exists; `CreateView` restores it."""
+
+    view: View
+    rank: ClassVar[int] = 2
+
+    def reverse(self) -> CreateView:
+        return CreateView(self.view)
+
+    def describe(self) -> str:
+        return f"drop {self.view.kind} {self.view.name} (re-created after the change)"
+
+    def changes(self) -> set[Key]:
+        return {("view", self.view.name)}
+
+    def needs_old(self) -> set[Key]:
+        return self.view.keys()
+
+
+@dataclass(frozen=True)
+class CreateView(Operation):
+    """Re-create a view exactly as it was: definition, options, owner, comments, grants."""
+
+    view: View
+    rank: ClassVar[int] = 85
+
+    def reverse(self) -> DropView:
+        return DropView(self.view)
+
+    @property
+    def hazards(self) -> tuple[Hazard, ...]:
+        name = self.view.name
+        hazards = [
+            Hazard(
+                MAY_FAIL,
+                f"{self.view.kind} {name} is re-created from its saved definition; "
+                "fails if that no longer fits the changed column types",
+            )
+        ]
+        if self.view.materialized and self.view.populated:
+            message = f"materialized view {name} is re-created WITH DATA: its query runs again"
+            hazards.append(Hazard(REWRITES_TABLE, message))
+        return tuple(hazards)
+
+    def describe(self) -> str:
+        return f"re-create {self.view.kind} {self.view.name}"
+
+    def changes(self) -> set[Key]:
+        return {("view", self.view.name)}
+
+    def needs_new(self) -> set[Key]:
+        return self.view.keys() | {("view", self.view.name)}
