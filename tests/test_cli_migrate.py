@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from nself_py.apply import LOCK_KEY
 from nself_py.migrations import write_migration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,3 +249,116 @@ def test_contradictory_choices_exit_2_before_connecting(tmp_path: Path):
     ):
         result = run("db", *args, "--project-dir", str(tmp_path), *bad_url, check_code=2)
         assert "cannot connect" not in result.stderr
+
+
+def env_named(**variables: str) -> dict[str, str]:
+    """The environment without any production marker, plus `variables`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NSELF_ENV", "ENV")}
+    return {**env, **variables}
+
+
+def test_production_migrate_up_needs_confirm_then_plans_and_backs_up(db_url: str, tmp_path: Path):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE runs (version bigint)")
+        versions = add_tables(tmp_path, 2)
+        backups = tmp_path / "bin" / "dbsyncs"
+
+        refused = run(
+            "db",
+            "migrate:up",
+            "--env",
+            "production",
+            *opts(tmp_path, db_url),
+            check_code=1,
+            env=env_named(),
+        )
+        assert "production database default: to apply" in refused.stdout
+        assert "t0" in refused.stdout and "t1" in refused.stdout
+        assert "pass --confirm to apply 2 pending migration(s)" in refused.stderr
+        assert applied(conn) == {} and not backups.exists()
+        run("db", "migrate:up", "--dry-run", *opts(tmp_path, db_url), env=env_named(ENV="prod"))
+        assert applied(conn) == {} and not backups.exists()
+
+        done = run(
+            "db",
+            "migrate:up",
+            "--confirm",
+            *opts(tmp_path, db_url),
+            env=env_named(NSELF_ENV="Prod"),
+        )
+        lines = done.stdout.splitlines()
+        backed_up = next(i for i, line in enumerate(lines) if line.startswith("backed up the"))
+        applied_line = next(i for i, line in enumerate(lines) if line.startswith("applied 2"))
+        assert backed_up < applied_line
+        (folder,) = backups.iterdir()
+        assert str(folder) in lines[backed_up]
+        assert json.loads((folder / "manifest.json").read_text())["applied_versions"] == []
+        assert applied(conn) == dict.fromkeys(versions, False)
+        assert tables(conn) == set(versions)
+
+        again = run("db", "migrate:up", "--env", "prod", *opts(tmp_path, db_url), env=env_named())
+        assert "nothing to apply" in again.stdout and len(list(backups.iterdir())) == 1
+        plain = run(
+            "db", "migrate:up", "--env", "staging", *opts(tmp_path, db_url), env=env_named()
+        )
+        assert "nothing to apply" in plain.stdout
+
+
+def test_production_skip_execution_needs_confirm(db_url: str, tmp_path: Path):
+    write_migration(mdir(tmp_path), "noop", "SELECT 1;", "", version=BASE)
+    mark = ["db", "migrate:up", "--version", str(BASE), "--skip-execution"]
+    refused = run(*mark, *opts(tmp_path, db_url), check_code=1, env=env_named(ENV="production"))
+    assert "pass --confirm to record" in refused.stderr
+    run(*mark, "--confirm", *opts(tmp_path, db_url), env=env_named(ENV="production"))
+    with psycopg.connect(db_url) as conn:
+        assert applied(conn) == {BASE: False}
+
+
+def test_skip_execution_refuses_flags_that_do_not_apply(tmp_path: Path):
+    bad_url = ["--database-url", "postgresql://nobody@127.0.0.1:1/none"]
+    mark = ["--version", str(BASE), "--skip-execution"]
+    for args, flag in (
+        (["migrate:up", *mark, "--strict-order"], "--strict-order"),
+        (["migrate:up", *mark, "--per-migration-transaction"], "--per-migration-transaction"),
+        (["migrate:down", *mark, "--per-migration-transaction"], "--per-migration-transaction"),
+    ):
+        result = run("db", *args, "--project-dir", str(tmp_path), *bad_url, check_code=2)
+        assert flag in result.stderr and "cannot connect" not in result.stderr
+
+
+def test_skip_execution_honours_lock_timeout(db_url: str, tmp_path: Path):
+    write_migration(mdir(tmp_path), "noop", "SELECT 1;", "", version=BASE)
+    with psycopg.connect(db_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        started = time.monotonic()
+        result = run(
+            "db",
+            "migrate:up",
+            "--version",
+            str(BASE),
+            "--skip-execution",
+            "--lock-timeout",
+            "0.5",
+            *opts(tmp_path, db_url),
+            check_code=1,
+        )
+        assert "still held the lock after 0.5 s" in result.stderr
+        assert time.monotonic() - started < 30
+        assert applied(holder) == {}
+
+
+def test_dirty_hint_names_commands_that_settle_it(db_url: str, tmp_path: Path):
+    up = "-- hasura:no-transaction\nCREATE TABLE half (id int);\nSELECT nope;"
+    write_migration(mdir(tmp_path), "half", up, "DROP TABLE half;", version=BASE)
+    run("db", "migrate:up", *opts(tmp_path, db_url), check_code=1)
+    blocked = run("db", "migrate:up", *opts(tmp_path, db_url), check_code=1)
+    down = f"nself-py db migrate:down --version {BASE} --skip-execution"
+    assert f"`nself-py db migrate:up --version {BASE} --skip-execution`" in blocked.stderr
+    assert f"`{down}` (it is not)" in blocked.stderr
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE half")  # undone by hand, as the hint says
+        run("db", *down.split()[2:], *opts(tmp_path, db_url))
+        assert applied(conn) == {}
+        (mdir(tmp_path) / f"{BASE}_half" / "up.sql").write_text(up.replace("nope", "1"))
+        run("db", "migrate:up", *opts(tmp_path, db_url))
+        assert applied(conn) == {BASE: False}

@@ -21,13 +21,16 @@ from ..apply import (
     MODIFIED,
     PENDING,
     Outcome,
+    Plan,
     Status,
     hasura_status_text,
     migrate_down,
     migrate_goto,
     migrate_up,
+    migration_lock,
     migration_status,
 )
+from ..backup import backup_database
 from ..conflicts import Conflict, local_conflicts
 from ..db import connect
 from ..errors import EXIT_OK, ConfigError, NselfError
@@ -41,6 +44,7 @@ from ..migrations import (
 )
 from ..projects import all_sources, find_source, source_url
 from ..squash import DEFAULT_NAME, squash
+from ..update import ConfirmationRequired, is_production
 from . import (
     DatabaseNameOption,
     DatabaseUrlOption,
@@ -81,6 +85,19 @@ ForceOption = Annotated[
     bool,
     typer.Option("--force", help="With --skip-execution: record even if the schema disagrees."),
 ]
+EnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        help="Environment name (else NSELF_ENV, else ENV); prod/production needs --confirm.",
+    ),
+]
+ConfirmOption = Annotated[
+    bool,
+    typer.Option(
+        "--confirm", help="Apply to a production database (the plan and a backup come first)."
+    ),
+]
 PerMigrationOption = Annotated[
     bool,
     typer.Option(
@@ -107,22 +124,25 @@ def _spinner(dry_run: bool) -> AbstractContextManager[object]:
     return console.status("running migrations…")
 
 
+def _print_plan(plan: Plan, title: str) -> None:
+    """The steps of a plan as a table, its warnings first."""
+    for warning in plan.warnings:
+        err_console.print("warning: " + warning, style="yellow", markup=False)
+    columns = ("DIRECTION",) if plan.direction == GOTO else ()
+    table = Table(*columns, "VERSION", "NAME", "STATEMENTS", box=None, title=title)
+    for step in plan.steps:
+        cells = (step.direction,) if columns else ()
+        table.add_row(
+            *cells, str(step.migration.version), step.migration.name, str(step.statement_count)
+        )
+    console.print(table)
+
+
 def _print_outcome(outcome: Outcome, dry_run: bool) -> str:
     """Print the result of a run; returns its one-line summary."""
     plan = outcome.plan
     if dry_run:
-        for warning in plan.warnings:
-            err_console.print("warning: " + warning, style="yellow", markup=False)
-        columns = ("DIRECTION",) if plan.direction == GOTO else ()
-        table = Table(
-            *columns, "VERSION", "NAME", "STATEMENTS", box=None, title=f"would {plan.direction}"
-        )
-        for step in plan.steps:
-            cells = (step.direction,) if columns else ()
-            table.add_row(
-                *cells, str(step.migration.version), step.migration.name, str(step.statement_count)
-            )
-        console.print(table)
+        _print_plan(plan, f"would {plan.direction}")
     if not plan.steps:
         summary = "nothing to " + {"up": "apply", "down": "roll back"}.get(plan.direction, "do")
         console.print(summary)
@@ -205,7 +225,9 @@ def _on_each(targets: list[Target], run: Callable[[Target], str]) -> None:
         raise error
 
 
-def _mark(target: Target, version: int, applied: bool, force: bool, dry_run: bool) -> None:
+def _mark(
+    target: Target, version: int, applied: bool, force: bool, dry_run: bool, lock_timeout: float
+) -> None:
     with connect(target.url, autocommit=True) as conn:
         marked = mark_version(
             conn,
@@ -216,6 +238,7 @@ def _mark(target: Target, version: int, applied: bool, force: bool, dry_run: boo
             applied=applied,
             force=force,
             dry_run=dry_run,
+            lock_timeout=lock_timeout,
             report=_report,
         )
     for problem in marked.disagreements:
@@ -243,23 +266,37 @@ def migrate_up_command(
     lock_timeout: LockTimeoutOption = 60.0,
     skip_execution: SkipExecutionOption = False,
     force: ForceOption = False,
+    env: EnvOption = None,
+    confirmed: ConfirmOption = False,
     all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
     database_name: DatabaseNameOption = "default",
 ) -> None:
-    """Apply pending migrations in one transaction (all, the next N, or --version V)."""
+    """Apply pending migrations in one transaction (all, the next N, or --version V).
+
+    On production (--env, NSELF_ENV or ENV = prod/production) only with --confirm: the plan
+    is printed and the database backed up before anything runs."""
     _one_of(("N", count), ("--version", version))
     _check_skip(skip_execution, force, version, all_databases)
+    if skip_execution and (strict_order or per_migration_transaction):
+        raise ConfigError(
+            "--strict-order and --per-migration-transaction do not apply with --skip-execution "
+            "(nothing runs)"
+        )
+    production = is_production(env) and not dry_run
     targets = _targets(project_dir, database_url, database_name, all_databases)
     if skip_execution:
-        _mark(targets[0], version, True, force, dry_run)  # type: ignore[arg-type]
+        if production and not confirmed:
+            raise ConfirmationRequired(
+                f"this is a production database: pass --confirm to record {version} as "
+                "applied (nothing was changed)"
+            )
+        _mark(targets[0], version, True, force, dry_run, lock_timeout)  # type: ignore[arg-type]
         return
 
-    _migrate_each(
-        targets,
-        dry_run,
-        lambda conn, target: migrate_up(
+    def up(conn: psycopg.Connection, target: Target, plan_only: bool) -> Outcome:
+        return migrate_up(
             conn,
             target.project.dir,
             target.name,
@@ -267,11 +304,32 @@ def migrate_up_command(
             count=count,
             version=version,
             strict_order=strict_order,
-            dry_run=dry_run,
+            dry_run=plan_only,
             per_migration_transaction=per_migration_transaction,
             lock_timeout=lock_timeout,
             report=_report,
-        ),
+        )
+
+    def guarded(conn: psycopg.Connection, target: Target) -> Outcome:
+        """Production: under the lock, the plan, a refusal without --confirm, a backup, the run
+        (which plans again under the same, re-entrant, lock and so finds the same steps)."""
+        with migration_lock(conn, lock_timeout, _report):
+            plan = up(conn, target, plan_only=True).plan
+            if plan.steps:
+                _print_plan(plan, f"production database {target.name}: to apply")
+                if not confirmed:
+                    raise ConfirmationRequired(
+                        "this is a production database: pass --confirm to apply "
+                        f"{len(plan.steps)} pending migration(s) (nothing was changed)"
+                    )
+                folder = backup_database(target.url, conn, target.project.dir, target.name)
+                console.print(f"backed up the database to {folder}", markup=False)
+            return up(conn, target, plan_only=False)
+
+    _migrate_each(
+        targets,
+        dry_run,
+        guarded if production else (lambda conn, target: up(conn, target, dry_run)),
     )
 
 
@@ -319,9 +377,13 @@ def migrate_down_command(
     """Roll back the last applied migration (or the last N, down to --to-version, or V)."""
     _one_of(("N", count), ("--to-version", to_version), ("--version", version))
     _check_skip(skip_execution, force, version, all_databases)
+    if skip_execution and per_migration_transaction:
+        raise ConfigError(
+            "--per-migration-transaction does not apply with --skip-execution (nothing runs)"
+        )
     targets = _targets(project_dir, database_url, database_name, all_databases)
     if skip_execution:
-        _mark(targets[0], version, False, force, dry_run)  # type: ignore[arg-type]
+        _mark(targets[0], version, False, force, dry_run, lock_timeout)  # type: ignore[arg-type]
         return
 
     _migrate_each(
