@@ -6,20 +6,26 @@ comments. A small token scanner recognises the statements that can lose data (DR
 ALTER TABLE … DROP COLUMN, ALTER COLUMN … TYPE, DROP SCHEMA/TYPE … CASCADE, TRUNCATE, DELETE
 without WHERE); the database then says what would actually be lost. Only real losses are
 reported: dropping an empty table or a column holding only NULLs loses nothing, and a type change
-is a hazard only when some current value would not come back unchanged. Objects that do not
-exist yet (created by an earlier pending migration) hold no data today and are not counted.
+is a hazard only when some current value would not come back unchanged. The statements of the
+plan are read in order and their renames followed (RENAME TO, RENAME COLUMN, SET SCHEMA), so a
+drop is measured on the live table or column it will really reach. Objects an earlier statement
+creates hold no data today and are not counted; an object that is neither in the database nor
+created earlier cannot be measured and counts as a hazard (something unseen made it).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
 import psycopg
 from psycopg import sql
 
 from .apply import Step
+from .model import Name
+from .sqltext import quote_name
 
 _TOKEN = re.compile(
     r"""
@@ -206,6 +212,67 @@ def statement_targets(text: str) -> list[Target]:
     return []
 
 
+@dataclass(frozen=True)
+class NameChange:
+    """What a statement does to the names later statements use: CREATE_TABLE, ADD_COLUMN,
+    RENAME_TABLE (`new` a bare table name), SET_SCHEMA (`new` a schema), RENAME_COLUMN
+    (`column` to `new`). `relation` is as written (quoting kept); columns are as PostgreSQL
+    sees them."""
+
+    kind: str
+    relation: str
+    column: str | None = None
+    new: str | None = None
+
+
+_NOT_A_COLUMN = {"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "EXCLUDE"}
+
+
+def _alter_table_changes(relation: str, action: list[Token]) -> Iterator[NameChange]:
+    r = _Reader(action)
+    if r.take("RENAME"):
+        if r.take("TO") and r.i < len(action):
+            yield NameChange("RENAME_TABLE", relation, new=action[r.i].name)
+        elif not r.peek("CONSTRAINT"):
+            r.take("COLUMN")
+            if r.i + 2 < len(action) and action[r.i + 1].upper == "TO":
+                yield NameChange("RENAME_COLUMN", relation, action[r.i].name, action[r.i + 2].name)
+    elif r.take("SET", "SCHEMA") and r.i < len(action):
+        yield NameChange("SET_SCHEMA", relation, new=action[r.i].name)
+    elif r.take("ADD") and not any(r.peek(word) for word in _NOT_A_COLUMN):
+        r.take("COLUMN")
+        r.take("IF", "NOT", "EXISTS")
+        if r.i < len(action) and action[r.i].kind in ("word", "ident"):
+            yield NameChange("ADD_COLUMN", relation, action[r.i].name)
+
+
+def statement_changes(text: str) -> list[NameChange]:
+    """The tables and columns a statement creates or renames, by its shape alone."""
+    toks = [t for t in tokens(text) if t.text != ";"]
+    r = _Reader(toks)
+    if r.take("CREATE"):
+        for word in ("GLOBAL", "LOCAL", "TEMP", "TEMPORARY", "UNLOGGED"):
+            r.take(word)
+        if not r.take("TABLE"):
+            return []
+        r.take("IF", "NOT", "EXISTS")
+        name = r.qualified_name()
+        return [NameChange("CREATE_TABLE", name[0])] if name else []
+    if r.take("ALTER", "TABLE"):
+        r.take("IF", "EXISTS")
+        r.take("ONLY")
+        name = r.qualified_name()
+        if name is None:
+            return []
+        r.take_text("*")
+        return [
+            change
+            for action in _split_top_level(r.rest())
+            for change in _alter_table_changes(name[0], action)
+        ]
+    return []
+
+
 # --- measuring against the live database ------------------------------------------------------
 
 
@@ -224,13 +291,17 @@ def _rows(conn: psycopg.Connection, table: tuple[str, str]) -> int:
     return conn.execute(query).fetchone()[0]
 
 
-def _non_null(conn: psycopg.Connection, table: tuple[str, str], column: str) -> int | None:
+def _has_column(conn: psycopg.Connection, table: tuple[str, str], column: str) -> bool:
     exists = conn.execute(
         "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s "
         "AND attnum > 0 AND NOT attisdropped",
         (sql.Identifier(*table).as_string(conn), column),
     ).fetchone()
-    if not exists:
+    return exists is not None
+
+
+def _non_null(conn: psycopg.Connection, table: tuple[str, str], column: str) -> int | None:
+    if not _has_column(conn, table, column):
         return None
     query = sql.SQL("SELECT count({}) FROM {}").format(
         sql.Identifier(column), sql.Identifier(*table)
@@ -340,19 +411,143 @@ class DataLoss:
         return f"{self.migration} ({self.file}:{self.line}) {self.statement}\n    {self.loss}"
 
 
+Table = tuple[str, str]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Found(Generic[T]):
+    """A name an earlier statement of the plan may have renamed, resolved: `live` is the live
+    table (schema, name) or column it stands for, None when an earlier statement created it."""
+
+    live: T | None
+
+
+class _PlanNames:
+    """Tables and columns under the names the plan's statements so far have left them with."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+        self.schema = conn.execute("SELECT current_schema()").fetchone()[0]
+        self.tables: dict[Table, Table | None] = {}
+        """Plan name → live table, for names the plan gave; None: created by the plan."""
+        self.gone: set[Table] = set()
+        """Live tables no longer under their own name (renamed, moved or dropped)."""
+        self.columns: dict[tuple[Table, str], str | None] = {}
+        self.gone_columns: set[tuple[Table, str]] = set()
+
+    def _key(self, written: str) -> Table:
+        parts = [t.name for t in tokens(written) if t.kind in ("word", "ident")]
+        return (parts[-2] if len(parts) > 1 else self.schema, parts[-1])
+
+    def _table(self, written: str) -> tuple[Table, _Found[Table]] | None:
+        """(plan name, what it stands for), None when neither the plan nor the database has it."""
+        key = self._key(written)
+        if key in self.tables:
+            return key, _Found(self.tables[key])
+        live = _relation(self.conn, written)
+        return (live, _Found(live)) if live and live not in self.gone else None
+
+    def column(self, table: Table, name: str) -> _Found[str] | None:
+        if (table, name) in self.columns:
+            return _Found(self.columns[table, name])
+        if (table, name) in self.gone_columns or not _has_column(self.conn, table, name):
+            return None
+        return _Found(name)
+
+    def change(self, change: NameChange) -> None:
+        found = self._table(change.relation)
+        if change.kind == "CREATE_TABLE":
+            if found is None:
+                self.tables[self._key(change.relation)] = None
+            return
+        if found is None:
+            return
+        key, table = found
+        if change.kind in ("RENAME_TABLE", "SET_SCHEMA"):
+            self.drop_table(key, table)
+            new = (key[0], change.new) if change.kind == "RENAME_TABLE" else (change.new, key[1])
+            self.tables[new] = table.live
+            return
+        if table.live is None:
+            return
+        column = self.column(table.live, change.column or "")
+        if change.kind == "ADD_COLUMN" and column is None:
+            self.columns[table.live, change.column or ""] = None
+        elif change.kind == "RENAME_COLUMN" and column is not None:
+            self.drop_column(table.live, change.column or "", column)
+            self.columns[table.live, change.new or ""] = column.live
+
+    def drop_table(self, key: Table, table: _Found[Table]) -> None:
+        self.tables.pop(key, None)
+        if table.live is not None:
+            self.gone.add(table.live)
+
+    def drop_column(self, table: Table, name: str, column: _Found[str]) -> None:
+        self.columns.pop((table, name), None)
+        if column.live is not None:
+            self.gone_columns.add((table, column.live))
+
+    def measure(self, target: Target) -> str | None:
+        """`measure` on the live table and column the target will reach, None when an earlier
+        statement created it, a hazard when it cannot be found at all."""
+        if target.kind in ("DROP_SCHEMA", "DROP_TYPE"):
+            return measure(self.conn, target)
+        found = self._table(target.relation)
+        what = target.relation + (f".{target.column}" if target.column else "")
+        unknown = (
+            f"{_VERBS[target.kind]} {what}, which is not in the database under that name and "
+            "which no earlier statement of the pending migrations creates: what it will hold "
+            "cannot be measured"
+        )
+        if found is None:
+            return unknown
+        key, table = found
+        if target.column is None:
+            loss = None
+            if table.live is not None:
+                loss = measure(self.conn, replace(target, relation=quote_name(Name(*table.live))))
+            if target.kind == "DROP_TABLE":
+                self.drop_table(key, table)
+            return loss
+        if table.live is None:
+            return None
+        column = self.column(table.live, target.column)
+        if column is None:
+            return unknown
+        loss = None
+        if column.live is not None:
+            live = replace(target, relation=quote_name(Name(*table.live)), column=column.live)
+            loss = measure(self.conn, live)
+        if target.kind == "DROP_COLUMN":
+            self.drop_column(table.live, target.column, column)
+        return loss
+
+
+_VERBS = {
+    "DROP_TABLE": "drops table",
+    "TRUNCATE": "empties table",
+    "DELETE_ALL": "deletes every row of table",
+    "DROP_COLUMN": "drops column",
+    "ALTER_TYPE": "changes the type of column",
+}
+
+
 def data_loss(conn: psycopg.Connection, steps: Iterable[Step]) -> list[DataLoss]:
-    """Every data-losing statement of `steps`, measured in one read-only transaction that is
-    rolled back (the figures never change the database)."""
+    """Every data-losing statement of `steps`, read in order with their renames followed and
+    measured in one read-only transaction that is rolled back (the figures never change the
+    database)."""
     found = []
     outermost = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with conn.transaction(force_rollback=True):
         if outermost:
             conn.execute("SET TRANSACTION READ ONLY")
+        names = _PlanNames(conn)
         for step in steps:
             for script in step.scripts:
                 for statement in script.statements:
                     for target in statement_targets(statement.sql):
-                        loss = measure(conn, target)
+                        loss = names.measure(target)
                         if loss:
                             first = statement.sql.strip().splitlines()[0]
                             found.append(
@@ -364,4 +559,6 @@ def data_loss(conn: psycopg.Connection, steps: Iterable[Step]) -> list[DataLoss]
                                     loss,
                                 )
                             )
+                    for change in statement_changes(statement.sql):
+                        names.change(change)
     return found

@@ -138,3 +138,60 @@ def test_data_loss_names_migration_file_line_and_statement(tmp_path: Path, conn)
     # measuring changed nothing
     assert conn.execute("SELECT count(*) FROM extra.notes").fetchone() == (2,)
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def plan_losses(conn: psycopg.Connection, mdir: Path, *ups: str) -> list[str]:
+    """The losses `data_loss` finds in pending migrations holding `ups`, in order."""
+    for version, up in enumerate(ups, start=1):
+        write_migration(mdir, f"m{version}", up, "", version=version)
+    return [d.loss for d in data_loss(conn, plan_up(local_migrations(mdir), {}).steps)]
+
+
+def test_renames_earlier_in_the_plan_are_followed_to_the_live_data(tmp_path: Path, conn):
+    losses = plan_losses(
+        conn,
+        tmp_path,
+        "ALTER TABLE users RENAME COLUMN nickname TO old_name;\n"
+        "ALTER TABLE users DROP COLUMN old_name;",
+        'ALTER TABLE users RENAME TO "People";\nALTER TABLE public."People" RENAME code TO c;',
+        'ALTER TABLE "People" ALTER COLUMN c TYPE varchar(3), DROP COLUMN age;',
+        "ALTER TABLE extra.notes SET SCHEMA public;\nALTER TABLE notes RENAME TO n;\nTRUNCATE n;",
+    )
+    assert losses == [
+        "drops column public.users.nickname holding 2 non-null values",
+        "changes column public.users.code to varchar(3): 1 value would not survive unchanged",
+        "drops column public.users.age holding 2 non-null values",
+        "empties table extra.notes holding 2 rows",
+    ]
+    assert conn.execute("SELECT count(nickname) FROM users").fetchone() == (2,)
+
+
+def test_objects_the_plan_creates_lose_nothing(tmp_path: Path, conn):
+    losses = plan_losses(
+        conn,
+        tmp_path,
+        "CREATE TABLE fresh (id int);\nALTER TABLE fresh RENAME TO fresh2;",
+        "DROP TABLE fresh2;\nALTER TABLE users ADD COLUMN z int;\nALTER TABLE users RENAME z TO y;",
+        "ALTER TABLE users DROP COLUMN y;\nALTER TABLE users RENAME TO gone;\n"
+        "CREATE TABLE users (id int);\nDROP TABLE users;",
+    )
+    assert losses == []
+
+
+def test_what_neither_the_database_nor_the_plan_has_counts_as_a_loss(tmp_path: Path, conn):
+    unknown = (
+        "which is not in the database under that name and which no earlier statement of the "
+        "pending migrations creates: what it will hold cannot be measured"
+    )
+    losses = plan_losses(
+        conn,
+        tmp_path,
+        "DROP TABLE IF EXISTS ghost;",
+        "ALTER TABLE users RENAME nickname TO nick;\nALTER TABLE users DROP COLUMN nickname;",
+        "ALTER TABLE users RENAME TO people;\nDELETE FROM users;",
+    )
+    assert losses == [
+        f"drops table ghost, {unknown}",
+        f"drops column users.nickname, {unknown}",
+        f"deletes every row of table users, {unknown}",
+    ]

@@ -3,6 +3,8 @@ from a failure, verification, production confirmation. Real PostgreSQL throughou
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -126,6 +128,36 @@ def test_data_loss_is_refused_before_anything_changes(project):
     assert result.drift.exit_code == 0
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (3,)
+
+
+def test_hand_written_rename_then_drop_is_refused_with_the_values_it_would_destroy(project):
+    project_dir, url = project
+    write_migration(
+        mdir(project_dir),
+        "rename_then_drop",
+        "ALTER TABLE users RENAME COLUMN name TO old_name;\n"
+        "ALTER TABLE users DROP COLUMN old_name;",
+        "ALTER TABLE users ADD COLUMN name text;",
+    )
+    before = snapshot(url)
+    command = [sys.executable, "-m", "nself_py", "db", "update", "--project-dir", str(project_dir)]
+    refused = subprocess.run(
+        [*command, "--database-url", url], capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "drops column public.users.name holding 3 non-null values" in refused.stderr
+    assert "--allow-data-loss" in refused.stderr and "Traceback" not in refused.stderr
+    assert snapshot(url) == before
+    result = run_update(project_dir, url, allow_data_loss=True)
+    assert [loss.loss for loss in result.losses] == [
+        "drops column public.users.name holding 3 non-null values"
+    ]
+    with psycopg.connect(url) as conn:
+        columns = conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'users'::regclass AND attnum > 0 "
+            "AND NOT attisdropped ORDER BY attnum"
+        ).fetchall()
+    assert columns == [("id",), ("nickname",)]
 
 
 def test_failing_migration_leaves_schema_data_and_state_as_before(project):
