@@ -1,22 +1,28 @@
 """`db run --online`: the same changes, spelled so that reads and writes keep going.
 
 Indexes are built and dropped CONCURRENTLY, which PostgreSQL refuses inside a transaction, so
-they go into `-- hasura:no-transaction` migrations of their own. The plan is re-sorted with index
-drops pulled first and index builds pushed last, then cut wherever it switches between
-transactional and concurrent work: usually three migrations (drop indexes, the rest, build
-indexes), applied in version order, each with the exact reverse as its down.sql. Foreign keys and
-checks are added NOT VALID and then validated, SET NOT NULL goes through a validated check, a
-unique constraint is built as a unique index CONCURRENTLY and then attached (`ADD CONSTRAINT …
-UNIQUE USING INDEX`, a catalog-only step, in a migration after the builds), and every migration
-starts with `SET lock_timeout` (and `statement_timeout`) and ends with RESET. Concurrent drops say
-IF EXISTS: they run outside a transaction, and dropping an attached constraint drops its index.
-Primary keys are still added in one step (building their index blocks writes).
+they go into `-- hasura:no-transaction` migrations of their own. Foreign keys and checks are added
+NOT VALID and then validated, and SET NOT NULL goes through a validated check; these go into
+no-transaction migrations too, because inside one transaction the ACCESS EXCLUSIVE (or SHARE ROW
+EXCLUSIVE) lock of the ADD would be held through the VALIDATE scan. Run alone, each statement
+commits and releases its lock, so the scan holds only SHARE UPDATE EXCLUSIVE and writes go on.
+A unique constraint is built as a unique index CONCURRENTLY and then attached (`ADD CONSTRAINT …
+UNIQUE USING INDEX`, a catalog-only step, in the same migration as the builds).
+
+The plan is re-sorted with index drops pulled first, index builds and attachments pushed late and
+validations last, as far as dependencies allow, then cut wherever the kind of work changes:
+usually `_drop_indexes`, the transactional rest, `_indexes`, `_validate`, applied in version
+order, each with the exact reverse as its down.sql. Every migration starts with `SET
+lock_timeout` (and `statement_timeout`) and ends with RESET. Concurrent drops say IF EXISTS: they
+run outside a transaction, and dropping an attached constraint drops its index. Primary keys are
+still added in one step (building their index blocks writes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import groupby
 
 from .migrations import NO_TRANSACTION_MARKER
 from .model import Check, Index, Unique
@@ -45,7 +51,13 @@ class Part:
     operations: tuple[Operation, ...]
     no_transaction: bool
     suffix: str
-    """Added to the migration name: `_drop_indexes`, `` or `_indexes`."""
+    """Added to the migration name: `_drop_indexes`, `` (the transactional part), `_indexes` or
+    `_validate`, with `_<n>` (its position) when several parts would share a name."""
+
+
+DROP_INDEXES = "_drop_indexes"
+INDEXES = "_indexes"
+VALIDATE = "_validate"
 
 
 def _online(op: Operation) -> tuple[Operation, ...]:
@@ -67,42 +79,55 @@ def _online(op: Operation) -> tuple[Operation, ...]:
     return (op,)
 
 
-def _rank(op: Operation) -> int:
-    """Index drops as early and index builds as late as their dependencies allow; a unique
-    constraint made from a new index comes right after the builds."""
-    if isinstance(op, DropIndex):
-        return -1
-    if isinstance(op, CreateIndex):
-        return 1000
-    if isinstance(op, AttachUniqueIndex):
-        return 1001
-    return op.rank
+def _outside_transaction(op: Operation) -> str | None:
+    """The no-transaction part an operation of the online plan goes to (None: transactional).
+
+    Concurrent index work must run there; NOT VALID + VALIDATE must, so that the ADD commits
+    and drops its strong lock before the scan; an attachment may, so it joins its builds."""
+    if isinstance(op, DropIndex) and op.concurrently:
+        return DROP_INDEXES
+    if (isinstance(op, CreateIndex) and op.concurrently) or isinstance(op, AttachUniqueIndex):
+        return INDEXES
+    if isinstance(op, AddConstraint | AddForeignKey | AlterColumnNullability) and op.online:
+        return VALIDATE
+    return None
 
 
-def _concurrent(op: Operation) -> bool:
-    return isinstance(op, CreateIndex | DropIndex) and op.concurrently
+_RANKS = {DROP_INDEXES: -1, INDEXES: 1000, VALIDATE: 1010}
+_AFTER = 5
+"""Transactional work that needs a no-transaction part's result ranks this far behind it."""
+
+
+def _ranker(ops: Sequence[Operation]) -> Callable[[Operation], int]:
+    """Ranks for `order`: index drops as early, index builds (then their attachments) as late,
+    and validations later still, as far as dependencies allow. Transactional work that needs
+    what such a part makes waits for the whole part, so the plan falls into few parts."""
+    made_by = {
+        key: part for op in ops if (part := _outside_transaction(op)) for key in op.changes()
+    }
+
+    def rank(op: Operation) -> int:
+        if isinstance(op, AttachUniqueIndex):
+            return _RANKS[INDEXES] + 1
+        part = _outside_transaction(op)
+        if part is not None:
+            return _RANKS[part]
+        needed = (_RANKS[made_by[key]] + _AFTER for key in op.needs_new() if key in made_by)
+        return max((op.rank, *needed))
+
+    return rank
 
 
 def online_parts(ops: Sequence[Operation]) -> list[Part]:
     """The plan in lock-friendly form, cut into transactional and no-transaction migrations."""
-    ordered = order([online for op in ops for online in _online(op)], rank=_rank)
-    runs: list[list[Operation]] = []
-    for op in ordered:
-        if runs and _concurrent(runs[-1][-1]) == _concurrent(op):
-            runs[-1].append(op)
-        else:
-            runs.append([op])
-    parts = []
-    for i, run in enumerate(runs):
-        concurrent = _concurrent(run[0])
-        if not concurrent:
-            suffix = "" if sum(not _concurrent(r[0]) for r in runs) == 1 else f"_{i + 1}"
-        else:
-            builds = all(isinstance(op, CreateIndex) for op in run)
-            drops = all(isinstance(op, DropIndex) for op in run)
-            suffix = "_indexes" if builds else "_drop_indexes" if drops else f"_indexes_{i + 1}"
-        parts.append(Part(tuple(run), concurrent, suffix))
-    return parts
+    planned = [online for op in ops for online in _online(op)]
+    ordered = order(planned, rank=_ranker(planned))
+    runs = [(kind or "", tuple(run)) for kind, run in groupby(ordered, _outside_transaction)]
+    kinds = [kind for kind, _ in runs]
+    return [
+        Part(run, bool(kind), f"{kind}_{i + 1}" if kinds.count(kind) > 1 else kind)
+        for i, (kind, run) in enumerate(runs)
+    ]
 
 
 def _settings(lock_timeout: str | None, statement_timeout: str | None) -> tuple[str, str]:
