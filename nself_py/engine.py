@@ -18,13 +18,12 @@ from pathlib import Path
 
 import psycopg
 
-from . import backup, migrations, state, target_cache, unchanged
+from . import backup, dependents, migrations, state, target_cache, unchanged
 from . import operations as ops
 from .canonical import canonicalize
 from .conflicts import base_line
 from .db import connect
 from .dbml import decode_dbml
-from .dependents import keep_views
 from .diff import diff
 from .errors import NselfError
 from .introspect import CatalogRows, build_schema, introspect, read_catalog
@@ -122,13 +121,16 @@ def plan(
     catalog: Callable[[], Schema] | None = None,
     source: bytes | None = None,
     canonical: bool = False,
+    keep_views: bool = True,
 ) -> Plan:
     """Diff the live database against a model as written in DBML (only reads the database).
 
     The managed schemas are the DBML's, plus `also_manage` (schemas earlier migrations managed,
     so dropping a schema's last table from the DBML still drops the table), or with
     `all_schemas` every user schema. Schemas outside that set are never touched. `options`
-    adds renames, the online form and live figures for the hazards."""
+    adds renames, the online form and live figures for the hazards. Views that read a retyped
+    column are dropped and re-created around the change (`dependents`); `keep_views=False`
+    gives the plan exactly as diffed (what drift reports)."""
     target = written if canonical else _canonical_target(conn, written, cache_file, source)
     if all_schemas:
         current = catalog() if catalog else introspect(conn)
@@ -148,7 +150,8 @@ def plan(
             column_renames=renames.columns,
         )
     )
-    planned = keep_views(conn, planned)
+    if keep_views:
+        planned = dependents.keep_views(conn, planned)
     operations, measured, parts = _parts(conn, current, planned, options)
     up_sql = "\n\n".join(p.up_sql for p in parts)
     down_sql = "\n\n".join(p.down_sql for p in reversed(parts))

@@ -1158,7 +1158,8 @@ class DropView(Operation):
     """Drop a view before a change PostgreSQL refuses while it exists; `CreateView` restores it."""
 
     view: View
-    rank: ClassVar[int] = 2
+    rank: ClassVar[int] = 39
+    """Just before the column changes (rank 40): the view is gone as briefly as possible."""
 
     def reverse(self) -> CreateView:
         return CreateView(self.view)
@@ -1178,7 +1179,7 @@ class CreateView(Operation):
     """Re-create a view exactly as it was: definition, options, owner, comments, grants."""
 
     view: View
-    rank: ClassVar[int] = 85
+    rank: ClassVar[int] = 41
 
     def reverse(self) -> DropView:
         return DropView(self.view)
