@@ -449,6 +449,7 @@ class _PlanNames:
         return (live, _Found(live)) if live and live not in self.gone else None
 
     def column(self, table: Table, name: str) -> _Found[str] | None:
+        """Column `name` (as the plan calls it) of live `table`, like `_table`."""
         if (table, name) in self.columns:
             return _Found(self.columns[table, name])
         if (table, name) in self.gone_columns or not _has_column(self.conn, table, name):

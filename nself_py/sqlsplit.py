@@ -102,12 +102,13 @@ def split_sql(text: str) -> list[Statement]:
         word = None if prev_is_word else _WORD.match(text, i)
         if word and not text.startswith("'", word.end()):
             upper = word.group(0).upper()
-            if upper == "ATOMIC" and previous_word == "BEGIN":
-                atomic_depth = 1
-            elif atomic_depth and upper == "CASE":
-                atomic_depth += 1
-            elif atomic_depth and upper == "END":
-                atomic_depth -= 1
+            if not paren_depth:  # psql counts BEGIN, CASE and END only outside parentheses
+                if upper == "ATOMIC" and previous_word == "BEGIN":
+                    atomic_depth = 1
+                elif atomic_depth and upper == "CASE":
+                    atomic_depth += 1
+                elif atomic_depth and upper == "END":
+                    atomic_depth -= 1
             previous_word = upper
             i = word.end()
         elif ch in "eE" and not prev_is_word and text.startswith("'", i + 1):

@@ -54,6 +54,7 @@ def test_splitter_keeps_begin_atomic_bodies_whole():
         "CREATE FUNCTION sign_of(x int) RETURNS text LANGUAGE sql\n"
         "BEGIN ATOMIC\n"
         "  SELECT CASE WHEN x > 0 THEN 'plus' ELSE 'minus; or zero' END;\n"
+        "  SELECT (CASE WHEN x < 0 THEN 'minus' END);\n"
         "  SELECT 'end';\n"
         "END;"
     )
