@@ -25,7 +25,7 @@ import psycopg
 
 from .apply import Report, database_errors, migration_lock
 from .db import connect, redact
-from .errors import NselfError
+from .errors import DatabaseError, NselfError
 from .introspect import introspect
 from .migrations import (
     NO_TRANSACTION_MARKER,
@@ -73,6 +73,20 @@ class Squashed:
     applied: bool
     down_checked: bool
     """False when some original had no down SQL, so the squash has none either."""
+
+
+def snap_range(
+    local: list[Migration], from_version: int, to_version: int | None
+) -> tuple[int, int] | None:
+    """For several databases at once, whose versions differ: the first and last of this
+    database's own versions inside from..to (versions are times), or None when fewer than two
+    fall inside."""
+    inside = [
+        m.version
+        for m in local
+        if m.version >= from_version and (to_version is None or m.version <= to_version)
+    ]
+    return (inside[0], inside[-1]) if len(inside) > 1 else None
 
 
 def select_range(
@@ -297,12 +311,13 @@ def squash(
             try:
                 with conn.transaction():
                     prepare_log(conn)
-                    store.write(conn, dict.fromkeys(versions[:-1]))
                     log_removed(conn, database_name, list(versions[:-1]))
                     squashed = local_migrations(migrations_dir)
                     sha = next(m for m in squashed if m.version == versions[-1]).up_sha256()
                     log_applied(conn, database_name, {versions[-1]: sha})
-            except psycopg.Error as error:
+                    # last: a store in the metadata database commits on its own connection
+                    store.write(conn, dict.fromkeys(versions[:-1]))
+            except (psycopg.Error, DatabaseError) as error:
                 shutil.rmtree(final)
                 _move_back([(migrations_dir / p.name, p) for p in sources.iterdir()], sources)
                 raise NselfError(

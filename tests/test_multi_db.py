@@ -268,3 +268,77 @@ def applied_tables(url: str) -> list[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         return sorted(r[0] for r in rows)
+
+
+V0, V3 = 1699999999999, 1700000000003
+
+
+def with_downs(project: Path) -> Path:
+    """Adds default's V3 and analytics' V0, and a down.sql to every migration."""
+    migrations = project / "hasura" / "migrations"
+    write_migration(
+        migrations / "default", "orders", "CREATE TABLE orders (id int);", "", version=V3
+    )
+    write_migration(
+        migrations / "analytics", "early", "CREATE TABLE early (id int);", "", version=V0
+    )
+    for folder in migrations.glob("*/*_*"):
+        table = folder.name.split("_", 1)[1]
+        (folder / "down.sql").write_text(f"DROP TABLE {table};\n")
+    return project
+
+
+def test_goto_all_databases_moves_each_to_the_same_point_in_time(db_url, second_url, tmp_path):
+    project = with_downs(two_database_project(tmp_path, db_url, second_url))
+    where = ("--all-databases", "--project-dir", str(project))
+    cli("db", "migrate:up", *where)
+    assert applied(db_url) == ({V1: False, V3: False}, ["orders", "users"])
+
+    out = cli("db", "migrate:goto", str(V2), *where)
+    assert "default: rolled back 1 migration(s)" in out.stdout
+    assert "analytics: nothing to do" in out.stdout
+    assert applied(db_url) == ({V1: False}, ["users"])
+    assert applied(second_url)[0] == {V0: False, V1: False, V2: False}
+
+    cli("db", "migrate:goto", str(V0), *where)
+    assert applied(db_url) == ({}, [])
+    assert applied(second_url) == ({V0: False}, ["early"])
+
+    cli("db", "migrate:goto", str(V3), *where)
+    assert applied(db_url) == ({V1: False, V3: False}, ["orders", "users"])
+    assert applied(second_url)[0] == {V0: False, V1: False, V2: False}
+
+    out = cli("db", "migrate:goto", "1600000000000", *where, code=2)
+    assert "1600000000000 is not a migration of any database" in out.stderr
+
+
+def test_squash_all_databases_squashes_each_own_range(db_url, second_url, tmp_path):
+    """Analytics' state is in the metadata database (Hasura config v3): the squash rewrites it
+    there; default has a single migration in the range and is left alone."""
+    project = with_downs(two_database_project(tmp_path, db_url, second_url))
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        make_hasura_catalog(conn)
+    where = ("--all-databases", "--project-dir", str(project))
+    cli("db", "migrate:up", *where)
+    analytics = project / "hasura" / "migrations" / "analytics"
+    before = sorted(p.name for p in analytics.iterdir())
+
+    out = cli("db", "migrate:squash", "--from", str(V1), "--to", str(V2), *where)
+    assert "default: nothing to squash" in out.stdout
+    assert f"analytics: squashed 2 migrations into {V2}_squashed" in out.stdout
+    assert sorted(p.name for p in analytics.iterdir()) == [
+        f"{V0}_early",
+        f"{V2}_squashed",
+        f"squashed_{V1}_to_{V2}",
+    ]
+    assert before == [f"{V0}_early", f"{V1}_events", f"{V2}_hits"]
+    assert cli_state(db_url)["migrations"] == {
+        "default": {str(V1): False, str(V3): False},
+        "analytics": {str(V0): False, str(V2): False},
+    }
+    assert not has_hdb_catalog(second_url)
+    status = cli("db", "status", "--database-name", "analytics", "--project-dir", str(project))
+    assert "2 migration(s): 2 applied" in status.stdout
+
+    out = cli("db", "migrate:squash", "--from", "1600000000000", *where, code=2)
+    assert "--from: 1600000000000 is not a migration of any database" in out.stderr

@@ -24,11 +24,13 @@ from ..apply import (
     Plan,
     Status,
     hasura_status_text,
+    migrate,
     migrate_down,
-    migrate_goto,
     migrate_up,
     migration_lock,
     migration_status,
+    plan_down,
+    plan_goto,
 )
 from ..backup import backup_database
 from ..conflicts import Conflict, local_conflicts
@@ -37,13 +39,15 @@ from ..errors import EXIT_OK, ConfigError, NselfError
 from ..housekeeping import delete, mark_version, plan_deletion
 from ..migrations import (
     V1_BACKUP_DIR,
+    Migration,
     config_version,
     convert_v1,
     find_migrations_dir,
+    local_migrations,
     write_migration,
 )
 from ..projects import all_sources, find_source, source_url
-from ..squash import DEFAULT_NAME, squash
+from ..squash import DEFAULT_NAME, snap_range, squash
 from ..update import ConfirmationRequired, is_production
 from . import (
     DatabaseNameOption,
@@ -411,26 +415,60 @@ def migrate_goto_command(
     dry_run: DryRunOption = False,
     per_migration_transaction: PerMigrationOption = False,
     lock_timeout: LockTimeoutOption = 60.0,
+    all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
     database_name: DatabaseNameOption = "default",
 ) -> None:
-    """Move up or down to exactly V: roll back what is newer, apply what is pending up to V."""
+    """Move up or down to exactly V: roll back what is newer, apply what is pending up to V.
+
+    With --all-databases V is a point in time: each database goes to its newest version at or
+    before V (everything rolled back when it has none); V must be a version of one of them."""
+    targets = _targets(project_dir, database_url, database_name, all_databases)
+    if all_databases:
+        _known_somewhere(targets, version, "migrate:goto")
     _migrate_each(
-        _targets(project_dir, database_url, database_name)[:1],
+        targets,
         dry_run,
-        lambda conn, target: migrate_goto(
+        lambda conn, target: migrate(
             conn,
             target.project.dir,
             target.name,
             target.migrations_dir,
-            version=version,
+            _goto_at_or_before(version) if all_databases else _goto_exactly(version),
             dry_run=dry_run,
             per_migration_transaction=per_migration_transaction,
             lock_timeout=lock_timeout,
             report=_report,
         ),
     )
+
+
+Planner = Callable[[list[Migration], dict[int, bool]], Plan]
+
+
+def _goto_exactly(version: int) -> Planner:
+    return lambda local, state: plan_goto(local, state, version)
+
+
+def _goto_at_or_before(version: int) -> Planner:
+    """Nothing lies between V and a database's newest version at or before it, so going
+    there is going to V; without one, every version after V is rolled back."""
+
+    def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
+        before = [v for v in {m.version for m in local} | set(state) if v <= version]
+        if before:
+            return plan_goto(local, state, max(before))
+        return Plan(GOTO, plan_down(local, state, to_version=version).steps)
+
+    return planner
+
+
+def _known_somewhere(targets: list[Target], version: int, option: str) -> None:
+    """A version given to several databases must be one of theirs: a typo is refused, not
+    taken as a point in time."""
+    if not any(m.version == version for t in targets for m in local_migrations(t.migrations_dir)):
+        raise ConfigError(f"{option}: {version} is not a migration of any database")
 
 
 @db_app.command("migrate:delete")
@@ -493,36 +531,56 @@ def migrate_squash_command(
         typer.Option("--delete-source", help="Delete the originals instead of keeping them."),
     ] = False,
     lock_timeout: LockTimeoutOption = 60.0,
+    all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
     database_name: DatabaseNameOption = "default",
 ) -> None:
-    """Squash a range into one migration at its newest version, checked equivalent first."""
-    target = _targets(project_dir, database_url, database_name)[0]
-    with _spinner(False):
-        result = squash(
-            target.url,
-            target.project.dir,
-            target.name,
-            target.migrations_dir,
-            from_version,
-            to_version,
-            name=name,
-            delete_source=delete_source,
-            lock_timeout=lock_timeout,
-            report=_report,
+    """Squash a range into one migration at its newest version, checked equivalent first.
+
+    With --all-databases each database squashes its own versions between --from and --to
+    (points in time); a database with fewer than two there is left alone."""
+    targets = _targets(project_dir, database_url, database_name, all_databases)
+    if all_databases:
+        _known_somewhere(targets, from_version, "--from")
+        if to_version is not None:
+            _known_somewhere(targets, to_version, "--to")
+
+    def run(target: Target) -> str:
+        first, last = from_version, to_version
+        if all_databases:
+            snapped = snap_range(local_migrations(target.migrations_dir), first, last)
+            if snapped is None:
+                console.print("nothing to squash: fewer than two migrations in the range")
+                return "nothing to squash"
+            first, last = snapped
+        with _spinner(False):
+            result = squash(
+                target.url,
+                target.project.dir,
+                target.name,
+                target.migrations_dir,
+                first,
+                last,
+                name=name,
+                delete_source=delete_source,
+                lock_timeout=lock_timeout,
+                report=_report,
+            )
+        base = target.project.dir
+        console.print(
+            f"created {result.folder.relative_to(base)} from {len(result.versions)} migrations "
+            f"({result.versions[0]} to {result.versions[-1]}); same catalog as the originals "
+            f"({'up and down' if result.down_checked else 'up; down.sql left empty'})",
+            markup=False,
         )
-    base = target.project.dir
-    console.print(
-        f"created {result.folder.relative_to(base)} from {len(result.versions)} migrations "
-        f"({result.versions[0]} to {result.versions[-1]}); same catalog as the originals "
-        f"({'up and down' if result.down_checked else 'up; down.sql left empty'})",
-        markup=False,
-    )
-    if result.sources is not None:
-        console.print(f"originals moved to {result.sources.relative_to(base)}", markup=False)
-    if result.applied:
-        console.print("state updated: the squashed versions are now recorded as one")
+        if result.sources is not None:
+            console.print(f"originals moved to {result.sources.relative_to(base)}", markup=False)
+        if result.applied:
+            console.print("state updated: the squashed versions are now recorded as one")
+        return f"squashed {len(result.versions)} migrations into {result.folder.name}"
+
+    _on_each(targets, run)
 
 
 @db_app.command("migrate:create")
