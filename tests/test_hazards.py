@@ -8,7 +8,14 @@ import psycopg
 import pytest
 
 from nself_py.apply import plan_up
-from nself_py.hazards import Target, data_loss, measure, statement_targets
+from nself_py.hazards import (
+    NameChange,
+    Target,
+    data_loss,
+    measure,
+    statement_changes,
+    statement_targets,
+)
 from nself_py.migrations import local_migrations, write_migration
 
 
@@ -49,6 +56,29 @@ from nself_py.migrations import local_migrations, write_migration
 )
 def test_statement_shapes(statement, expected):
     assert statement_targets(statement) == expected
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        (
+            'ALTER TABLE ONLY s."U" RENAME COLUMN "N" TO x;',
+            [NameChange("RENAME_COLUMN", 's."U"', "N", "x")],
+        ),
+        ("alter table if exists a rename b to c", [NameChange("RENAME_COLUMN", "a", "b", "c")]),
+        ('ALTER TABLE a RENAME TO "B";', [NameChange("RENAME_TABLE", "a", new="B")]),
+        ("ALTER TABLE a RENAME CONSTRAINT c TO d;", []),
+        ("ALTER TABLE a SET SCHEMA other;", [NameChange("SET_SCHEMA", "a", new="other")]),
+        (
+            "ALTER TABLE a ADD x int, ADD CONSTRAINT c CHECK (x > 0), ADD IF NOT EXISTS y int;",
+            [NameChange("ADD_COLUMN", "a", "x"), NameChange("ADD_COLUMN", "a", "y")],
+        ),
+        ("CREATE UNLOGGED TABLE IF NOT EXISTS s.t (id int);", [NameChange("CREATE_TABLE", "s.t")]),
+        ("CREATE INDEX ON t (x);", []),
+    ],
+)
+def test_name_change_shapes(statement, expected):
+    assert statement_changes(statement) == expected
 
 
 SETUP = """
