@@ -263,3 +263,39 @@ def test_view_on_unchanged_columns_leaves_the_plan_untouched(db_url: str, tmp_pa
     up, down = run_and_apply(project, db_url)
     assert "VIEW" not in up and "VIEW" not in down
     assert "1 column altered" in up.splitlines()[0]
+
+
+def test_quoted_names_and_online_plans_keep_views(db_url: str, tmp_path: Path) -> None:
+    dbml = """
+        Table app.orders {
+          id int [pk]
+          "order" text
+          indexes {
+            "order" [name: 'orders_order_idx']
+          }
+        }
+    """
+    ddl = """
+        CREATE SCHEMA app;
+        CREATE TABLE app.orders (id integer PRIMARY KEY, "order" text);
+        CREATE INDEX orders_order_idx ON app.orders ("order");
+        INSERT INTO app.orders VALUES (1, '42');
+        CREATE VIEW app."Big View" AS SELECT "order" AS "Select" FROM app.orders;
+        COMMENT ON COLUMN app."Big View"."Select" IS 'it''s quoted';
+    """
+    project = applied_project(tmp_path, db_url, dbml, ddl)
+    query = "SELECT pg_get_viewdef('app.\"Big View\"'::regclass, true)"
+    before = sql(db_url, query)
+    change(project, '"order" text', '"order" integer')
+    run = nself(project, db_url, "db", "run", "--no-backup", "--online")
+    assert run.returncode == 0, run.stderr
+    up = nself(project, db_url, "db", "migrate:up")
+    assert up.returncode == 0, up.stderr + up.stdout
+    texts = "\n".join((d / "up.sql").read_text() for d in migration_dirs(project))
+    assert 'DROP VIEW app."Big View";' in texts
+    assert sql(db_url, query) == before
+    read = 'SELECT "Select", col_description(\'app."Big View"\'::regclass, 1) FROM app."Big View"'
+    assert sql(db_url, read) == [(42, "it's quoted")]
+    down = nself(project, db_url, "db", "migrate:down", str(len(migration_dirs(project))))
+    assert down.returncode == 0, down.stderr + down.stdout
+    assert sql(db_url, query) == before
