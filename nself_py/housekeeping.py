@@ -93,11 +93,12 @@ def _record(
     with conn.transaction():
         store.prepare(conn)
         prepare_log(conn)
-        store.write(conn, {version: False if applied else None})
         if applied:
             log_applied(conn, database_name, {version: scripts_sha256(scripts)})
         else:
             log_removed(conn, database_name, [version])
+        # last: a store in the metadata database commits on its own connection
+        store.write(conn, {version: False if applied else None})
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,8 @@ def delete(
         with migration_lock(conn, lock_timeout, report), conn.transaction():
             store.prepare(conn)
             prepare_log(conn)
-            store.write(conn, dict.fromkeys(deletion.state_versions))
             log_removed(conn, database_name, list(deletion.state_versions))
+            store.write(conn, dict.fromkeys(deletion.state_versions))
     for path in deletion.paths:
         if path.is_dir():
             shutil.rmtree(path)
