@@ -254,7 +254,7 @@ def _dependent(row: dict) -> Dependent:
     found = tuple(sorted({(why, what) for why, _, what in row["uses"]}))
     if row["relkind"] not in ("v", "m"):
         rules = sorted({what for _, what, _ in row["uses"] if what.startswith("rule ")})
-        return Dependent(None, ", ".join(rules) or quote_name(name), found, ())
+        return Dependent(None, ", ".join(rules) or f"a rule on {quote_name(name)}", found, ())
     reads = row["reads"]
     view = View(
         name=name,
@@ -294,9 +294,14 @@ def _refusal(dependents: Sequence[Dependent], ops: Sequence[Operation]) -> str |
         for why, what in d.uses:
             if why == DROP:
                 problems.append(f"{d.name} uses {what}, which this migration drops")
-        if d.view is None:
-            what = ", ".join(w for _, w in d.uses)
-            problems.append(f"{d.name} uses {what}, and rules are not re-created")
+        retyped = [what for why, what in d.uses if why == RETYPE]
+        if d.view is None and (retyped or not d.uses):
+            reason = (
+                f"uses {', '.join(retyped)}, whose type this migration changes"
+                if retyped
+                else "reads a view that must be re-created around the change"
+            )
+            problems.append(f"{d.name} {reason}; rules are not re-created")
         elif d.blockers:
             problems.append(
                 f"{d.name} must be dropped and re-created around the change, but cannot be: "
