@@ -23,8 +23,8 @@ from pathlib import Path
 
 import psycopg
 
-from .db import connect
-from .errors import DatabaseError
+from .db import connect, redact
+from .errors import DatabaseError, NselfError
 from .migrations import config_version
 from .projects import DEFAULT_DATABASE, metadata_url
 
@@ -179,7 +179,13 @@ class MetadataStore:
 
     def write(self, conn: psycopg.Connection, changes: Changes) -> None:
         if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
-            conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            try:
+                conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            except psycopg.Error as error:
+                raise NselfError(
+                    "a deferred constraint failed at the end of the transaction (it was rolled "
+                    f"back): {redact(str(error)).strip()}"
+                ) from None
         with connect(self.url) as metadata:  # commits on leaving the block
             CatalogStore(self.database_name).write(metadata, changes)
 

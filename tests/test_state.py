@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from nself_py.state import CatalogStore, TableStore, applied_versions, state_store
+from nself_py.apply import migrate_up
+from nself_py.errors import NselfError
+from nself_py.migrations import write_migration
+from nself_py.state import CatalogStore, MetadataStore, TableStore, applied_versions, state_store
 
 # The columns Hasura v2 creates for its catalog version table (hdb_catalog.hdb_version).
 HDB_VERSION_DDL = """
@@ -148,3 +152,64 @@ def test_table_store_when_no_hasura_catalog(db_url: str, tmp_path: Path, config:
     (tmp_path / "hasura" / "config.yaml").write_text(config)
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert isinstance(state_store(conn, tmp_path, "default"), TableStore)
+
+
+@pytest.fixture
+def analytics_url(pg_server) -> Iterator[str]:
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)
+
+
+def metadata_project(root: Path, default_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DEFAULT_DATABASE_URL", default_url)
+    return v3_project(root)
+
+
+def cli_state(url: str) -> dict:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT cli_state FROM hdb_catalog.hdb_version").fetchone()[0]
+
+
+def test_other_databases_keep_state_in_the_metadata_database(
+    db_url: str, analytics_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    project = metadata_project(tmp_path, db_url, monkeypatch)
+    with psycopg.connect(analytics_url, autocommit=True) as conn:
+        assert isinstance(state_store(conn, project, "analytics"), TableStore)
+        with psycopg.connect(db_url, autocommit=True) as metadata:
+            make_hasura_catalog(metadata)
+        store = state_store(conn, project, "analytics")
+        assert store == MetadataStore(db_url, "analytics")
+        store.prepare(conn)
+        store.set(conn, 1700000000001, False)
+        store.set(conn, 1700000000002, True)
+        assert applied_versions(conn, project, "analytics") == {1700000000001}
+        assert conn.execute("SELECT to_regnamespace('hdb_catalog')").fetchone()[0] is None
+        assert "--skip-execution --database-name analytics" in store.fix_hint(1700000000002)
+        (tmp_path / "hasura" / "config.yaml").write_text("version: 2\n")
+        assert isinstance(state_store(conn, project, "analytics"), TableStore)
+    assert cli_state(db_url)["migrations"] == {
+        "analytics": {"1700000000001": False, "1700000000002": True}
+    }
+
+
+def test_a_deferred_constraint_failure_records_nothing_in_the_metadata_database(
+    db_url: str, analytics_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The state write is the metadata database's own commit: deferred checks run before it."""
+    project = metadata_project(tmp_path, db_url, monkeypatch)
+    with psycopg.connect(db_url, autocommit=True) as metadata:
+        make_hasura_catalog(metadata)
+    migrations = project / "hasura" / "migrations" / "analytics"
+    up = (
+        "CREATE TABLE a (id int PRIMARY KEY);\n"
+        "CREATE TABLE b (a_id int REFERENCES a DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO b VALUES (1);"
+    )
+    write_migration(migrations, "deferred", up, "", version=1700000000001)
+    with psycopg.connect(analytics_url, autocommit=True) as conn:
+        with pytest.raises(NselfError, match="a deferred constraint failed"):
+            migrate_up(conn, project, "analytics", migrations)
+        assert conn.execute("SELECT to_regclass('public.a')").fetchone()[0] is None
+    assert cli_state(db_url) == {}
