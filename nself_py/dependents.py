@@ -93,7 +93,8 @@ direct AS (
     JOIN pg_class dc ON dc.oid = coalesce(w.ev_class, h.objid)
     WHERE (w.oid IS NOT NULL AND (w.ev_class <> h.refobjid OR NOT h.whole_table))
         OR (h.classid = 'pg_class'::regclass AND h.refclassid = 'pg_type'::regclass
-            AND dc.relkind IN ('v', 'm'))
+            AND dc.relkind IN ('v', 'm') AND h.why = 'retype')
+        -- a view column of a dropped type is re-created with its retyped source column
 ),
 closure(dependent) AS (
     SELECT dependent FROM direct

@@ -299,3 +299,73 @@ def test_quoted_names_and_online_plans_keep_views(db_url: str, tmp_path: Path) -
     down = nself(project, db_url, "db", "migrate:down", str(len(migration_dirs(project))))
     assert down.returncode == 0, down.stderr + down.stdout
     assert sql(db_url, query) == before
+
+
+def test_enum_column_made_text_and_enum_dropped_keeps_view(db_url: str, tmp_path: Path) -> None:
+    project = applied_project(tmp_path, db_url)
+    sql(
+        db_url,
+        "INSERT INTO users VALUES (1, 'ann', 'sad'); CREATE VIEW moods AS SELECT mood FROM users",
+    )
+    schema = project / "schema.dbml"
+    schema.write_text("Table users {\n  id int [pk]\n  name text\n  mood text\n}\n")
+    up, _ = run_and_apply(project, db_url)
+    assert up.index("DROP VIEW public.moods") < up.index("TYPE text")
+    assert up.index("DROP TYPE public.mood") < up.index("CREATE VIEW public.moods")
+    assert sql(db_url, "SELECT mood, pg_typeof(mood)::text FROM moods") == [("sad", "text")]
+
+
+def test_view_owned_by_another_role_keeps_owner_and_grant_options(
+    db_url: str, tmp_path: Path
+) -> None:
+    role = f"nself_view_owner_{tmp_path.name[-12:].lower().replace('-', '_')}"
+    project = applied_project(tmp_path, db_url)
+    sql(db_url, f"CREATE ROLE {role}")
+    try:
+        sql(
+            db_url,
+            f"""
+            CREATE VIEW named AS SELECT id, name FROM users;
+            GRANT SELECT ON users TO {role};
+            ALTER VIEW named OWNER TO {role};
+            ALTER VIEW named ALTER COLUMN id SET DEFAULT 7;
+            GRANT SELECT ON named TO CURRENT_USER WITH GRANT OPTION;
+            GRANT UPDATE ON named TO PUBLIC;
+            """,
+        )
+        before = views(db_url)
+        default = (
+            "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'named'::regclass"
+        )
+        change(project, "name text", "name varchar(50)")
+        up, _ = run_and_apply(project, db_url)
+        assert f"ALTER VIEW public.named OWNER TO {role};" in up
+        assert views(db_url) == before
+        assert sql(db_url, default) == [("7",)]
+    finally:
+        sql(db_url, f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_rules_and_functions_on_a_view_row_type_are_refused(db_url: str, tmp_path: Path) -> None:
+    project = applied_project(tmp_path, db_url)
+    sql(
+        db_url,
+        """
+        CREATE TABLE public.audit (name text);
+        CREATE RULE keep_names AS ON UPDATE TO users DO ALSO INSERT INTO audit VALUES (new.name);
+        CREATE VIEW named AS SELECT id, name FROM users;
+        CREATE FUNCTION shout(n named) RETURNS text LANGUAGE sql AS 'SELECT upper(n.name)';
+        """,
+    )
+    (project / "schema.dbml").write_text(
+        (project / "schema.dbml").read_text().replace("name text", "name varchar(50)")
+        + "Table audit {\n  name text\n}\n"
+    )
+    result = nself(project, db_url, "db", "run", "--no-backup")
+    assert result.returncode == 1, result.stdout
+    assert "rule keep_names on table public.users uses column name of table public.users" in (
+        result.stderr
+    )
+    blocked = "view public.named must be dropped and re-created around the change, but cannot be"
+    assert f"{blocked}: function public.shout(public.named)" in result.stderr
+    assert migration_dirs(project) == []
