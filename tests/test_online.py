@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from test_db_run import ROOT, make_project, migration_dirs, nself
 
+from nself_py.apply import migrate_up
 from nself_py.dbml import parse_dbml
 from nself_py.diff import diff
 from nself_py.online import online_parts
@@ -393,8 +394,8 @@ def _validated_project(url: str, tmp_path: Path, kind: str) -> Path:
     init.mkdir()
     (init / "up.sql").write_text(BASE)
     (init / "down.sql").write_text("DROP TABLE public.users;\nDROP TABLE public.teams;\n")
-    applied = nself(project, url, "db", "migrate:up")
-    assert applied.returncode == 0, applied.stderr
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate_up(conn, project, "default", init.parent)
     return project
 
 
@@ -504,17 +505,22 @@ def _apply_while_writing(url: str, project: Path, *command: str) -> list[float]:
     return took
 
 
-@pytest.mark.parametrize("kind", sorted(VALIDATED))
-@pytest.mark.parametrize("command", [("db", "migrate:up"), ("db", "update", "--yes")])
-def test_writes_go_on_while_validate_scans(
-    db_url: str, tmp_path: Path, kind: str, command: tuple[str, ...]
-) -> None:
-    project = _validated_project(db_url, tmp_path, kind)
-    run = nself(project, db_url, "db", "run", "--online", "--no-backup")
+def _online_validate_part(url: str, tmp_path: Path, kind: str) -> tuple[Path, Path]:
+    """(project, its `_validate` migration written by `db run --online`)."""
+    project = _validated_project(url, tmp_path, kind)
+    run = nself(project, url, "db", "run", "--online", "--no-backup")
     assert run.returncode == 0, run.stderr
     _, folder = migration_dirs(project)
     assert folder.name.endswith("_validate"), folder.name
-    assert (folder / "up.sql").read_text().startswith(NO_TRANSACTION)
+    for file in ("up.sql", "down.sql"):
+        assert (folder / file).read_text().startswith(NO_TRANSACTION), file
+    return project, folder
+
+
+def _writes_go_on(db_url: str, tmp_path: Path, kind: str, *command: str) -> None:
+    """Apply one validated change with `command` under the steered locks, check the writes got
+    through and the constraint is validated, then roll it back for real."""
+    project, _ = _online_validate_part(db_url, tmp_path, kind)
     took = _apply_while_writing(db_url, project, *command)
     assert len(took) == 20 and max(took) < 1.0, took
     with psycopg.connect(db_url) as conn:
@@ -543,3 +549,35 @@ def test_writes_go_on_while_validate_scans(
             "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass "
             "AND attname = 'email'"
         ).fetchone() == (False,)
+
+
+@pytest.mark.parametrize("kind", sorted(VALIDATED))
+def test_migrate_up_keeps_writes_going_while_validate_scans(
+    any_db_url: str, tmp_path: Path, kind: str
+) -> None:
+    _writes_go_on(any_db_url, tmp_path, kind, "db", "migrate:up")
+
+
+def test_db_update_keeps_writes_going_while_validate_scans(db_url: str, tmp_path: Path) -> None:
+    """`db update` applies pending migrations in one transaction, but a no-transaction one alone:
+    the foreign key (its ADD locks both tables) is validated with writes going on."""
+    _writes_go_on(db_url, tmp_path, "foreign_key", "db", "update", "--yes")
+
+
+def test_set_not_null_after_validate_does_not_scan(any_db_url: str, tmp_path: Path) -> None:
+    """SET NOT NULL takes ACCESS EXCLUSIVE; the validated check lets PostgreSQL skip its scan,
+    which it says at DEBUG1. Run as `migrate:up` runs a no-transaction migration."""
+    _, folder = _online_validate_part(any_db_url, tmp_path, "not_null")
+    proof = 'existing constraints on column "users.email" are sufficient to prove'
+    messages: list[str] = []
+    proved = []
+    with psycopg.connect(any_db_url, autocommit=True) as conn:
+        conn.add_notice_handler(lambda diag: messages.append(diag.message_primary or ""))
+        conn.execute("SET client_min_messages = debug1")
+        for statement in split_sql((folder / "up.sql").read_text()):
+            conn.execute(statement.sql)  # type: ignore[arg-type]  # SQL from a migration file
+            proved += [statement.sql for m in messages if m.startswith(proof)]
+            messages.clear()
+    assert [" ".join(sql.split()) for sql in proved] == [
+        "ALTER TABLE public.users ALTER COLUMN email SET NOT NULL;"
+    ]
