@@ -25,7 +25,7 @@ from psycopg import sql
 
 from .apply import Step
 from .model import Name
-from .sqltext import quote_name
+from .sqltext import quote_ident, quote_name
 
 _TOKEN = re.compile(
     r"""
@@ -489,6 +489,17 @@ class _PlanNames:
         if column.live is not None:
             self.gone_columns.add((table, column.live))
 
+    def _live_expression(self, table: Table, expression: str) -> str:
+        """A USING expression with the columns the plan renamed spelled by their live names."""
+        out, at = [], 0
+        for token in tokens(expression):
+            named = token.kind in ("word", "ident")
+            live = self.columns.get((table, token.name)) if named else None
+            if live is not None and live != token.name:
+                out += [expression[at : token.start], quote_ident(live)]
+                at = token.end
+        return "".join(out) + expression[at:]
+
     def measure(self, target: Target) -> str | None:
         """`measure` on the live table and column the target will reach, None when an earlier
         statement created it, a hazard when it cannot be found at all."""
@@ -518,7 +529,12 @@ class _PlanNames:
             return unknown
         loss = None
         if column.live is not None:
-            live = replace(target, relation=quote_name(Name(*table.live)), column=column.live)
+            live = replace(
+                target,
+                relation=quote_name(Name(*table.live)),
+                column=column.live,
+                using=target.using and self._live_expression(table.live, target.using),
+            )
             loss = measure(self.conn, live)
         if target.kind == "DROP_COLUMN":
             self.drop_column(table.live, target.column, column)

@@ -185,12 +185,15 @@ def test_renames_earlier_in_the_plan_are_followed_to_the_live_data(tmp_path: Pat
         "ALTER TABLE users DROP COLUMN old_name;",
         'ALTER TABLE users RENAME TO "People";\nALTER TABLE public."People" RENAME code TO c;',
         'ALTER TABLE "People" ALTER COLUMN c TYPE varchar(3), DROP COLUMN age;',
+        'ALTER TABLE "People" RENAME m TO mm;\n'
+        'ALTER TABLE "People" ALTER mm TYPE text USING upper("mm"::text);',
         "ALTER TABLE extra.notes SET SCHEMA public;\nALTER TABLE notes RENAME TO n;\nTRUNCATE n;",
     )
     assert losses == [
         "drops column public.users.nickname holding 2 non-null values",
         "changes column public.users.code to varchar(3): 1 value would not survive unchanged",
         "drops column public.users.age holding 2 non-null values",
+        "changes column public.users.m to text: 2 values would not survive unchanged",
         "empties table extra.notes holding 2 rows",
     ]
     assert conn.execute("SELECT count(nickname) FROM users").fetchone() == (2,)
