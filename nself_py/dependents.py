@@ -172,21 +172,25 @@ SELECT
     ) AS reads,
     ARRAY(
         SELECT DISTINCT ARRAY[tn.nspname::text, t.typname::text]
-        FROM pg_depend d
+        FROM (
+            SELECT 'pg_class'::regclass AS classid, c.oid AS objid
+            UNION ALL
+            SELECT 'pg_rewrite'::regclass, w.oid FROM pg_rewrite w WHERE w.ev_class = c.oid
+        ) AS o
+        JOIN pg_depend d ON d.classid = o.classid AND d.objid = o.objid
+            AND d.refclassid = 'pg_type'::regclass
         JOIN pg_type t0 ON t0.oid = d.refobjid
         JOIN pg_type t ON t.oid = CASE WHEN t0.typcategory = 'A' THEN t0.typelem ELSE t0.oid END
         JOIN pg_namespace tn ON tn.oid = t.typnamespace
-        WHERE d.refclassid = 'pg_type'::regclass AND t.typtype = 'e'
-            AND ((d.classid = 'pg_class'::regclass AND d.objid = c.oid)
-                OR (d.classid = 'pg_rewrite'::regclass
-                    AND d.objid IN (SELECT oid FROM pg_rewrite WHERE ev_class = c.oid)))
+        WHERE t.typtype = 'e'
     ) AS enums,
-    (
-        SELECT coalesce(jsonb_agg(jsonb_build_array(x.why, x.what, x.uses)), '[]')
-        FROM direct x WHERE x.dependent = c.oid
-    ) AS uses
+    coalesce(direct_uses.uses, '[]') AS uses
 FROM (SELECT DISTINCT dependent FROM closure) AS found
 JOIN pg_class c ON c.oid = found.dependent
+LEFT JOIN (
+    SELECT dependent, jsonb_agg(jsonb_build_array(why, what, uses)) AS uses
+    FROM direct GROUP BY dependent
+) AS direct_uses ON direct_uses.dependent = c.oid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 """
 
