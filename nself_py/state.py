@@ -217,7 +217,8 @@ def state_store(conn: psycopg.Connection, project_dir: Path, database_name: str)
         except DatabaseError as error:
             raise DatabaseError(
                 f"the migration state of database {database_name!r} would be in the metadata "
-                f"database (default) under config v3, which cannot be read: {error}"
+                f"database (default) under config v3, which cannot be read: {error}\n"
+                "point DEFAULT_DATABASE_URL at it (environment or .env)"
             ) from None
     return TableStore(database_name)
 
