@@ -508,7 +508,8 @@ def _apply_while_writing(url: str, project: Path, *command: str) -> list[float]:
 def _online_validate_part(url: str, tmp_path: Path, kind: str) -> tuple[Path, Path]:
     """(project, its `_validate` migration written by `db run --online`)."""
     project = _validated_project(url, tmp_path, kind)
-    run = nself(project, url, "db", "run", "--online", "--no-backup")
+    # a loaded test machine may take seconds to step through the locks: no lock_timeout race
+    run = nself(project, url, "db", "run", "--online", "--no-backup", "--lock-timeout", "60s")
     assert run.returncode == 0, run.stderr
     _, folder = migration_dirs(project)
     assert folder.name.endswith("_validate"), folder.name
