@@ -342,3 +342,19 @@ def test_squash_all_databases_squashes_each_own_range(db_url, second_url, tmp_pa
 
     out = cli("db", "migrate:squash", "--from", "1600000000000", *where, code=2)
     assert "--from: 1600000000000 is not a migration of any database" in out.stderr
+
+
+def test_production_up_on_all_databases_backs_up_each(db_url, second_url, tmp_path):
+    project = two_database_project(tmp_path, db_url, second_url)
+    where = ("--all-databases", "--env", "prod", "--project-dir", str(project))
+    refused = cli("db", "migrate:up", *where, code=1)
+    assert "failed on 2 database(s): default, analytics" in refused.stderr
+    assert "production database analytics: to apply" in refused.stdout
+    assert not (project / "bin").exists() and applied_tables(second_url) == []
+    assert not has_hdb_catalog(db_url) and not has_hdb_catalog(second_url)
+
+    done = cli("db", "migrate:up", "--confirm", *where)
+    assert done.stdout.count("backed up the database to ") == 2
+    assert len(list((project / "bin" / "dbsyncs").iterdir())) == 2
+    assert applied(db_url) == ({V1: False}, ["users"])
+    assert applied(second_url) == ({V1: False, V2: False}, ["events", "hits"])
