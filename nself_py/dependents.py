@@ -135,6 +135,15 @@ SELECT
         FROM aclexplode(c.relacl) WITH ORDINALITY AS e(grantor, grantee, privilege_type,
             is_grantable, ord)
     ) AS grants,
+    (
+        SELECT coalesce(jsonb_agg(jsonb_build_array(a.attname,
+            CASE WHEN e.grantee = 0 THEN NULL ELSE pg_get_userbyid(e.grantee) END,
+            e.privilege_type, e.is_grantable) ORDER BY a.attnum, e.ord), '[]')
+        FROM pg_attribute a
+        CROSS JOIN LATERAL aclexplode(a.attacl) WITH ORDINALITY AS e(grantor, grantee,
+            privilege_type, is_grantable, ord)
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND a.attacl IS NOT NULL
+    ) AS column_grants,
     ARRAY(
         SELECT ARRAY[ic.relname::text, pg_get_indexdef(i.indexrelid),
             obj_description(i.indexrelid, 'pg_class')]
@@ -271,7 +280,8 @@ def _dependent(row: dict) -> Dependent:
         comment=row["comment"],
         column_comments=tuple((c, text) for c, text in row["column_comments"]),
         column_defaults=tuple((c, expr) for c, expr in row["defaults"]),
-        grants=_grants(row["grants"]) if row["has_acl"] else None,
+        grants=_grants([(None, *g) for g in row["grants"]]) if row["has_acl"] else None,
+        column_grants=_grants(row["column_grants"]),
         indexes=tuple((n, d, text) for n, d, text in row["indexes"]),
         populated=row["populated"],
         reads=tuple(sorted((Name(s, r), a) for s, r, a, _ in reads if a is not None)),
@@ -281,12 +291,16 @@ def _dependent(row: dict) -> Dependent:
     return Dependent(view, f"{view.kind} {quote_name(name)}", found, tuple(row["blockers"]))
 
 
-def _grants(entries: list[list]) -> tuple[Grant, ...]:
-    """aclexplode's rows grouped per (grantee, grant option), in the order the ACL lists them."""
-    grouped: dict[tuple[str | None, bool], list[str]] = {}
-    for grantee, privilege, grantable in entries:
-        grouped.setdefault((grantee, grantable), []).append(privilege)
-    return tuple(Grant(g, tuple(p), grantable) for (g, grantable), p in grouped.items())
+def _grants(entries: list) -> tuple[Grant, ...]:
+    """aclexplode's (column, grantee, privilege, grantable) rows grouped per column, grantee
+    and grant option, in the order the ACLs list them."""
+    grouped: dict[tuple[str | None, str | None, bool], list[str]] = {}
+    for column, grantee, privilege, grantable in entries:
+        grouped.setdefault((column, grantee, grantable), []).append(privilege)
+    return tuple(
+        Grant(grantee, tuple(p), grantable, column)
+        for (column, grantee, grantable), p in grouped.items()
+    )
 
 
 def _refusal(dependents: Sequence[Dependent], ops: Sequence[Operation]) -> str | None:

@@ -1110,6 +1110,8 @@ class Grant:
     grantee: str | None
     privileges: tuple[str, ...]
     grantable: bool = False
+    column: str | None = None
+    """A column privilege (`GRANT SELECT (name) …`) rather than one on the whole view."""
 
 
 @dataclass(frozen=True)
@@ -1132,6 +1134,7 @@ class View:
     column_defaults: tuple[tuple[str, str], ...] = ()
     grants: tuple[Grant, ...] | None = None
     """None: the default privileges (`relacl` is NULL)."""
+    column_grants: tuple[Grant, ...] = ()
     indexes: tuple[tuple[str, str, str | None], ...] = ()
     """A materialized view's indexes: (name, `pg_get_indexdef`, comment)."""
     populated: bool = True

@@ -27,7 +27,9 @@ SELECT c.relname, c.relkind, c.relacl::text, c.reloptions, obj_description(c.oid
     ARRAY(SELECT a.attname || '=' || col_description(c.oid, a.attnum) FROM pg_attribute a
           WHERE a.attrelid = c.oid AND a.attnum > 0 AND col_description(c.oid, a.attnum) IS NOT NULL
           ORDER BY a.attnum),
-    ARRAY(SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = c.oid ORDER BY 1)
+    ARRAY(SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = c.oid ORDER BY 1),
+    ARRAY(SELECT a.attname || a.attacl::text FROM pg_attribute a
+          WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL ORDER BY a.attnum)
 FROM pg_class c
 WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('v', 'm')
 ORDER BY c.relname
@@ -88,10 +90,12 @@ def test_view_on_retyped_column_is_kept_with_definition_grants_and_comments(
         COMMENT ON COLUMN named.shout IS 'loud';
         REVOKE TRUNCATE ON named FROM CURRENT_USER;
         GRANT SELECT ON named TO PUBLIC;
+        GRANT UPDATE (shout) ON named TO PUBLIC;
         """,
     )
     before = views(any_db_url)
     assert before[0][2] is not None and "=r/" in before[0][2]  # PUBLIC can read
+    assert before[0][-1] and "=w/" in before[0][-1][0]  # and update one column
 
     change(project, "name text", "name varchar(50)")
     up, down = run_and_apply(project, any_db_url)
