@@ -8,6 +8,10 @@ from pathlib import Path
 import psycopg
 from test_db_run import make_project, migration_dirs, nself
 
+from nself_py.dependents import keep_views
+from nself_py.model import Column, Name
+from nself_py.operations import AddColumn
+
 USERS = """
     Enum mood {
       happy
@@ -373,3 +377,10 @@ def test_rules_and_functions_on_a_view_row_type_are_refused(db_url: str, tmp_pat
     blocked = "view public.named must be dropped and re-created around the change, but cannot be"
     assert f"{blocked}: function public.shout(public.named)" in result.stderr
     assert migration_dirs(project) == []
+
+
+def test_a_plan_that_retypes_and_drops_nothing_asks_the_catalog_nothing(db_url: str) -> None:
+    conn = psycopg.connect(db_url)
+    conn.close()  # any query would fail
+    plan = (AddColumn(Name("public", "users"), Column("age", "integer")),)
+    assert keep_views(conn, plan) == plan
