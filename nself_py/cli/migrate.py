@@ -340,13 +340,13 @@ def migrate_up_command(
 def _migrate_each(
     targets: list[Target],
     dry_run: bool,
-    migrate: Callable[[psycopg.Connection, Target], Outcome],
+    migrate_one: Callable[[psycopg.Connection, Target], Outcome],
 ) -> None:
     """Run one migrate call per database, each on its own connection, and print its outcome."""
 
     def run(target: Target) -> str:
         with connect(target.url, autocommit=True) as conn, _spinner(dry_run):
-            outcome = migrate(conn, target)
+            outcome = migrate_one(conn, target)
         return _print_outcome(outcome, dry_run)
 
     _on_each(targets, run)
