@@ -465,7 +465,6 @@ def _apply_while_writing(url: str, project: Path, *command: str) -> list[float]:
             [sys.executable, "-m", "nself_py", *args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        thread = None
         try:
             pid, _, query = _poll(
                 lambda: _waiting(observer, _others(observer, ours)), process, "the ADD waits"
@@ -501,6 +500,7 @@ def _apply_while_writing(url: str, project: Path, *command: str) -> list[float]:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            holder.rollback()  # after a failure: frees whatever still waits, so all can close
     assert process.returncode == 0, out + err
     return took
 
