@@ -221,18 +221,25 @@ class Dependent:
 
 def _roots(ops: Sequence[Operation]) -> dict[str, list]:
     """The query's parameters: the columns, tables and types the plan retypes or drops."""
+    # operations name renamed tables and columns by their new names; the catalog has the old
+    live_tables = {op.new: op.old for op in ops if isinstance(op, RenameTable)}
+    live_columns = {(op.table, op.new): op.old for op in ops if isinstance(op, RenameColumn)}
+
+    def column(why: str, table: Name, name: str) -> tuple[str, Name, str]:
+        return why, live_tables.get(table, table), live_columns.get((table, name), name)
+
     columns: list[tuple[str, Name, str]] = []
     tables: list[Name] = []
     types: list[tuple[str, Name]] = []
     for op in ops:
         if isinstance(op, AlterColumnType):
-            columns.append((RETYPE, op.table, op.column))
+            columns.append(column(RETYPE, op.table, op.column))
         elif isinstance(op, RecreateEnum | AddEnumValue):
             # AddEnumValue's down.sql rebuilds the enum: a view on its columns blocks that too
-            columns += [(RETYPE, c.table, c.column) for c in op.columns]
+            columns += [column(RETYPE, c.table, c.column) for c in op.columns]
             types.append((RETYPE, op.enum))
         elif isinstance(op, DropColumn):
-            columns.append((DROP, op.table, op.column.name))
+            columns.append(column(DROP, op.table, op.column.name))
         elif isinstance(op, DropTable):
             tables.append(op.table.name)
         elif isinstance(op, DropEnum):
@@ -305,9 +312,8 @@ def _grants(entries: list) -> tuple[Grant, ...]:
 
 def _refusal(dependents: Sequence[Dependent], ops: Sequence[Operation]) -> str | None:
     """Why the plan cannot keep these dependents alive, or None when it can."""
-    renamed = {op.old for op in ops if isinstance(op, RenameTable)}
-    renamed |= {op.new for op in ops if isinstance(op, RenameTable)}
-    renamed |= {op.table for op in ops if isinstance(op, RenameColumn)}
+    renamed_tables = {op.old for op in ops if isinstance(op, RenameTable)}
+    renamed_columns = {(op.table, op.old) for op in ops if isinstance(op, RenameColumn)}
     problems = []
     for d in dependents:
         for why, what in d.uses:
@@ -326,10 +332,10 @@ def _refusal(dependents: Sequence[Dependent], ops: Sequence[Operation]) -> str |
                 f"{d.name} must be dropped and re-created around the change, but cannot be: "
                 + "; ".join(d.blockers)
             )
-        elif renamed & {t for t, _ in d.view.reads}:
+        elif renamed_tables & {t for t, _ in d.view.reads} or renamed_columns & {*d.view.reads}:
             problems.append(
-                f"{d.name} reads a table this migration renames as well as changes; "
-                "rename and change it in two runs"
+                f"{d.name} reads a table or column this migration renames as well as changes; "
+                "rename in one run, apply it, then change the type"
             )
     if not problems:
         return None

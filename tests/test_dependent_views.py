@@ -384,3 +384,19 @@ def test_a_plan_that_retypes_and_drops_nothing_asks_the_catalog_nothing(db_url: 
     conn.close()  # any query would fail
     plan = (AddColumn(Name("public", "users"), Column("age", "integer")),)
     assert keep_views(conn, plan) == plan
+
+
+def test_renaming_and_retyping_a_column_a_view_reads_is_refused(
+    db_url: str, tmp_path: Path
+) -> None:
+    project = applied_project(tmp_path, db_url)
+    sql(
+        db_url,
+        "CREATE VIEW named AS SELECT name FROM users; CREATE VIEW ids AS SELECT id FROM users",
+    )
+    change(project, "name text", "full_name varchar(50)")
+    result = nself(project, db_url, "db", "run", "--no-backup", "--rename", "users.name=full_name")
+    assert result.returncode == 1, result.stdout
+    assert "view public.named reads a table or column this migration renames" in result.stderr
+    assert "public.ids" not in result.stderr  # it reads neither
+    assert migration_dirs(project) == []
