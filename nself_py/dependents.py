@@ -316,11 +316,11 @@ def _refusal(dependents: Sequence[Dependent], ops: Sequence[Operation]) -> str |
     renamed_columns = {(op.table, op.old) for op in ops if isinstance(op, RenameColumn)}
     problems = []
     for d in dependents:
-        for why, what in d.uses:
-            if why == DROP:
-                problems.append(f"{d.name} uses {what}, which this migration drops")
+        dropped = [what for why, what in d.uses if why == DROP]
         retyped = [what for why, what in d.uses if why == RETYPE]
-        if d.view is None and (retyped or not d.uses):
+        if dropped:
+            problems += [f"{d.name} uses {what}, which this migration drops" for what in dropped]
+        elif d.view is None:
             reason = (
                 f"uses {', '.join(retyped)}, whose type this migration changes"
                 if retyped

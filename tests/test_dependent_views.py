@@ -400,3 +400,19 @@ def test_renaming_and_retyping_a_column_a_view_reads_is_refused(
     assert "view public.named reads a table or column this migration renames" in result.stderr
     assert "public.ids" not in result.stderr  # it reads neither
     assert migration_dirs(project) == []
+
+
+def test_a_rule_reading_a_dropped_table_is_refused(db_url: str, tmp_path: Path) -> None:
+    project = applied_project(tmp_path, db_url)
+    sql(
+        db_url,
+        """
+        CREATE TABLE public.audit (name text);
+        CREATE RULE keep_names AS ON UPDATE TO users DO ALSO INSERT INTO audit VALUES (new.name);
+        """,
+    )
+    result = nself(project, db_url, "db", "run", "--no-backup")  # audit is not in schema.dbml
+    assert result.returncode == 1, result.stdout
+    assert "rule keep_names on table public.users uses " in result.stderr
+    assert "of table public.audit, which this migration drops" in result.stderr
+    assert "Traceback" not in result.stderr
