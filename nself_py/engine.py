@@ -307,8 +307,6 @@ def _subject(op: Operation) -> str:
         return op.enum.name
     if isinstance(op, ops.CreateTable | ops.DropTable):
         return op.table.name.name
-    if isinstance(op, ops.DropView | ops.CreateView):
-        return op.view.name.name
     return op.table.name  # type: ignore[attr-defined]
 
 
@@ -342,7 +340,9 @@ def migration_name(operations: tuple[Operation, ...]) -> str:
         if len(names) > 3:
             return f"add_{len(names)}_tables"
         return f"add_{'_'.join(names)}_table" + ("s" if len(names) > 1 else "")
-    subjects = {_subject(op) for op in operations}
+    # views dropped and re-created around a change are not what the migration is about
+    kept = (ops.DropView, ops.CreateView)
+    subjects = {_subject(op) for op in operations if not isinstance(op, kept)}
     if len(subjects) == 1:
         subject = next(iter(subjects))
         if kinds == {("table", "dropped")}:
