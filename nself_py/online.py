@@ -34,6 +34,7 @@ from .operations import (
     CreateIndex,
     DropIndex,
     Hazard,
+    Key,
     Operation,
     order,
     reverse_plan,
@@ -102,9 +103,11 @@ def _ranker(ops: Sequence[Operation]) -> Callable[[Operation], int]:
     """Ranks for `order`: index drops as early, index builds (then their attachments) as late,
     and validations later still, as far as dependencies allow. Transactional work that needs
     what such a part makes waits for the whole part, so the plan falls into few parts."""
-    made_by = {
-        key: part for op in ops if (part := _outside_transaction(op)) for key in op.changes()
-    }
+    made_late: dict[Key, int] = {}
+    for op in ops:
+        if (part := _outside_transaction(op)) is not None:
+            for key in op.changes():
+                made_late[key] = max(made_late.get(key, _RANKS[part]), _RANKS[part])
 
     def rank(op: Operation) -> int:
         if isinstance(op, AttachUniqueIndex):
@@ -112,7 +115,7 @@ def _ranker(ops: Sequence[Operation]) -> Callable[[Operation], int]:
         part = _outside_transaction(op)
         if part is not None:
             return _RANKS[part]
-        needed = (_RANKS[made_by[key]] + _AFTER for key in op.needs_new() if key in made_by)
+        needed = (made_late[key] + _AFTER for key in op.needs_new() if key in made_late)
         return max((op.rank, *needed))
 
     return rank

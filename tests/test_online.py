@@ -260,6 +260,21 @@ def test_a_primary_key_waits_for_its_validated_not_null() -> None:
     ]
 
 
+def test_work_that_needs_one_new_unique_key_waits_for_all_the_builds() -> None:
+    """The new table's foreign key needs only a_x_key, but runs after the whole `_indexes`
+    part: otherwise a_y_key's attachment would need a part of its own."""
+    current = parse_dbml("Table a {\n id int [pk]\n x int\n y int\n}\n")
+    target = parse_dbml(
+        "Table a {\n id int [pk]\n x int [unique]\n y int [unique]\n}\n"
+        "Table b {\n id int [pk]\n a_x int [ref: > a.x]\n}\n"
+    )
+    assert [(p.no_transaction, p.suffix) for p in online_parts(diff(current, target))] == [
+        (False, "_1"),
+        (True, "_indexes"),
+        (False, "_3"),
+    ]
+
+
 def test_a_foreign_key_of_a_new_table_is_not_validated_apart() -> None:
     """A new table has no rows to scan: its foreign key stays in the transactional part."""
     current = parse_dbml("Table a {\n id int [pk]\n}\n")
