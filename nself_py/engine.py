@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Collection
 from concurrent.futures import Future
@@ -354,8 +355,10 @@ def migration_name(operations: tuple[Operation, ...]) -> str:
 
 
 def safe_name(name: str) -> str:
-    """A migration name usable as a folder name: lowercase words joined by `_`."""
-    cleaned = "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")
+    """A migration name usable as a folder name: lowercase ASCII words joined by `_` (accents
+    dropped, `città` → `citta`; other scripts left out)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in ascii_name.lower()).strip("_")
     while "__" in cleaned:
         cleaned = cleaned.replace("__", "_")
     return cleaned[:80] or "schema_update"

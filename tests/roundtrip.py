@@ -1,18 +1,24 @@
 """The round-trip oracle, shared by the corpus and hand-written tests.
 
-start schema → `db run` (engine) → apply up → the catalog equals the target loaded directly;
-a second run writes nothing; apply down → the catalog equals the start.
+start schema → `db run` (the command's own path: schema.dbml bytes, catalog prefetch, caches,
+written migration files) → `migrate:up` applies the files → the catalog equals the target loaded
+directly; a second run writes nothing, and a third is answered from the no-change memo;
+`migrate:down` → the catalog equals the start.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from pgservers import Server
 
 from nself_py import engine
+from nself_py.apply import migrate_down, migrate_up
 from nself_py.dbml import parse_dbml
 from nself_py.introspect import introspect
 from nself_py.model import Schema, Table
@@ -51,7 +57,10 @@ class RoundTrip:
     plan: engine.Plan
     after_up: Schema
     target: Schema
-    second_plan: engine.Plan
+    second: engine.RunResult
+    """The second run (nothing changed since the first was applied)."""
+    third_from_memo: bool
+    """The third run, with nothing changed, was answered without planning."""
     after_down: Schema
     start: Schema
 
@@ -67,6 +76,23 @@ def target_dbml(server: Server, sql: str) -> str:
         server.drop_database(url)
 
 
+def db_run(url: str, project: Path) -> engine.RunResult:
+    """`nself-py db run --all-schemas --no-backup`, in process, the way the command wires it."""
+    schema_file = project / "schema.dbml"
+    with psycopg.connect(url) as conn:
+        return engine.run(
+            conn,
+            url,
+            None,
+            project_dir=project,
+            make_backup=False,
+            all_schemas=True,
+            catalog=engine.CatalogPrefetch(url),
+            source=schema_file.read_bytes(),
+            schema_file=schema_file,
+        )
+
+
 def round_trip(
     server: Server, start_sql: str, dbml_text: str, target_sql: str | None = None
 ) -> RoundTrip:
@@ -76,29 +102,37 @@ def round_trip(
     the plan that creates the DBML's schema in an empty database."""
     start_url = server.create_database()
     direct_url = server.create_database()
+    project = Path(tempfile.mkdtemp(prefix="nself-py-roundtrip-"))
+    migrations_dir = project / "hasura" / "migrations" / "default"
+    migrations_dir.mkdir(parents=True)
+    (project / "hasura" / "config.yaml").write_text("version: 3\n")
+    (project / "schema.dbml").write_text(dbml_text, encoding="utf-8")
     try:
         load(start_url, start_sql)
         start = catalog(start_url)
-        written = parse_dbml(dbml_text)
-        with psycopg.connect(start_url) as conn:
-            plan = engine.plan(conn, written, all_schemas=True)
-            conn.rollback()
-        load(start_url, in_transaction(plan.up_sql))
+        first = db_run(start_url, project)
+        assert first.plan is not None
+        with psycopg.connect(start_url, autocommit=True) as conn:
+            migrate_up(conn, project, "default", migrations_dir)
         after_up = catalog(start_url)
         if target_sql is None:
             with psycopg.connect(direct_url) as conn:
-                target_sql = engine.plan(conn, written, all_schemas=True).up_sql
+                target_sql = engine.plan(conn, parse_dbml(dbml_text), all_schemas=True).up_sql
         load(direct_url, target_sql)
         target = catalog(direct_url)
-        with psycopg.connect(start_url) as conn:
-            second = engine.plan(conn, written, all_schemas=True)
-            conn.rollback()
-        load(start_url, in_transaction(plan.down_sql))
+        second = db_run(start_url, project)
+        third = db_run(start_url, project)
+        if first.migration_dir is not None:
+            with psycopg.connect(start_url, autocommit=True) as conn:
+                migrate_down(conn, project, "default", migrations_dir, count=1)
         after_down = catalog(start_url)
-        return RoundTrip(plan, after_up, target, second, after_down, start)
+        return RoundTrip(
+            first.plan, after_up, target, second, third.plan is None, after_down, start
+        )
     finally:
         server.drop_database(start_url)
         server.drop_database(direct_url)
+        shutil.rmtree(project, ignore_errors=True)
 
 
 def in_transaction(sql: str) -> str:

@@ -248,7 +248,8 @@ def test_hand_written_round_trip(any_pg_server: Server, case: str) -> None:
     result = round_trip(any_pg_server, start_sql, textwrap.dedent(dbml))
     assert result.plan.operations, "expected a change"
     assert result.after_up == result.target, result.plan.up_sql
-    assert result.second_plan.operations == (), result.second_plan.up_sql
+    assert result.second.operations == () and result.second.migration_dir is None
+    assert result.third_from_memo
     assert result.after_down == result.start, result.plan.down_sql
 
 

@@ -72,7 +72,8 @@ def test_dbml_form_round_trips_through_db_run(any_pg_server: Server, case: str) 
     result = round_trip(any_pg_server, "", textwrap.dedent(CASES[case]))
     assert result.plan.operations
     assert result.after_up == result.target, result.plan.up_sql
-    assert result.second_plan.operations == (), result.second_plan.up_sql
+    assert result.second.operations == () and result.second.migration_dir is None
+    assert result.third_from_memo
     assert result.after_down == result.start, result.plan.down_sql
 
 

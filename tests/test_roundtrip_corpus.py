@@ -60,5 +60,6 @@ def test_corpus_round_trip(any_pg_server: Server, old_sql: str, new_sql: str) ->
         pytest.skip("target uses what DBML cannot describe: " + "; ".join(lines[:3]))
     result = round_trip(any_pg_server, old_sql, dbml_text, target_sql=new_sql)
     assert result.after_up == result.target, result.plan.up_sql
-    assert result.second_plan.operations == (), result.second_plan.up_sql
+    assert result.second.operations == () and result.second.migration_dir is None
+    assert result.third_from_memo
     assert result.after_down == result.start, result.plan.down_sql
