@@ -113,6 +113,7 @@ def against_dbml(
             written,
             project_dir / engine.CANONICAL_CACHE,
             also_manage=engine.recorded_schemas(migrations_dir),
+            keep_views=False,  # drift is what differs, not how a migration would keep views
         )
     finally:
         if not conn.autocommit:

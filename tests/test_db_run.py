@@ -307,3 +307,17 @@ def test_objects_dbml_cannot_describe_survive(db_url: str, tmp_path: Path) -> No
         assert conn.execute("SELECT to_regclass('public.user_names') IS NOT NULL").fetchone() == (
             True,
         )
+
+
+def test_keep_prunes_backups_after_a_run_that_backs_up(db_url: str, tmp_path: Path) -> None:
+    project = make_project(tmp_path, BLOG)
+    assert nself(project, db_url, "db", "run").returncode == 0
+    assert nself(project, db_url, "db", "migrate:up").returncode == 0
+    (project / "schema.dbml").write_text(
+        (project / "schema.dbml").read_text() + "\nTable tags {\n  id int [pk]\n}\n"
+    )
+    run = nself(project, db_url, "db", "run", "--keep", "1")
+    assert run.returncode == 0, run.stderr
+    assert "pruned old backup" in run.stdout
+    backups = [p for p in (project / "bin" / "dbsyncs").iterdir() if p.is_dir()]
+    assert len(backups) == 1 and str(backups[0].name) in run.stdout.split("Backed up")[1]

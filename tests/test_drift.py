@@ -186,3 +186,17 @@ def test_replay_of_many_migrations_is_measured(tmp_path, db_url, count):
     result = drift(tmp_path, db_url)
     print(f"drift check with {count} applied migrations: {time.perf_counter() - started:.2f} s")
     assert result.exit_code == 0, result
+
+
+def test_view_on_a_column_whose_type_drifted_is_not_itself_drift(tmp_path, db_url):
+    """A view on the changed column would be kept alive by a migration; drift only names the
+    column (and is not refused, as a plan dropping the column's view would be)."""
+    generate_and_apply(tmp_path, db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE VIEW named AS SELECT id, name FROM users")
+    (tmp_path / "schema.dbml").write_text(DBML.replace("name text", "name varchar(50)"))
+    result = drift(tmp_path, db_url)
+    assert result.exit_code == 1
+    assert len(result.against_dbml) == 1 and "users.name" in result.against_dbml[0]
+    assert "view" not in result.against_dbml[0]
+    assert not result.against_migrations

@@ -50,6 +50,10 @@ DatabaseNameOption = Annotated[
     ),
 ]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every prompt.")]
+KeepOption = Annotated[
+    int | None,
+    typer.Option("--keep", help="Afterwards delete all but the newest N backups.", min=1),
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,15 @@ def project(
     project_dir: Path, database_url: str | None, database_name: str, yes: bool = False
 ) -> Project:
     return Project(project_dir.resolve(), database_url, database_name, yes)
+
+
+def prune(proj: Project, keep: int | None) -> None:
+    """`--keep N` on a command that backs up: delete all but the newest N backups."""
+    if keep is not None:
+        from ..backup import prune_backups
+
+        for folder in prune_backups(proj.dir, keep):
+            console.print(f"pruned old backup {folder.name}", markup=False)
 
 
 def confirm(question: str, project: Project) -> bool:

@@ -19,11 +19,13 @@ from ..renames import RenameCandidate
 from . import (
     DatabaseNameOption,
     DatabaseUrlOption,
+    KeepOption,
     ProjectDirOption,
     YesOption,
     console,
     db_app,
     project,
+    prune,
     schema_app,
 )
 
@@ -80,6 +82,7 @@ def db_run(
         typer.Option("--statement-timeout", help="With --online: SET statement_timeout first."),
     ] = None,
     yes: YesOption = False,
+    keep: KeepOption = None,
 ) -> None:
     """Diff schema.dbml against the database and write a reviewed up/down migration."""
     proj = project(project_dir, database_url, database_name, yes)
@@ -136,6 +139,8 @@ def db_run(
     for folder in result.migration_dirs:
         console.print(f"✓ Migration created: {folder.relative_to(proj.dir)}")
         console.print(f"  Review: {folder.relative_to(proj.dir)}/up.sql and …/down.sql")
+    if result.backup_dir is not None:
+        prune(proj, keep)
 
 
 def _ask_rename(candidate: RenameCandidate) -> bool:

@@ -19,7 +19,7 @@ from ..update import is_production, update
 from . import (
     DatabaseNameOption,
     DatabaseUrlOption,
-    Project,
+    KeepOption,
     ProjectDirOption,
     YesOption,
     confirm,
@@ -27,12 +27,8 @@ from . import (
     db_app,
     err_console,
     project,
+    prune,
 )
-
-KeepOption = Annotated[
-    int | None,
-    typer.Option("--keep", help="Afterwards delete all but the newest N backups.", min=1),
-]
 
 
 def _say(line: str) -> None:
@@ -40,12 +36,6 @@ def _say(line: str) -> None:
         err_console.print(line, style="yellow", markup=False)
     else:
         console.print(line, markup=False)
-
-
-def _prune(proj: Project, keep: int | None) -> None:
-    if keep is not None:
-        for folder in backup.prune_backups(proj.dir, keep):
-            console.print(f"pruned old backup {folder.name}", markup=False)
 
 
 def drift_of(project_dir: Path, url: str, database_name: str, migrations_dir: Path) -> Drift:
@@ -150,7 +140,7 @@ def revert_command(
     for name, rows in result.row_counts.items():
         table.add_row(name, str(rows))
     console.print(table)
-    _prune(proj, keep)
+    prune(proj, keep)
     if not result.schema_hash_matches:
         raise NselfError(
             f"the restored schema's hash differs from the one in {chosen.name}'s manifest"
@@ -171,7 +161,7 @@ def backup_command(
     with connect(url) as conn:
         folder = backup.backup_database(url, conn, proj.dir, database_name)
     console.print(f"backed up the database to {folder}", markup=False)
-    _prune(proj, keep)
+    prune(proj, keep)
 
 
 @db_app.command("backups")
@@ -182,7 +172,7 @@ def backups_command(
 ) -> None:
     """List backups: time, size, database and migration version, oldest first."""
     proj = project(project_dir, None, "default")
-    _prune(proj, keep)
+    prune(proj, keep)
     found = backup.list_backups(proj.dir)
     if as_json:
         rows = [
