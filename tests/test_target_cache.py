@@ -57,11 +57,11 @@ def test_key_depends_on_bytes_server_and_database() -> None:
 
 def test_second_run_reads_the_cache_and_an_edit_parses_again(db_url: str, tmp_path: Path) -> None:
     project = make_project(tmp_path, "Table notes {\n  id int [pk]\n}\n")
-    first = nself(project, db_url, "db", "run", "--dry-run")
+    first = nself(project, db_url, "db", "run", "--no-backup")  # a dry run writes no cache
     assert "Parsed schema.dbml" in first.stdout, first.stderr
-    second = nself(project, db_url, "db", "run", "--dry-run")
+    second = nself(project, db_url, "db", "run", "--dry-run", "--force")
     assert "schema.dbml unchanged since it was last read: 1 tables" in second.stdout
     assert "CREATE TABLE public.notes" in second.stdout  # the same plan from the cached model
     (project / "schema.dbml").write_text("Table notes {\n  id int [pk]\n  body text\n}\n")
-    third = nself(project, db_url, "db", "run", "--dry-run")
+    third = nself(project, db_url, "db", "run", "--dry-run", "--force")
     assert "Parsed schema.dbml" in third.stdout and "body text" in third.stdout
