@@ -38,19 +38,37 @@ def _exists(conn: psycopg.Connection, table: str) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
 
 
-def _fix_hint(database_name: str, version: int) -> str:
-    """Settling a dirty version is `--skip-execution`'s job (checked, locked, logged), in every
-    store: no hand-written UPDATE of Hasura's state."""
-    where = "" if database_name == DEFAULT_DATABASE else f" --database-name {database_name}"
-    command = f"nself-py db migrate:%s --version {version} --skip-execution{where}"
-    return (
-        f"finish or undo that migration by hand, then record it with `{command % 'up'}` (it is "
-        f"applied) or `{command % 'down'}` (it is not)"
-    )
+class _Store:
+    """What every store does through its own `write`."""
+
+    database_name: str
+
+    def write(self, conn: psycopg.Connection, changes: Changes) -> None:
+        raise NotImplementedError
+
+    def set(self, conn: psycopg.Connection, version: int, dirty: bool) -> None:
+        self.write(conn, {version: dirty})
+
+    def remove(self, conn: psycopg.Connection, version: int) -> None:
+        self.write(conn, {version: None})
+
+    def fix_hint(self, version: int) -> str:
+        """Settling a dirty version is `--skip-execution`'s job (checked, locked, logged), in
+        every store: no hand-written UPDATE of Hasura's state."""
+        where = (
+            ""
+            if self.database_name == DEFAULT_DATABASE
+            else f" --database-name {self.database_name}"
+        )
+        command = f"nself-py db migrate:%s --version {version} --skip-execution{where}"
+        return (
+            f"finish or undo that migration by hand, then record it with `{command % 'up'}` (it "
+            f"is applied) or `{command % 'down'}` (it is not)"
+        )
 
 
 @dataclass(frozen=True)
-class TableStore:
+class TableStore(_Store):
     """`hdb_catalog.schema_migrations`: the CLI's store before config v3 metadata databases."""
 
     database_name: str = DEFAULT_DATABASE
@@ -93,18 +111,9 @@ class TableStore:
                 "DELETE FROM hdb_catalog.schema_migrations WHERE version = %s", removals
             )
 
-    def set(self, conn: psycopg.Connection, version: int, dirty: bool) -> None:
-        self.write(conn, {version: dirty})
-
-    def remove(self, conn: psycopg.Connection, version: int) -> None:
-        self.write(conn, {version: None})
-
-    def fix_hint(self, version: int) -> str:
-        return _fix_hint(self.database_name, version)
-
 
 @dataclass(frozen=True)
-class CatalogStore:
+class CatalogStore(_Store):
     """`cli_state` of `hdb_catalog.hdb_version`: the Hasura CLI's store for config v3."""
 
     database_name: str
@@ -142,18 +151,9 @@ class CatalogStore:
         state.setdefault("isStateCopyCompleted", True)
         conn.execute("UPDATE hdb_catalog.hdb_version SET cli_state = %s", (json.dumps(state),))
 
-    def set(self, conn: psycopg.Connection, version: int, dirty: bool) -> None:
-        self.write(conn, {version: dirty})
-
-    def remove(self, conn: psycopg.Connection, version: int) -> None:
-        self.write(conn, {version: None})
-
-    def fix_hint(self, version: int) -> str:
-        return _fix_hint(self.database_name, version)
-
 
 @dataclass(frozen=True)
-class MetadataStore:
+class MetadataStore(_Store):
     """The `cli_state` document of the metadata database, for another database's migrations.
 
     It is reached on its own connection, so a state write cannot share the migration's
@@ -188,15 +188,6 @@ class MetadataStore:
                 ) from None
         with connect(self.url) as metadata:  # commits on leaving the block
             CatalogStore(self.database_name).write(metadata, changes)
-
-    def set(self, conn: psycopg.Connection, version: int, dirty: bool) -> None:
-        self.write(conn, {version: dirty})
-
-    def remove(self, conn: psycopg.Connection, version: int) -> None:
-        self.write(conn, {version: None})
-
-    def fix_hint(self, version: int) -> str:
-        return _fix_hint(self.database_name, version)
 
 
 StateStore = TableStore | CatalogStore | MetadataStore
