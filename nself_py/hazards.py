@@ -129,6 +129,17 @@ class _Reader:
         return self.toks[self.i :]
 
 
+def _altered_table(r: _Reader) -> str | None:
+    """After `ALTER TABLE`: `[IF EXISTS] [ONLY] name [*]`, the name as written."""
+    r.take("IF", "EXISTS")
+    r.take("ONLY")
+    name = r.qualified_name()
+    if name is None:
+        return None
+    r.take_text("*")
+    return name[0]
+
+
 def _split_top_level(toks: list[Token]) -> list[list[Token]]:
     """ALTER TABLE actions: split at commas outside parentheses."""
     parts: list[list[Token]] = [[]]
@@ -198,16 +209,13 @@ def statement_targets(text: str) -> list[Target]:
             return []
         return [Target("DELETE_ALL", name[0])]
     if r.take("ALTER", "TABLE"):
-        r.take("IF", "EXISTS")
-        r.take("ONLY")
-        name = r.qualified_name()
+        name = _altered_table(r)
         if name is None:
             return []
-        r.take_text("*")
         return [
             target
             for action in _split_top_level(r.rest())
-            for target in _alter_table_targets(text, name[0], action)
+            for target in _alter_table_targets(text, name, action)
         ]
     return []
 
@@ -259,16 +267,13 @@ def statement_changes(text: str) -> list[NameChange]:
         name = r.qualified_name()
         return [NameChange("CREATE_TABLE", name[0])] if name else []
     if r.take("ALTER", "TABLE"):
-        r.take("IF", "EXISTS")
-        r.take("ONLY")
-        name = r.qualified_name()
+        name = _altered_table(r)
         if name is None:
             return []
-        r.take_text("*")
         return [
             change
             for action in _split_top_level(r.rest())
-            for change in _alter_table_changes(name[0], action)
+            for change in _alter_table_changes(name, action)
         ]
     return []
 
