@@ -19,7 +19,6 @@ from pgservers import Server
 
 from nself_py import engine
 from nself_py.apply import migrate_down, migrate_up
-from nself_py.dbml import parse_dbml
 from nself_py.introspect import introspect
 from nself_py.model import Schema, Table
 from nself_py.pull import to_dbml
@@ -93,13 +92,11 @@ def db_run(url: str, project: Path) -> engine.RunResult:
         )
 
 
-def round_trip(
-    server: Server, start_sql: str, dbml_text: str, target_sql: str | None = None
-) -> RoundTrip:
+def round_trip(server: Server, start_sql: str, dbml_text: str, target_sql: str) -> RoundTrip:
     """Run the oracle's steps; the caller asserts on the result.
 
-    The target is built directly from `target_sql` when given (the corpus' own DDL), else from
-    the plan that creates the DBML's schema in an empty database."""
+    The target is built directly from `target_sql`, DDL written independently of the engine (the
+    corpus' own, or by hand), so a wrong DBML → SQL translation cannot agree with itself."""
     start_url = server.create_database()
     direct_url = server.create_database()
     project = Path(tempfile.mkdtemp(prefix="nself-py-roundtrip-"))
@@ -115,9 +112,6 @@ def round_trip(
         with psycopg.connect(start_url, autocommit=True) as conn:
             migrate_up(conn, project, "default", migrations_dir)
         after_up = catalog(start_url)
-        if target_sql is None:
-            with psycopg.connect(direct_url) as conn:
-                target_sql = engine.plan(conn, parse_dbml(dbml_text), all_schemas=True).up_sql
         load(direct_url, target_sql)
         target = catalog(direct_url)
         second = db_run(start_url, project)

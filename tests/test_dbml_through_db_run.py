@@ -67,9 +67,38 @@ CASES = {
 }
 
 
+# What each case means, written by hand as PostgreSQL DDL (independent of the engine).
+TARGETS = {
+    "one_line_blocks": """
+        CREATE TYPE mood AS ENUM ('ok');
+        CREATE TABLE t (id int PRIMARY KEY);
+        CREATE TABLE people (mood mood DEFAULT 'ok');
+    """,
+    "checks": """
+        CREATE TABLE products (
+          id int PRIMARY KEY, price numeric CHECK (price >= 0), discount numeric,
+          CONSTRAINT discount_below_price CHECK (discount < price), CHECK (discount >= 0));
+    """,
+    "negative_and_scientific_defaults": """
+        CREATE TABLE readings (
+          id int PRIMARY KEY, offset_c int DEFAULT -1, scale float8 DEFAULT 1.5e3,
+          delta numeric DEFAULT -0.25);
+    """,
+    "table_partial_injection": """
+        CREATE TABLE posts (
+          id int PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(),
+          updated_at timestamptz NOT NULL, changed_by varchar(40));
+    """,
+    "non_ascii_names": """
+        CREATE TABLE città (id int PRIMARY KEY, nome_è text, größe int DEFAULT 0);
+        CREATE TABLE 注文 (id int PRIMARY KEY, città_id int REFERENCES città (id));
+    """,
+}
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_dbml_form_round_trips_through_db_run(any_pg_server: Server, case: str) -> None:
-    result = round_trip(any_pg_server, "", textwrap.dedent(CASES[case]))
+    result = round_trip(any_pg_server, "", textwrap.dedent(CASES[case]), TARGETS[case])
     assert result.plan.operations
     assert result.after_up == result.target, result.plan.up_sql
     assert result.second.operations == () and result.second.migration_dir is None
