@@ -198,7 +198,9 @@ def compare(stem: str) -> None:
         if a[2] == "*" and b[2] == "*":
             assert any({fk.ref_table for fk in t.foreign_keys} == {a[0], b[0]} for t in join_tables)
             continue
-        candidates = [(a, b)] if a[2] == "*" else [(b, a)] if b[2] == "*" else [(a, b), (b, a)]
+        # dbml-core's exporter: the "many" end holds the key; for one-to-one the second
+        # endpoint holds it and references the first.
+        candidates = [(a, b)] if a[2] == "*" else [(b, a)]
         matches = [
             fk
             for (many, one) in candidates

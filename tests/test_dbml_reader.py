@@ -197,6 +197,8 @@ def test_relationship_direction(refs: str, fk_table: str, fk: tuple) -> None:
 
 @pytest.mark.parametrize("op", [">", "-"])
 def test_inline_ref_puts_the_foreign_key_on_its_own_column(op: str) -> None:
+    """For `-` too, as the exporter does since holistics/dbml#507 (issue #502: an inline
+    one-to-one had put the key on the referenced table)."""
     schema = parse_dbml(f"Table a {{ id int [pk] }}\nTable b {{ a_id int [ref: {op} a.id] }}")
     assert schema.table(Name("public", "b")).foreign_keys == (
         model.ForeignKey(("a_id",), Name("public", "a"), ("id",)),
