@@ -7,8 +7,9 @@ recursively through views built on views) finds them for the plan's retyped and 
 Around a type change (`AlterColumnType`, an enum rebuild) each such view is dropped and then
 re-created exactly (definition, options, owner, comments, grants, a materialized view's indexes)
 in the same migration. Anything else that would make the migration fail — a view on a dropped
-column, a view with triggers or extra rules, a rule on a table — stops `db run` with a message
-naming it: a user's view is never dropped for good.
+column, a view with triggers or extra rules, a rule on a table, a trigger or row-level security
+policy naming a retyped or dropped column — stops `db run` with a message naming it: a user's
+view, trigger or policy is never dropped for good.
 """
 
 from __future__ import annotations
@@ -204,6 +205,24 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 """
 
 
+# Triggers (WHEN conditions, UPDATE OF lists) and row-level security policies that name a
+# column: PostgreSQL refuses to retype or drop the column while they exist, and neither is
+# re-created here.
+_COLUMN_USERS = """
+SELECT r.why, pg_describe_object(d.classid, d.objid, 0) AS what,
+    pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) AS uses
+FROM unnest(%(col_why)s::text[], %(col_schema)s::text[], %(col_table)s::text[],
+            %(col_name)s::text[]) AS r(why, nsp, rel, col)
+JOIN pg_namespace n ON n.nspname = r.nsp
+JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.rel
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = r.col AND NOT a.attisdropped
+JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = a.attrelid
+    AND d.refobjsubid = a.attnum
+    AND d.classid IN ('pg_trigger'::regclass, 'pg_policy'::regclass)
+ORDER BY 2, 3
+"""
+
+
 @dataclass(frozen=True)
 class Dependent:
     """One relation found reading what the plan changes, as the catalog describes it."""
@@ -257,17 +276,23 @@ def _roots(ops: Sequence[Operation]) -> dict[str, list]:
     }
 
 
-def find_dependents(conn: psycopg.Connection, ops: Sequence[Operation]) -> list[Dependent]:
+def find_dependents(
+    conn: psycopg.Connection, ops: Sequence[Operation]
+) -> tuple[list[Dependent], list[str]]:
     """Every view, materialized view and rule that reads a column, table or enum `ops` retype
-    or drop, directly or through other views (one catalog query; none when nothing qualifies)."""
+    or drop, directly or through other views; and the triggers and policies that name a column
+    `ops` retype or drop, as problems (two catalog queries; none when nothing qualifies)."""
     params = _roots(ops)
     if not (params["col_name"] or params["table_name"] or params["type_name"]):
-        return []
+        return [], []
     with conn.transaction(force_rollback=True):
         conn.execute("SET LOCAL search_path = pg_catalog")
         cursor = conn.cursor(row_factory=dict_row)
         rows = cursor.execute(_QUERY, params).fetchall()  # type: ignore[arg-type]
-    return sorted((_dependent(row) for row in rows), key=lambda d: d.name)
+        users = conn.execute(_COLUMN_USERS, params).fetchall() if params["col_name"] else []
+    effect = {RETYPE: "whose type this migration changes", DROP: "which this migration drops"}
+    problems = [f"{what} uses {uses}, {effect[why]}" for why, what, uses in users]
+    return sorted((_dependent(row) for row in rows), key=lambda d: d.name), problems
 
 
 def _dependent(row: dict) -> Dependent:
@@ -310,11 +335,14 @@ def _grants(entries: list) -> tuple[Grant, ...]:
     )
 
 
-def _refusal(dependents: Sequence[Dependent], ops: Sequence[Operation]) -> str | None:
-    """Why the plan cannot keep these dependents alive, or None when it can."""
+def _refusal(
+    dependents: Sequence[Dependent], ops: Sequence[Operation], problems: list[str]
+) -> str | None:
+    """Why the plan cannot keep these dependents alive (adding to `problems`, what else stands
+    in the way), or None when nothing does."""
     renamed_tables = {op.old for op in ops if isinstance(op, RenameTable)}
     renamed_columns = {(op.table, op.old) for op in ops if isinstance(op, RenameColumn)}
-    problems = []
+    problems = list(problems)
     for d in dependents:
         dropped = [what for why, what in d.uses if why == DROP]
         retyped = [what for why, what in d.uses if why == RETYPE]
@@ -353,11 +381,12 @@ def keep_views(conn: psycopg.Connection, ops: Sequence[Operation]) -> tuple[Oper
     re-created after it (re-ordered); `ops` untouched when no view is in the way.
 
     Raises DependentViewError when a view or rule would make the migration fail and cannot
-    be kept: it reads a dropped column, table or enum, or has triggers or extra rules."""
-    dependents = find_dependents(conn, ops)
-    if not dependents:
+    be kept: it reads a dropped column, table or enum, or has triggers or extra rules; or when
+    a trigger or policy names a retyped or dropped column."""
+    dependents, problems = find_dependents(conn, ops)
+    if not dependents and not problems:
         return tuple(ops)
-    refusal = _refusal(dependents, ops)
+    refusal = _refusal(dependents, ops, problems)
     if refusal is not None:
         raise DependentViewError(refusal)
     views = [d.view for d in dependents if d.view is not None]

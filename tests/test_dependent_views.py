@@ -417,3 +417,45 @@ def test_a_rule_reading_a_dropped_table_is_refused(db_url: str, tmp_path: Path) 
     assert "rule keep_names on table public.users uses " in result.stderr
     assert "of table public.audit, which this migration drops" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_triggers_and_policies_naming_a_changed_column_are_refused(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    project = applied_project(tmp_path, any_db_url)
+    sql(
+        any_db_url,
+        "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;"
+        "CREATE TRIGGER named_only BEFORE UPDATE ON users FOR EACH ROW"
+        "  WHEN (NEW.name IS NOT NULL) EXECUTE FUNCTION keep();"
+        "ALTER TABLE users ENABLE ROW LEVEL SECURITY;"
+        "CREATE POLICY happy_only ON users USING (mood = 'happy');",
+    )
+    change(project, "  name text\n", "  name varchar(50)\n")
+    change(project, "  mood mood\n", "")
+    result = nself(project, any_db_url, "db", "run", "--no-backup")
+    assert result.returncode == 1, result.stdout
+    assert (
+        "trigger named_only on table public.users uses column name of table public.users, "
+        "whose type this migration changes" in result.stderr
+    )
+    assert (
+        "policy happy_only on table public.users uses column mood of table public.users, "
+        "which this migration drops" in result.stderr
+    )
+    assert migration_dirs(project) == []
+
+
+def test_a_trigger_that_names_no_column_does_not_stop_a_type_change(
+    db_url: str, tmp_path: Path
+) -> None:
+    project = applied_project(tmp_path, db_url)
+    sql(
+        db_url,
+        "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;"
+        "CREATE TRIGGER every_row BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION keep();",
+    )
+    change(project, "  name text\n", "  name varchar(50)\n")
+    up, _ = run_and_apply(project, db_url)
+    assert "TYPE character varying(50)" in up
+    assert sql(db_url, "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal") == [("every_row",)]
