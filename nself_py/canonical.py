@@ -274,9 +274,14 @@ class _Piece:
 
 
 def canonicalize(
-    conn: psycopg.Connection, raw: model.Schema, cache_file: Path | None = None
+    conn: psycopg.Connection,
+    raw: model.Schema,
+    cache_file: Path | None = None,
+    *,
+    save: bool = True,
 ) -> model.Schema:
-    """`raw` with every type, default, check and index key spelled as PostgreSQL prints them."""
+    """`raw` with every type, default, check and index key spelled as PostgreSQL prints them;
+    `cache_file` answers known pieces, and learns the new ones unless `save` is False."""
     global _last_probe_count
     cache = _Cache(cache_file, conn.info.server_version // 10000)
     enum_labels = {quote_name(e.name): list(e.values) for e in raw.enums}
@@ -350,7 +355,8 @@ def canonicalize(
                 cache[piece_keys[piece]] = answer
         _last_probe_count = probe.statements
 
-    cache.save()
+    if save:
+        cache.save()
     answers = {(p.table.name, p.kind, p.number): cache[piece_keys[p]] for p in pieces}
     tables = [
         _canonical_table(table, canonical_type, cache, default_keys, answers)

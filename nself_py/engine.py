@@ -123,6 +123,7 @@ def plan(
     source: bytes | None = None,
     canonical: bool = False,
     keep_views: bool = True,
+    write_caches: bool = True,
 ) -> Plan:
     """Diff the live database against a model as written in DBML (only reads the database).
 
@@ -131,8 +132,13 @@ def plan(
     `all_schemas` every user schema. Schemas outside that set are never touched. `options`
     adds renames, the online form and live figures for the hazards. Views that read a retyped
     column are dropped and re-created around the change (`dependents`); `keep_views=False`
-    gives the plan exactly as diffed (what drift reports)."""
-    target = written if canonical else _canonical_target(conn, written, cache_file, source)
+    gives the plan exactly as diffed (what drift reports). `write_caches=False` (a dry run)
+    reads the canonical caches but writes none."""
+    target = (
+        written
+        if canonical
+        else _canonical_target(conn, written, cache_file, source, write=write_caches)
+    )
     if all_schemas:
         current = catalog() if catalog else introspect(conn)
         managed = set(current.schemas) | set(target.schemas)
@@ -178,12 +184,18 @@ def cached_target(conn: psycopg.Connection, source: bytes, project_dir: Path) ->
 
 
 def _canonical_target(
-    conn: psycopg.Connection, written: Schema, cache_file: Path | None, source: bytes | None
+    conn: psycopg.Connection,
+    written: Schema,
+    cache_file: Path | None,
+    source: bytes | None,
+    *,
+    write: bool,
 ) -> Schema:
     """`written` spelled as PostgreSQL spells it; with `source` (schema.dbml's bytes) the result
-    is also kept for `cached_target`, next to the per-piece cache."""
-    target = canonicalize(conn, written, cache_file)
-    if source is not None and cache_file is not None:
+    is also kept for `cached_target`, next to the per-piece cache. Without `write` the caches
+    are read, never written (a dry run)."""
+    target = canonicalize(conn, written, cache_file, save=write)
+    if write and source is not None and cache_file is not None:
         target_cache.store(cache_file.parent / TARGET_CACHE.name, _source_key(conn, source), target)
     return target
 
@@ -472,13 +484,14 @@ def run(
     result = plan(
         conn,
         written,
-        None if dry_run else project_dir / CANONICAL_CACHE,  # a dry run writes nothing
+        project_dir / CANONICAL_CACHE,
         also_manage=also_manage,
         all_schemas=all_schemas,
         options=dataclasses.replace(options, measure=True),
         catalog=catalog.result if catalog else None,
-        source=None if dry_run else source,
+        source=source,
         canonical=canonical,
+        write_caches=not dry_run,  # a dry run writes nothing, not even a cache
     )
     conn.rollback()
     if not result.operations:

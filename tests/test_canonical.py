@@ -327,3 +327,21 @@ def test_now_and_current_timestamp_are_one_default(any_db_url: str) -> None:
     with psycopg.connect(any_db_url) as conn:
         plan = engine.plan(conn, written)
     assert [op.describe() for op in plan.operations] == ["set default of events.d"]
+
+
+def test_a_dry_run_reads_the_cache_but_never_writes_it(db_url: str, tmp_path: Path) -> None:
+    from nself_py import engine
+
+    cache = tmp_path / "canonical-cache.json"
+    first = parse_dbml("Table t {\n id int [pk]\n label varchar(10) [default: 'x']\n}\n")
+    with psycopg.connect(db_url) as conn:
+        engine.plan(conn, first, cache, write_caches=False)
+        assert not cache.exists()
+        engine.plan(conn, first, cache)
+        learned = cache.read_text()
+        engine.plan(conn, first, cache, write_caches=False)
+        assert canonical.probe_count() == 0  # answered from the cache
+        more = parse_dbml("Table t {\n id int [pk]\n label char(3) [default: 'y']\n}\n")
+        engine.plan(conn, more, cache, write_caches=False)
+        assert canonical.probe_count() > 0
+    assert cache.read_text() == learned
