@@ -101,17 +101,22 @@ def _key_name(key: str) -> str:
     return ident if first.startswith('"') else ident.lower()
 
 
+def _identifier(match: re.Match[str]) -> str | None:
+    """The identifier a token names, as PostgreSQL reads it: quoted exactly, bare folded to
+    lower case; None for any other token."""
+    if match.group(1) is not None:
+        return match.group(1).replace('""', '"')
+    if match.group(2) is not None:
+        return match.group(2).lower()
+    return None
+
+
 def expression_columns(expression: str, columns: Iterable[str]) -> list[str]:
     """The table's columns an expression mentions, in order of first mention (strings skipped)."""
     known = set(columns)
     found: list[str] = []
     for match in _TOKEN.finditer(expression):
-        if match.group(1) is not None:
-            ident = match.group(1).replace('""', '"')
-        elif match.group(2) is not None:
-            ident = match.group(2).lower()
-        else:
-            continue
+        ident = _identifier(match)
         if ident in known and ident not in found:
             found.append(ident)
     return found
@@ -121,11 +126,5 @@ def rename_identifier(expression: str, old: str, new: str, quote) -> str:
     """The expression with every mention of identifier `old` spelled as `quote(new)`."""
     parts = []
     for match in _TOKEN.finditer(expression):
-        if match.group(1) is not None:
-            ident = match.group(1).replace('""', '"')
-        elif match.group(2) is not None:
-            ident = match.group(2).lower()
-        else:
-            ident = None
-        parts.append(quote(new) if ident == old else match.group(0))
+        parts.append(quote(new) if _identifier(match) == old else match.group(0))
     return "".join(parts)
