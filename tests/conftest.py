@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
 from pgservers import RUN_ID_VARIABLE, Server, embedded_server, system_server
+from test_state import make_hasura_catalog, v3_project
 
 _servers: dict[str, Server | None] = {}
 
@@ -60,3 +63,19 @@ def any_db_url(any_pg_server: Server) -> Iterator[str]:
     url = any_pg_server.create_database()
     yield url
     any_pg_server.drop_database(url)
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to a fresh database on the embedded server."""
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture(params=["table", "catalog"])
+def project(request: pytest.FixtureRequest, tmp_path: Path, conn: psycopg.Connection) -> Path:
+    """A project on each state store: hdb_catalog.schema_migrations, or Hasura's cli_state."""
+    if request.param == "catalog":
+        v3_project(tmp_path)
+        make_hasura_catalog(conn)
+    return tmp_path

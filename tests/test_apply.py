@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from test_db_run import mdir
 from test_state import make_hasura_catalog, v3_project
 
 from nself_py.apply import (
@@ -26,25 +27,6 @@ from nself_py.migrations import write_migration
 from nself_py.state import state_store
 
 V1, V2, V3, V4 = 1700000000001, 1700000000002, 1700000000003, 1700000000004
-
-
-@pytest.fixture
-def conn(db_url: str):
-    with psycopg.connect(db_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture(params=["table", "catalog"])
-def project(request: pytest.FixtureRequest, tmp_path: Path, conn: psycopg.Connection) -> Path:
-    """A project on each state store: hdb_catalog.schema_migrations, or Hasura's cli_state."""
-    if request.param == "catalog":
-        v3_project(tmp_path)
-        make_hasura_catalog(conn)
-    return tmp_path
-
-
-def mdir(project: Path) -> Path:
-    return project / "hasura" / "migrations" / "default"
 
 
 def add(project: Path, version: int, name: str, up: str, down: str = "") -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from test_db_run import mdir
 
 from nself_py.apply import LOCK_KEY
 from nself_py.migrations import write_migration
@@ -40,10 +41,6 @@ def start(*args: str) -> subprocess.Popen:
 
 def opts(project: Path, url: str) -> list[str]:
     return ["--project-dir", str(project), "--database-url", url]
-
-
-def mdir(project: Path) -> Path:
-    return project / "hasura" / "migrations" / "default"
 
 
 def add_tables(project: Path, count: int, sleep: float = 0.0) -> list[int]:

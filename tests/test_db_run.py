@@ -37,10 +37,13 @@ def make_project(tmp_path: Path, dbml: str) -> Path:
     return tmp_path
 
 
+def mdir(project: Path) -> Path:
+    """The project's migrations folder for the default database."""
+    return project / "hasura" / "migrations" / "default"
+
+
 def migration_dirs(project: Path) -> list[Path]:
-    return sorted(
-        p for p in (project / "hasura" / "migrations" / "default").iterdir() if p.is_dir()
-    )
+    return sorted(p for p in mdir(project).iterdir() if p.is_dir())
 
 
 BLOG = """

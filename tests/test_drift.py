@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from test_db_run import mdir
 
 from nself_py import engine
 from nself_py.apply import migrate_up
@@ -26,10 +27,6 @@ Table users {
   m mood
 }
 """
-
-
-def mdir(project: Path) -> Path:
-    return project / "hasura" / "migrations" / "default"
 
 
 def generate_and_apply(project: Path, url: str, dbml: str = DBML) -> None:

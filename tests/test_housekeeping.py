@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from test_state import make_hasura_catalog, v3_project
+from test_db_run import mdir
 
 from nself_py.apply import GOTO, migrate_down, migrate_goto, migrate_up, migration_status
 from nself_py.errors import MigrationError, NselfError
@@ -20,25 +20,6 @@ from nself_py.sqlsplit import split_sql
 from nself_py.state import logged_sha256, state_store
 
 V1, V2, V3, V4, V5 = (1700000000001 + i for i in range(5))
-
-
-@pytest.fixture
-def conn(db_url: str):
-    with psycopg.connect(db_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture(params=["table", "catalog"])
-def project(request: pytest.FixtureRequest, tmp_path: Path, conn: psycopg.Connection) -> Path:
-    """A project on each state store: hdb_catalog.schema_migrations, or Hasura's cli_state."""
-    if request.param == "catalog":
-        v3_project(tmp_path)
-        make_hasura_catalog(conn)
-    return tmp_path
-
-
-def mdir(project: Path) -> Path:
-    return project / "hasura" / "migrations" / "default"
 
 
 def add_tables(project: Path, *versions: int) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from pgservers import Server
-from test_state import make_hasura_catalog, v3_project
+from test_db_run import mdir
 
 from nself_py.apply import APPLIED, PENDING, migrate_down, migrate_up, migration_status
 from nself_py.errors import NselfError
@@ -43,24 +43,6 @@ FIVE = [
         "DROP FUNCTION touch();\nDROP VIEW names;",
     ),
 ]
-
-
-@pytest.fixture
-def conn(db_url: str):
-    with psycopg.connect(db_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture(params=["table", "catalog"])
-def project(request: pytest.FixtureRequest, tmp_path: Path, conn: psycopg.Connection) -> Path:
-    if request.param == "catalog":
-        v3_project(tmp_path)
-        make_hasura_catalog(conn)
-    return tmp_path
-
-
-def mdir(project: Path) -> Path:
-    return project / "hasura" / "migrations" / "default"
 
 
 def add_five(project: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from test_db_run import mdir
 
 from nself_py import backup, engine
 from nself_py.apply import migration_status
@@ -25,10 +26,6 @@ Table users {
   nickname text
 }
 """
-
-
-def mdir(project: Path) -> Path:
-    return project / "hasura" / "migrations" / "default"
 
 
 def generate(project: Path, url: str, dbml: str) -> Path:
