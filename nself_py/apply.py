@@ -42,8 +42,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _ignore(_: str) -> None:
-    pass
+def no_report(_: str) -> None:
+    """The default `Report`: say nothing."""
 
 
 @dataclass(frozen=True)
@@ -374,7 +374,7 @@ def migrate(
     dry_run: bool = False,
     per_migration_transaction: bool = False,
     lock_timeout: float = 60.0,
-    report: Report = _ignore,
+    report: Report = no_report,
 ) -> Outcome:
     """Plan with `planner` against the current state, then run the plan (unless `dry_run`).
 

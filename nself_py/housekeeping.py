@@ -15,15 +15,11 @@ from pathlib import Path
 
 import psycopg
 
-from .apply import Report, database_errors, migration_lock
+from .apply import Report, database_errors, migration_lock, no_report
 from .errors import NselfError
 from .migrations import local_migrations, scripts_sha256, version_entries
 from .schemacheck import disagreements, expectations, inverted
 from .state import StateStore, log_applied, log_removed, prepare_log, state_store
-
-
-def _ignore(_: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ def mark_version(
     force: bool = False,
     dry_run: bool = False,
     lock_timeout: float = 60.0,
-    report: Report = _ignore,
+    report: Report = no_report,
 ) -> Marked:
     """Record `version` as applied (or not) without running its SQL.
 
@@ -143,7 +139,7 @@ def delete(
     deletion: Deletion,
     *,
     lock_timeout: float = 60.0,
-    report: Report = _ignore,
+    report: Report = no_report,
 ) -> None:
     """Remove the state rows (one transaction, under the lock), then the local paths."""
     if deletion.state_versions:

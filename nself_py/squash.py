@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from .apply import Report, database_errors, migration_lock
+from .apply import Report, database_errors, migration_lock, no_report
 from .db import connect, redact
 from .errors import DatabaseError, NselfError
 from .introspect import introspect
@@ -57,10 +57,6 @@ _EXTRA_OBJECTS = {
     "concat_ws(' ', data_type, increment_by, min_value, max_value, cycle) FROM pg_sequences",
 }
 """Catalog objects the schema model leaves out, compared as (name, definition) pairs."""
-
-
-def _ignore(_: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -286,7 +282,7 @@ def squash(
     name: str = DEFAULT_NAME,
     delete_source: bool = False,
     lock_timeout: float = 60.0,
-    report: Report = _ignore,
+    report: Report = no_report,
 ) -> Squashed:
     """Squash `from_version`..`to_version` (see the module doc); holds the migration lock
     throughout so no run changes the state underneath."""
