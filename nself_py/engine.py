@@ -120,7 +120,7 @@ def plan(
     all_schemas: bool = False,
     options: Options = Options(),
     catalog: Callable[[], Schema] | None = None,
-    source: bytes | None = None,
+    source_key: str | None = None,
     canonical: bool = False,
     keep_views: bool = True,
     write_caches: bool = True,
@@ -137,7 +137,7 @@ def plan(
     target = (
         written
         if canonical
-        else _canonical_target(conn, written, cache_file, source, write=write_caches)
+        else _canonical_target(conn, written, cache_file, source_key, write=write_caches)
     )
     if all_schemas:
         current = catalog() if catalog else introspect(conn)
@@ -177,26 +177,20 @@ def _source_key(conn: psycopg.Connection, source: bytes) -> str:
     return target_cache.cache_key(source, version, database)
 
 
-def cached_target(conn: psycopg.Connection, source: bytes, project_dir: Path) -> Schema | None:
-    """The canonical model of schema.dbml when these exact bytes were canonicalized before on
-    this server and database (then neither parsing nor canonicalizing is needed)."""
-    return target_cache.load(project_dir / TARGET_CACHE, _source_key(conn, source))
-
-
 def _canonical_target(
     conn: psycopg.Connection,
     written: Schema,
     cache_file: Path | None,
-    source: bytes | None,
+    source_key: str | None,
     *,
     write: bool,
 ) -> Schema:
-    """`written` spelled as PostgreSQL spells it; with `source` (schema.dbml's bytes) the result
-    is also kept for `cached_target`, next to the per-piece cache. Without `write` the caches
-    are read, never written (a dry run)."""
+    """`written` spelled as PostgreSQL spells it; with `source_key` (`_source_key` of
+    schema.dbml's bytes) the result is also kept in the target cache, next to the per-piece
+    cache. Without `write` the caches are read, never written (a dry run)."""
     target = canonicalize(conn, written, cache_file, save=write)
-    if write and source is not None and cache_file is not None:
-        target_cache.store(cache_file.parent / TARGET_CACHE.name, _source_key(conn, source), target)
+    if write and source_key is not None and cache_file is not None:
+        target_cache.store(cache_file.parent / TARGET_CACHE.name, source_key, target)
     return target
 
 
@@ -397,14 +391,16 @@ def describe(schema: Schema) -> str:
 
 
 def load_target(
-    conn: psycopg.Connection,
     source: bytes,
+    source_key: str,
     schema_file: Path,
     project_dir: Path,
     report: Callable[[str], None],
 ) -> tuple[Schema, bool]:
-    """schema.dbml's model, and whether it is canonical already (read from the target cache)."""
-    cached = cached_target(conn, source, project_dir)
+    """schema.dbml's model, and whether it is canonical already: read from the target cache
+    when these exact bytes were canonicalized before on this server and database (then neither
+    parsing nor canonicalizing is needed)."""
+    cached = target_cache.load(project_dir / TARGET_CACHE, source_key)
     if cached is not None:
         report(f"{schema_file.name} unchanged since it was last read: {describe(cached)}")
         return cached, True
@@ -465,10 +461,11 @@ def run(
         )
     also_manage = recorded_schemas(migrations_dir)
     memo_file = project_dir / unchanged.MEMO
+    source_key = _source_key(conn, source) if source is not None else None
     inputs = None
-    if source is not None and catalog is not None:
+    if source_key is not None and catalog is not None:
         inputs = unchanged.inputs_key(
-            _source_key(conn, source), database_name, also_manage, all_schemas, options.renames
+            source_key, database_name, also_manage, all_schemas, options.renames
         )
         known = unchanged.load(memo_file)
         if known and known.inputs == inputs and known.catalog == catalog.digest():
@@ -478,9 +475,9 @@ def run(
             )
             return RunResult(None, None, None)
     if written is None:
-        if source is None or schema_file is None:
+        if source is None or source_key is None or schema_file is None:
             raise TypeError("run() needs `written`, or `source` and `schema_file`")
-        written, canonical = load_target(conn, source, schema_file, project_dir, report)
+        written, canonical = load_target(source, source_key, schema_file, project_dir, report)
     result = plan(
         conn,
         written,
@@ -489,7 +486,7 @@ def run(
         all_schemas=all_schemas,
         options=dataclasses.replace(options, measure=True),
         catalog=catalog.result if catalog else None,
-        source=source,
+        source_key=source_key,
         canonical=canonical,
         write_caches=not dry_run,  # a dry run writes nothing, not even a cache
     )
