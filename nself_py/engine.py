@@ -450,7 +450,7 @@ def run(
     cache). With `source` and `catalog` too, a run whose inputs are exactly those of the last
     run that found no change says so at once (see `unchanged`). A backup is taken only when
     there is something to migrate: a run that finds no change leaves nothing behind."""
-    migrations_dir = project_dir / "hasura" / "migrations" / database_name
+    migrations_dir = migrations.find_migrations_dir(project_dir, database_name)
     pending = unapplied_local_versions(conn, project_dir, database_name, migrations_dir)
     if pending and not force:
         listed = ", ".join(str(v) for v in pending[:5]) + (" …" if len(pending) > 5 else "")

@@ -372,3 +372,27 @@ def test_keep_prunes_backups_after_a_run_that_backs_up(db_url: str, tmp_path: Pa
     assert "pruned old backup" in run.stdout
     backups = [p for p in (project / "bin" / "dbsyncs").iterdir() if p.is_dir()]
     assert len(backups) == 1 and str(backups[0].name) in run.stdout.split("Backed up")[1]
+
+
+def test_run_reads_and_writes_the_folder_migrate_up_uses_in_a_legacy_layout(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Config v2: migrations sit directly in hasura/migrations, where migrate:up reads them."""
+    (tmp_path / "hasura" / "migrations").mkdir(parents=True)
+    (tmp_path / "hasura" / "config.yaml").write_text("version: 2\n")
+    legacy = tmp_path / "hasura" / "migrations" / "1700000000001_notes"
+    legacy.mkdir()
+    (legacy / "up.sql").write_text("CREATE TABLE notes (id int PRIMARY KEY);\n")
+    (legacy / "down.sql").write_text("DROP TABLE notes;\n")
+    (tmp_path / "schema.dbml").write_text("Table notes {\n  id int [pk]\n  body text\n}\n")
+
+    refused = nself(tmp_path, db_url, "db", "run")
+    assert refused.returncode == 1 and "(1700000000001)" in refused.stderr
+
+    assert nself(tmp_path, db_url, "db", "migrate:up").returncode == 0
+    run = nself(tmp_path, db_url, "db", "run", "--no-backup")
+    assert run.returncode == 0, run.stderr
+    written = [p.name for p in (tmp_path / "hasura" / "migrations").iterdir() if p.is_dir()]
+    assert len(written) == 2 and not (tmp_path / "hasura" / "migrations" / "default").exists()
+    up = nself(tmp_path, db_url, "db", "migrate:up")
+    assert up.returncode == 0 and "applied 1 migration" in up.stdout, up.stdout + up.stderr
