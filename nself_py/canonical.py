@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import secrets
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,6 +34,7 @@ import psycopg
 
 from . import model
 from .errors import NselfError
+from .files import write_atomically
 from .introspect import check_expression, index_keys
 from .sqltext import quote_ident, quote_literal, quote_name
 
@@ -92,11 +91,8 @@ class _Cache:
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".canonical-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"server": self.server, "entries": self.entries}, out, sort_keys=True)
-        os.replace(tmp, self.path)
+        data = json.dumps({"server": self.server, "entries": self.entries}, sort_keys=True)
+        write_atomically(self.path, data.encode())
 
 
 def _key(*parts: object) -> str:

@@ -8,14 +8,15 @@ under a key made of both; a run whose file and server match reads it back instea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
-import os
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 from . import __version__, model
 from .dbml.build import RecordExpression
+from .files import write_atomically
 
 _FORMAT = 1
 _CLASSES: tuple[type, ...] = (
@@ -79,11 +80,6 @@ def load(path: Path, key: str) -> model.Schema | None:
 
 
 def store(path: Path, key: str, schema: model.Schema) -> None:
-    """Write atomically (a concurrent reader sees the old file or the new one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(marshal.dumps((key, _encode(schema))))
-    try:
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
+    """Write atomically; a cache that cannot be written is no error (the next run recomputes)."""
+    with contextlib.suppress(OSError):
+        write_atomically(path, marshal.dumps((key, _encode(schema))))

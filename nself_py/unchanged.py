@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from .files import write_atomically
 
 MEMO = Path(".nself") / "unchanged.json"
 
@@ -52,8 +53,4 @@ def load(path: Path) -> Verdict | None:
 
 
 def store(path: Path, verdict: Verdict) -> None:
-    """Write through a temporary file: a reader never sees half a memo."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(asdict(verdict)), encoding="utf-8")
-    partial.replace(path)
+    write_atomically(path, json.dumps(asdict(verdict)).encode())

@@ -65,3 +65,13 @@ def test_second_run_reads_the_cache_and_an_edit_parses_again(db_url: str, tmp_pa
     (project / "schema.dbml").write_text("Table notes {\n  id int [pk]\n  body text\n}\n")
     third = nself(project, db_url, "db", "run", "--dry-run", "--force")
     assert "Parsed schema.dbml" in third.stdout and "body text" in third.stdout
+
+
+def test_cache_files_are_replaced_whole_and_leave_no_temporary(tmp_path: Path) -> None:
+    from nself_py.files import write_atomically
+
+    path = tmp_path / "sub" / "cache"
+    write_atomically(path, b"old")
+    write_atomically(path, b"new")
+    assert path.read_bytes() == b"new"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["cache"]
