@@ -8,6 +8,7 @@ never changed by a run: canonicalization happens in a transaction that is always
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import threading
 import unicodedata
@@ -224,8 +225,13 @@ class CatalogPrefetch:
         except BaseException as error:  # handed to the caller of result()
             self._rows.set_exception(error)
 
-    def digest(self) -> str | None:
+    @functools.cached_property
+    def _digest(self) -> str | None:
         return self._rows.result().digest()
+
+    def digest(self) -> str | None:
+        """The catalog rows' digest (computed once: the memo check and the memo write ask)."""
+        return self._digest
 
     def result(self) -> Schema:
         if self._schema is None:
