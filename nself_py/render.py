@@ -1,6 +1,6 @@
 """Operations to SQL text: one Jinja2 template per operation kind, one set of quoting filters.
 
-Templates live in the package (`nself_py.templates`), so an installed wheel renders the same SQL
+Templates live in the package (`nself_py/templates/`), so an installed wheel renders the same SQL
 as the source tree. Types, defaults and expressions are canonical SQL and are emitted verbatim;
 every name goes through `sqltext`.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cache
-from pathlib import Path
 
 import jinja2
 
@@ -30,10 +29,7 @@ def _constraint_kind(constraint: PrimaryKey | Unique | Check) -> str:
 
 
 def _loader() -> jinja2.BaseLoader:
-    try:
-        return jinja2.PackageLoader("nself_py.templates", ".")
-    except ModuleNotFoundError:  # a source checkout: templates/ sits beside the package
-        return jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates")
+    return jinja2.PackageLoader("nself_py", "templates")
 
 
 @cache

@@ -24,7 +24,7 @@ def _operation_kinds() -> list[type[o.Operation]]:
 
 @pytest.mark.parametrize("kind", _operation_kinds(), ids=lambda k: k.__name__)
 def test_every_operation_kind_has_its_template(kind):
-    assert (REPO / "templates" / kind.template()).is_file()
+    assert (REPO / "nself_py" / "templates" / kind.template()).is_file()
 
 
 def test_empty_plan_renders_nothing():
@@ -129,8 +129,17 @@ def test_templates_ship_in_the_wheel(tmp_path):
         check=True,
         capture_output=True,
     )
+    # Every module of the source tree must be in the wheel and import from it (the CLI and the
+    # DBML reader were once left out).
+    modules = sorted(
+        ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for path in (REPO / "nself_py").rglob("*.py")
+        if path.name != "__main__.py"
+    )
     code = (
-        "import nself_py.render as r, nself_py.operations as o, nself_py.model as m;"
+        "import importlib, sys;"
+        f"[importlib.import_module(m) for m in {modules!r}];"
+        "import nself_py.render as r, nself_py.operations as o;"
         "print(r.render([o.CreateSchema('x')]), r.__file__)"
     )
     out = subprocess.run(

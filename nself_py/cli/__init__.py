@@ -25,6 +25,31 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 schema_app = typer.Typer(help="Schema file commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        console.print(f"nself-py {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Keep a PostgreSQL database in step with schema.dbml through Hasura migrations."""
+
+
 app.add_typer(schema_app, name="schema")
 
 # soft_wrap: lines are never broken at the terminal width, so output stays greppable.
@@ -105,7 +130,7 @@ def confirm(question: str, project: Project) -> bool:
 
 def main() -> None:
     """Entry point: runs the app and turns errors into a message and an exit code."""
-    from . import migrate, run, team  # noqa: F401  (they register their commands)
+    from . import migrate, run, server, team  # noqa: F401  (they register their commands)
 
     try:
         result = app(standalone_mode=False)
