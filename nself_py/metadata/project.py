@@ -1,0 +1,207 @@
+"""Where a project's Hasura metadata lives, and reading it: config version, files, table entries."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+
+from ..errors import ConfigError
+from ..model import Name, Table
+from .yamltext import TextDoc, load
+
+DEFAULT_SOURCE = "default"
+DEFAULT_CONFIG_VERSION = 3
+DEFAULT_DATABASE_URL_ENV = "HASURA_GRAPHQL_DATABASE_URL"
+"""The variable `hasura init` points the default source at."""
+
+UNTRACKED_MARKER = re.compile(r"(?i)\bhasura\s*:\s*untracked\b")
+"""In a table's DBML note (`Note: 'hasura: untracked'`), it leaves the table out of metadata."""
+
+TABLE_KEY_ORDER = (
+    "table",
+    "is_enum",
+    "configuration",
+    "object_relationships",
+    "array_relationships",
+    "computed_fields",
+    "remote_relationships",
+    "insert_permissions",
+    "select_permissions",
+    "update_permissions",
+    "delete_permissions",
+    "event_triggers",
+    "apollo_federation_config",
+    "logical_model",
+)
+"""Keys of a table entry in the order the server exports them (Serialization.hs)."""
+
+PERMISSION_KEYS = TABLE_KEY_ORDER[7:11]
+
+CompositeForm = Literal["foreign_key", "manual"]
+
+
+def opted_out(table: Table) -> bool:
+    return bool(table.comment and UNTRACKED_MARKER.search(table.comment))
+
+
+def composite_form(hasura_version: str | None) -> CompositeForm:
+    """How a composite foreign key's relationships are written for this Hasura version.
+
+    The list / `columns:` forms arrived in v2.0.0-alpha.11 (CHANGELOG: "add support for adding
+    multi-column foreign key relationships"); older servers take `manual_configuration`, as the
+    legacy console wrote. An unknown version is taken to be a current v2."""
+    if not hasura_version:
+        return "foreign_key"
+    m = re.match(r"v?(\d+)\.(\d+)\.(\d+)(?:-alpha\.?(\d+))?", hasura_version.strip())
+    if m is None:
+        return "foreign_key"
+    major, minor, patch = (int(g) for g in m.groups()[:3])
+    alpha = m.group(4)
+    if major < 2 or ((major, minor, patch) == (2, 0, 0) and alpha is not None and int(alpha) < 11):
+        return "manual"
+    return "foreign_key"
+
+
+@dataclass(frozen=True)
+class MetadataConfig:
+    version: int
+    metadata_dir: Path
+
+
+def read_config(hasura_dir: Path) -> MetadataConfig:
+    """`hasura/config.yaml`: `version:` (3 when absent) and `metadata_directory:`."""
+    path = hasura_dir / "config.yaml"
+    data: Any = load(path.read_text(encoding="utf-8"), str(path)) if path.exists() else None
+    data = data if isinstance(data, dict) else {}
+    version = data.get("version", DEFAULT_CONFIG_VERSION)
+    if version not in (2, 3):
+        raise ConfigError(
+            f"{path}: config version {version} is not supported here "
+            "(config v1 projects: run `nself-py db migrate:convert-v1` first)"
+        )
+    return MetadataConfig(
+        int(version), hasura_dir / str(data.get("metadata_directory", "metadata"))
+    )
+
+
+def table_file_name(name: Name) -> str:
+    """`<schema>_<table>.yaml`, verbatim, as the CLI's getTableYamlFileName spells it."""
+    if any(c in name.schema + name.name for c in "/\\\0"):
+        raise ConfigError(
+            f"table {name.schema}.{name.name}: its metadata file name would be a path"
+        )
+    return f"{name.schema}_{name.name}.yaml"
+
+
+def source_env(source: str) -> str:
+    """A new source's `from_env`: Hasura's variable for `default`, else `<NAME>_DATABASE_URL`."""
+    if source == DEFAULT_SOURCE:
+        return DEFAULT_DATABASE_URL_ENV
+    return re.sub(r"[^A-Za-z0-9]", "_", source).upper() + "_DATABASE_URL"
+
+
+def include_path(item: Any) -> str | None:
+    """The path of an `!include` item (a real tag, or a string containing `!include`)."""
+    if isinstance(item, TaggedScalar) and item.tag.value == "!include":
+        return str(item.value).strip('"')
+    if isinstance(item, str) and "!include" in item:
+        parts = item.split(" ", 1)
+        return parts[1].strip().strip('"') if len(parts) == 2 else None
+    return None
+
+
+def table_name_of(node: Any) -> Name | None:
+    """The `table:` of an entry: `{name, schema}`, or a bare name meaning `public`."""
+    if not isinstance(node, dict):
+        return None
+    t = node.get("table")
+    if isinstance(t, str):
+        return Name("public", t)
+    if isinstance(t, dict) and isinstance(t.get("name"), str):
+        return Name(str(t.get("schema", "public")), t["name"])
+    return None
+
+
+@dataclass
+class Entry:
+    """One tracked table or view: its mapping, the document holding it and where it is listed."""
+
+    name: Name
+    node: CommentedMap
+    doc: TextDoc
+    list_doc: TextDoc
+    """tables.yaml (v3: the include list; v2: the inline list)."""
+    index: int
+    """Its position in `list_doc`'s list."""
+    file: Path
+
+
+@dataclass
+class Metadata:
+    """What is on disk for one source."""
+
+    config: MetadataConfig
+    source: str
+    databases: TextDoc | None
+    databases_path: Path
+    source_entry: CommentedMap | None
+    tables_path: Path
+    tables: TextDoc | None
+    entries: list[Entry]
+    dangling: list[tuple[int, str]]
+    """v3 includes whose file is missing: (index, path)."""
+
+
+def _doc(path: Path) -> TextDoc | None:
+    return TextDoc(str(path), path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def read_metadata(hasura_dir: Path, source: str = DEFAULT_SOURCE) -> Metadata:
+    config = read_config(hasura_dir)
+    md = config.metadata_dir
+    if config.version == 2:
+        tables_path = md / "tables.yaml"
+        tables = _doc(tables_path)
+        entries = []
+        if tables is not None and isinstance(tables.data, CommentedSeq):
+            for i, node in enumerate(tables.data):
+                name = table_name_of(node)
+                if name is not None:
+                    entries.append(Entry(name, node, tables, tables, i, tables_path))
+        return Metadata(config, source, None, md, None, tables_path, tables, entries, [])
+    databases_path = md / "databases" / "databases.yaml"
+    databases = _doc(databases_path)
+    source_entry = None
+    tables_path = databases_path.parent / source / "tables" / "tables.yaml"
+    if databases is not None and isinstance(databases.data, CommentedSeq):
+        for s in databases.data:
+            if isinstance(s, CommentedMap) and s.get("name") == source:
+                source_entry = s
+                inc = include_path(s.get("tables"))
+                if inc is not None:
+                    tables_path = databases_path.parent / inc
+    tables = _doc(tables_path)
+    entries, dangling = [], []
+    if tables is not None and isinstance(tables.data, CommentedSeq):
+        for i, item in enumerate(tables.data):
+            inc = include_path(item)
+            if inc is None:
+                if isinstance(item, CommentedMap) and (name := table_name_of(item)) is not None:
+                    entries.append(Entry(name, item, tables, tables, i, tables_path))
+                continue
+            file = tables_path.parent / inc
+            doc = _doc(file)
+            if doc is None:
+                dangling.append((i, inc))
+                continue
+            name = table_name_of(doc.data)
+            if name is not None and isinstance(doc.data, CommentedMap):
+                entries.append(Entry(name, doc.data, doc, tables, i, file))
+    return Metadata(
+        config, source, databases, databases_path, source_entry, tables_path, tables, entries,
+        dangling,
+    )  # fmt: skip

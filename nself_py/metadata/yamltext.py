@@ -1,0 +1,226 @@
+"""Surgical edits of YAML text, so everything nself-py does not change stays byte for byte.
+
+ruamel.yaml (round-trip mode) parses a file and tells where each key, value and list item
+starts; edits are then splices of the original text: a scalar replaced where it stands, a block
+of lines inserted before a sibling or removed up to the next one. Nothing is re-serialised, so
+comments, quoting, `~`, flow collections and indentation the user chose survive exactly.
+New blocks are written in the style `hasura metadata export` writes (mapping indent 2, list
+items indented 2 under their key).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from io import StringIO
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from ..errors import ConfigError
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
+_PLAIN_END = re.compile(r"(?:[^,\[\]{}\n#:]|:(?![\s,\[\]{}]))*")
+_RESERVED = frozenset(("true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"))
+
+
+def load(text: str, path: str) -> Any:
+    yaml = YAML(typ="rt")
+    try:
+        return yaml.load(StringIO(text))
+    except Exception as e:  # ruamel raises many types; all mean the file is not YAML we read
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+
+
+def scalar(value: str) -> str:
+    """A string as Go's YAML encoder writes it: plain when it can be, double-quoted otherwise."""
+    if _PLAIN.match(value) and value.lower() not in _RESERVED:
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def emit(value: Any, indent: int) -> list[str]:
+    """Block-style lines for plain data (dicts, lists, strings, None), `indent` spaces deep."""
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, dict | list) and v:
+                lines.append(f"{pad}{scalar(k)}:")
+                lines += emit(v, indent + 2)
+            else:
+                lines.append(f"{pad}{scalar(k)}: {_inline(v)}")
+        return lines
+    assert isinstance(value, list)
+    for item in value:
+        sub = emit(item, indent + 2) if isinstance(item, dict | list) and item else None
+        if sub:
+            lines.append(f"{pad}- {sub[0][indent + 2 :]}")
+            lines += sub[1:]
+        else:
+            lines.append(f"{pad}- {_inline(item)}")
+    return lines
+
+
+def _inline(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, dict):
+        return "{}"
+    if isinstance(v, list):
+        return "[]"
+    if isinstance(v, Quoted):
+        return json.dumps(v.text, ensure_ascii=False)
+    return scalar(str(v))
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """A string always written double-quoted (`- "!include public_users.yaml"`)."""
+
+    text: str
+
+
+@dataclass
+class TextDoc:
+    """One YAML file's text and parsed data, with pending splices of the original text."""
+
+    path: str
+    text: str
+    data: Any = None
+    _edits: list[tuple[int, int, int, str]] = field(default_factory=list)
+    _line_starts: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.data = load(self.text, self.path)
+        starts = [0]
+        for m in re.finditer("\n", self.text):
+            starts.append(m.end())
+        self._line_starts = starts
+        self.lines = self.text.split("\n")
+
+    @property
+    def changed(self) -> bool:
+        return bool(self._edits)
+
+    def offset(self, line: int, col: int = 0) -> int:
+        if line >= len(self._line_starts):
+            return len(self.text)
+        return self._line_starts[line] + col
+
+    def splice(self, start: int, end: int, text: str) -> None:
+        self._edits.append((start, end, len(self._edits), text))
+
+    def render(self) -> str:
+        edits = self._edits
+
+        def inside(e: tuple[int, int, int, str], o: tuple[int, int, int, str]) -> bool:
+            if e is o or o[1] == o[0] or not (o[0] <= e[0] and e[1] <= o[1]):
+                return False
+            return not (e[0] == e[1] and e[0] in (o[0], o[1]))
+
+        kept = [e for e in edits if not any(inside(e, o) for o in edits)]
+        text = self.text
+        for start, end, _, new in sorted(kept, key=lambda e: (e[0], e[1], e[2]), reverse=True):
+            text = text[:start] + new + text[end:]
+        return text
+
+    # -- scalars -----------------------------------------------------------------------------
+
+    def scalar_end(self, start: int) -> int:
+        t = self.text
+        if start < len(t) and t[start] in "'\"":
+            q, i = t[start], start + 1
+            while i < len(t):
+                if q == "'" and t[i] == "'" and t[i + 1 : i + 2] == "'":
+                    i += 2
+                    continue
+                if q == '"' and t[i] == "\\":
+                    i += 2
+                    continue
+                if t[i] == q:
+                    return i + 1
+                i += 1
+            return len(t)
+        m = _PLAIN_END.match(t, start)
+        assert m is not None
+        return start + len(m.group(0).rstrip())
+
+    def replace_value(self, node: Any, key: Any, new: str) -> None:
+        line, col = node.lc.value(key)
+        start = self.offset(line, col)
+        self.splice(start, self.scalar_end(start), self._requote(start, new))
+
+    def replace_key(self, node: Any, key: Any, new: str) -> None:
+        line, col = node.lc.key(key)
+        start = self.offset(line, col)
+        self.splice(start, self.scalar_end(start), self._requote(start, new))
+
+    def replace_item(self, node: Any, index: int, new: str) -> None:
+        line, col = node.lc.item(index)
+        start = self.offset(line, col)
+        self.splice(start, self.scalar_end(start), self._requote(start, new))
+
+    def _requote(self, start: int, new: str) -> str:
+        """Keep the quoting the user wrote when it can hold the new text."""
+        q = self.text[start : start + 1]
+        if q == "'":
+            return "'" + new.replace("'", "''") + "'"
+        if q == '"':
+            return json.dumps(new, ensure_ascii=False)
+        return scalar(new)
+
+    # -- blocks ------------------------------------------------------------------------------
+
+    def indent_of(self, line: int) -> int:
+        text = self.lines[line] if line < len(self.lines) else ""
+        return len(text) - len(text.lstrip(" "))
+
+    def dash_col(self, seq: CommentedSeq, index: int) -> int:
+        line, col = seq.lc.item(index)
+        text = self.lines[line]
+        dash = text.rfind("-", 0, col)
+        return dash if dash >= 0 else col
+
+    def block_end(self, first_line: int, owner_indent: int) -> int:
+        """The line after the last non-blank line of the block that starts at `first_line` and
+        holds every following line indented deeper than `owner_indent`."""
+        end = first_line + 1
+        for n in range(first_line + 1, len(self.lines)):
+            raw = self.lines[n]
+            if not raw.strip():
+                continue
+            if self.indent_of(n) <= owner_indent:
+                break
+            end = n + 1
+        return end
+
+    def block_start(self, line: int, owner_indent: int) -> int:
+        """`line`, moved up over the comment lines right above it at `owner_indent` or deeper
+        (they describe what follows)."""
+        while line > 0:
+            prev = self.lines[line - 1]
+            if prev.strip().startswith("#") and self.indent_of(line - 1) >= owner_indent:
+                line -= 1
+            else:
+                break
+        return line
+
+    def insert_lines(self, line: int, lines: list[str]) -> None:
+        at = self.offset(line)
+        body = "\n".join(lines) + "\n"
+        if at >= len(self.text) and self.text and not self.text.endswith("\n"):
+            body = "\n" + body
+        self.splice(at, at, body)
+
+    def delete_lines(self, first: int, end: int) -> None:
+        self.splice(self.offset(first), self.offset(end), "")
+
+    def is_flow(self, node: CommentedMap | CommentedSeq) -> bool:
+        return bool(node.fa.flow_style())
