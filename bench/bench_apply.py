@@ -19,8 +19,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from pgservers import embedded_server  # noqa: E402
 
-from nself_py.apply import migrate_down, migrate_up  # noqa: E402
-from nself_py.migrations import write_migration  # noqa: E402
+from nself_py.database.apply import migrate_down, migrate_up  # noqa: E402
+from nself_py.migrations.folders import write_migration  # noqa: E402
 
 HDB_VERSION = """
 CREATE SCHEMA hdb_catalog;

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate import generate_dbml
-from nself_py.dbml import parse_dbml
+from nself_py.read.dbml import parse_dbml
 
 PYDBML_LIMIT = 1000
 # pydbml 1.2.1 does not know `checks { }` blocks: it gets the text without them.

@@ -23,8 +23,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate import generate_dbml, generate_sql
-from nself_py import canonical, introspect
-from nself_py.dbml import parse_dbml
+from nself_py.read import canonical, introspect
+from nself_py.read.dbml import parse_dbml
 
 
 def server_url() -> str:

@@ -69,8 +69,9 @@ def changed_dbml(n: int) -> str:
 def in_process_counts(url: str, dbml_path: Path, cache: Path) -> tuple[int, float]:
     """Catalog queries of the plan's introspection, and the in-process seconds of a no-change
     plan (canonical cache warm, no overlap with parsing)."""
-    from nself_py import engine, introspect
-    from nself_py.dbml import read_dbml
+    from nself_py.commands import run as engine
+    from nself_py.read import introspect
+    from nself_py.read.dbml import read_dbml
 
     written = read_dbml(dbml_path)
     with psycopg.connect(url) as conn:

@@ -20,9 +20,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from pgservers import embedded_server  # noqa: E402
 
-from nself_py.apply import migrate_up  # noqa: E402
-from nself_py.migrations import write_migration  # noqa: E402
-from nself_py.squash import squash  # noqa: E402
+from nself_py.database.apply import migrate_up  # noqa: E402
+from nself_py.database.squash import squash  # noqa: E402
+from nself_py.migrations.folders import write_migration  # noqa: E402
 
 
 def write_project(root: Path, n: int) -> Path:

@@ -1,5 +1,5 @@
 """`python -m nself_py`: the CLI without installing the package."""
 
-from .cli import main
+from nself_py.cli import main
 
 main()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from nself_py.db import STARTUP_TIMEOUT_SECONDS, start_embedded_server
+from nself_py.database.connection import STARTUP_TIMEOUT_SECONDS, start_embedded_server
 from nself_py.errors import DatabaseError
 
 _counter = itertools.count()

@@ -17,11 +17,11 @@ from pathlib import Path
 import psycopg
 from pgservers import Server
 
-from nself_py import engine
-from nself_py.apply import migrate_down, migrate_up
-from nself_py.introspect import introspect
+from nself_py.commands import run as engine
+from nself_py.database.apply import migrate_down, migrate_up
 from nself_py.model import Schema, Table
-from nself_py.pull import to_dbml
+from nself_py.read.introspect import introspect
+from nself_py.read.pull import to_dbml
 
 NOT_EXPRESSIBLE = "// nself-py: not expressible"
 

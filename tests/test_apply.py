@@ -12,7 +12,7 @@ import pytest
 from test_db_run import mdir
 from test_state import make_hasura_catalog, v3_project
 
-from nself_py.apply import (
+from nself_py.database.apply import (
     LOCK_KEY,
     MISSING,
     MODIFIED,
@@ -22,9 +22,9 @@ from nself_py.apply import (
     migrate_up,
     migration_status,
 )
+from nself_py.database.state import state_store
 from nself_py.errors import DatabaseError, MigrationError, NselfError
-from nself_py.migrations import write_migration
-from nself_py.state import state_store
+from nself_py.migrations.folders import write_migration
 
 V1, V2, V3, V4 = 1700000000001, 1700000000002, 1700000000003, 1700000000004
 

@@ -8,8 +8,6 @@ import dataclasses
 import psycopg
 import pytest
 
-from nself_py.diff import diff
-from nself_py.introspect import introspect
 from nself_py.model import (
     IDENTITY_ALWAYS,
     IDENTITY_BY_DEFAULT,
@@ -25,9 +23,11 @@ from nself_py.model import (
     Table,
     Unique,
 )
-from nself_py.operations import AddEnumValue, RecreateEnum
+from nself_py.plan.diff import diff
+from nself_py.plan.operations import AddEnumValue, RecreateEnum
+from nself_py.read.introspect import introspect
 from nself_py.render import render, render_migration
-from nself_py.sqltext import quote_name
+from nself_py.sql.quote import quote_name
 
 
 def P(name: str) -> Name:

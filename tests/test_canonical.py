@@ -9,12 +9,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from nself_py import canonical, model
-from nself_py.canonical import canonicalize
-from nself_py.dbml import parse_dbml
+from nself_py import model
 from nself_py.errors import NselfError
-from nself_py.introspect import introspect
-from nself_py.sqltext import quote_ident, quote_literal, quote_name
+from nself_py.read import canonical
+from nself_py.read.canonical import canonicalize
+from nself_py.read.dbml import parse_dbml
+from nself_py.read.introspect import introspect
+from nself_py.sql.quote import quote_ident, quote_literal, quote_name
 
 N = model.Name
 C = model.Column
@@ -311,7 +312,7 @@ def test_actions_and_method_are_normalized(db_url: str) -> None:
 def test_now_and_current_timestamp_are_one_default(any_db_url: str) -> None:
     """PostgreSQL keeps `now()` and `CURRENT_TIMESTAMP` apart in the catalog; they are the
     same value, so a schema.dbml that says one of a database that says the other is no change."""
-    from nself_py import engine
+    from nself_py.commands import run as engine
 
     with psycopg.connect(any_db_url, autocommit=True) as conn:
         conn.execute(
@@ -330,7 +331,7 @@ def test_now_and_current_timestamp_are_one_default(any_db_url: str) -> None:
 
 
 def test_a_dry_run_reads_the_cache_but_never_writes_it(db_url: str, tmp_path: Path) -> None:
-    from nself_py import engine
+    from nself_py.commands import run as engine
 
     cache = tmp_path / "canonical-cache.json"
     first = parse_dbml("Table t {\n id int [pk]\n label varchar(10) [default: 'x']\n}\n")

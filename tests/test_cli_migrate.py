@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from test_db_run import mdir
 
-from nself_py.apply import LOCK_KEY
-from nself_py.migrations import write_migration
+from nself_py.database.apply import LOCK_KEY
+from nself_py.migrations.folders import write_migration
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "nself_py"]

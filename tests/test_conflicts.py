@@ -8,7 +8,7 @@ from pathlib import Path
 
 from test_db_run import make_project, migration_dirs, nself
 
-from nself_py.conflicts import (
+from nself_py.migrations.conflicts import (
     MigrationText,
     base_line,
     merge_conflicts,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nself_py.db import connect, redact, resolve_database_url, url_from_settings
+from nself_py.database.connection import connect, redact, resolve_database_url, url_from_settings
 from nself_py.errors import DatabaseError
 
 

@@ -146,7 +146,7 @@ def test_embedded_default_database_when_none_is_configured(tmp_path: Path) -> No
 
 def _stop_embedded(pgdata: Path) -> None:
     """The embedded server outlives the command on purpose; a test stops the one it started."""
-    from nself_py.db import server_bin
+    from nself_py.database.connection import server_bin
 
     command = [server_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]
     if os.geteuid() == 0:

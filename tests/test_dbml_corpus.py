@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from nself_py import model, sqltext
-from nself_py.dbml import parse_dbml
+from nself_py import model
 from nself_py.errors import DbmlError
 from nself_py.model import Name
+from nself_py.read.dbml import parse_dbml
+from nself_py.sql import quote as sqltext
 
 CORPUS = Path(__file__).parent / "corpus" / "dbml"
 INTERPRETER = CORPUS / "interpreter"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nself_py.dbml import parse_dbml, read_dbml
 from nself_py.errors import DbmlError, DbmlProblem
+from nself_py.read.dbml import parse_dbml, read_dbml
 
 
 def problems(text: str) -> list[DbmlProblem]:

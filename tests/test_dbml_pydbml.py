@@ -14,10 +14,11 @@ with warnings.catch_warnings():  # pydbml 1.2.1 uses pyparsing's deprecated came
     from pydbml.classes import Enum as PydbmlEnum
     from pydbml.classes import Expression
 
-from nself_py import model, sqltext
-from nself_py.dbml import parse_dbml
+from nself_py import model
 from nself_py.errors import DbmlError
 from nself_py.model import Name
+from nself_py.read.dbml import parse_dbml
+from nself_py.sql import quote as sqltext
 
 FOLDER = Path(__file__).parent / "corpus" / "dbml" / "pydbml"
 FILES = sorted(p.relative_to(FOLDER).as_posix() for p in FOLDER.rglob("*.dbml"))

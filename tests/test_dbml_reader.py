@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from nself_py import model
-from nself_py.dbml import RecordExpression, parse_dbml, read_dbml
 from nself_py.model import Name
+from nself_py.read.dbml import RecordExpression, parse_dbml, read_dbml
 
 EXPORTER = Path(__file__).parent / "corpus" / "dbml" / "postgres_exporter"
 

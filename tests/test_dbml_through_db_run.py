@@ -107,8 +107,8 @@ def test_dbml_form_round_trips_through_db_run(any_pg_server: Server, case: str) 
 
 
 def test_partial_injection_gives_local_and_later_definitions_precedence(db_url: str) -> None:
-    from nself_py import engine
-    from nself_py.dbml import parse_dbml
+    from nself_py.commands import run as engine
+    from nself_py.read.dbml import parse_dbml
 
     written = parse_dbml(textwrap.dedent(CASES["table_partial_injection"]))
     with psycopg.connect(db_url) as conn:
@@ -128,8 +128,8 @@ def test_partial_injection_gives_local_and_later_definitions_precedence(db_url: 
 
 
 def test_checks_are_enforced_after_apply(db_url: str) -> None:
-    from nself_py import engine
-    from nself_py.dbml import parse_dbml
+    from nself_py.commands import run as engine
+    from nself_py.read.dbml import parse_dbml
 
     written = parse_dbml(textwrap.dedent(CASES["checks"]))
     with psycopg.connect(db_url) as conn:

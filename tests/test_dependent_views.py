@@ -8,9 +8,9 @@ from pathlib import Path
 import psycopg
 from test_db_run import make_project, migration_dirs, nself
 
-from nself_py.dependents import keep_views
 from nself_py.model import Column, Name
-from nself_py.operations import AddColumn
+from nself_py.plan.dependents import keep_views
+from nself_py.plan.operations import AddColumn
 
 USERS = """
     Enum mood {

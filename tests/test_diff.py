@@ -12,8 +12,6 @@ import psycopg
 import pytest
 from test_apply_plans import FULL, MOOD, ORDER, USERS, P, live
 
-from nself_py import operations as o
-from nself_py.diff import diff
 from nself_py.model import (
     IDENTITY_ALWAYS,
     SERIAL,
@@ -29,8 +27,10 @@ from nself_py.model import (
     Table,
     Unique,
 )
-from nself_py.naming import choose_name, index_column_names, make_object_name, name_addition
-from nself_py.operations import OrderingError, order, reverse_plan
+from nself_py.plan import operations as o
+from nself_py.plan.diff import diff
+from nself_py.plan.operations import OrderingError, order, reverse_plan
+from nself_py.sql.naming import choose_name, index_column_names, make_object_name, name_addition
 
 
 def test_identical_models_give_no_operations():
@@ -290,7 +290,7 @@ LONG = "a_very_long_table_name_that_goes_on_and_on_and_on_for_ever_more"
 )
 def test_default_names_match_postgresql(db_url, table):
     """PostgreSQL names the unnamed objects itself in one database; we predict them in another."""
-    from nself_py.sqltext import quote_ident, quote_name
+    from nself_py.sql.quote import quote_ident, quote_name
 
     cols = ", ".join(
         f"{quote_ident(c.name)} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in table.columns

@@ -10,11 +10,11 @@ import psycopg
 import pytest
 from test_db_run import mdir
 
-from nself_py import engine
-from nself_py.apply import migrate_up
-from nself_py.dbml import read_dbml
-from nself_py.drift import check_drift
-from nself_py.migrations import write_migration
+from nself_py.commands import run as engine
+from nself_py.commands.drift import check_drift
+from nself_py.database.apply import migrate_up
+from nself_py.migrations.folders import write_migration
+from nself_py.read.dbml import read_dbml
 
 DBML = """
 Enum mood {

@@ -7,8 +7,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from nself_py.apply import plan_up
-from nself_py.hazards import (
+from nself_py.database.apply import plan_up
+from nself_py.database.dataloss import (
     NameChange,
     Target,
     data_loss,
@@ -16,7 +16,7 @@ from nself_py.hazards import (
     statement_changes,
     statement_targets,
 )
-from nself_py.migrations import local_migrations, write_migration
+from nself_py.migrations.folders import local_migrations, write_migration
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,13 @@ import psycopg
 import pytest
 from test_db_run import mdir
 
-from nself_py.apply import GOTO, migrate_down, migrate_goto, migrate_up, migration_status
+from nself_py.database.apply import GOTO, migrate_down, migrate_goto, migrate_up, migration_status
+from nself_py.database.housekeeping import delete, mark_version, plan_deletion
+from nself_py.database.schemacheck import expectations
+from nself_py.database.state import logged_sha256, state_store
 from nself_py.errors import MigrationError, NselfError
-from nself_py.housekeeping import delete, mark_version, plan_deletion
-from nself_py.migrations import write_migration
-from nself_py.schemacheck import expectations
-from nself_py.sqlsplit import split_sql
-from nself_py.state import logged_sha256, state_store
+from nself_py.migrations.folders import write_migration
+from nself_py.sql.split import split_sql
 
 V1, V2, V3, V4, V5 = (1700000000001 + i for i in range(5))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from nself_py import introspect as introspect_module
 from nself_py import model
-from nself_py.introspect import check_expression, index_keys, introspect, split_top_level
+from nself_py.read import introspect as introspect_module
+from nself_py.read.introspect import check_expression, index_keys, introspect, split_top_level
 
 N = model.Name
 C = model.Column

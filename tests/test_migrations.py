@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nself_py.errors import ConfigError
-from nself_py.migrations import (
+from nself_py.migrations.folders import (
     METADATA_NOTE,
     config_version,
     convert_v1,
@@ -17,7 +17,7 @@ from nself_py.migrations import (
     read_script,
     write_migration,
 )
-from nself_py.sqlsplit import split_sql
+from nself_py.sql.split import split_sql
 
 V1_YAML_UP = """\
 - type: run_sql

@@ -15,9 +15,9 @@ import pytest
 from pgservers import Server
 from test_state import make_hasura_catalog, v3_project
 
+from nself_py.database.sources import Source, find_source, project_sources, source_url
 from nself_py.errors import ConfigError
-from nself_py.migrations import write_migration
-from nself_py.projects import Source, find_source, project_sources, source_url
+from nself_py.migrations.folders import write_migration
 
 ROOT = Path(__file__).resolve().parent.parent
 V1, V2 = 1700000000001, 1700000000002

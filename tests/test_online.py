@@ -15,12 +15,12 @@ import psycopg
 import pytest
 from test_db_run import ROOT, make_project, migration_dirs, nself
 
-from nself_py.apply import migrate_up
-from nself_py.dbml import parse_dbml
-from nself_py.diff import diff
-from nself_py.online import online_parts
-from nself_py.operations import CreateIndex, DropIndex
-from nself_py.sqlsplit import split_sql
+from nself_py.database.apply import migrate_up
+from nself_py.plan.diff import diff
+from nself_py.plan.online import online_parts
+from nself_py.plan.operations import CreateIndex, DropIndex
+from nself_py.read.dbml import parse_dbml
+from nself_py.sql.split import split_sql
 
 T = TypeVar("T")
 

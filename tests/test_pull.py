@@ -11,12 +11,12 @@ import pytest
 from test_canonical import unnamed
 
 from nself_py import model
-from nself_py.canonical import canonicalize
-from nself_py.dbml import parse_dbml
 from nself_py.errors import NselfError
-from nself_py.introspect import introspect
-from nself_py.pull import NOT_EXPRESSIBLE, column_type, string, to_dbml
-from nself_py.sqltext import quote_ident
+from nself_py.read.canonical import canonicalize
+from nself_py.read.dbml import parse_dbml
+from nself_py.read.introspect import introspect
+from nself_py.read.pull import NOT_EXPRESSIBLE, column_type, string, to_dbml
+from nself_py.sql.quote import quote_ident
 
 # Everything here is expressible in DBML, so the round trip must be exact.
 EXPRESSIBLE = r"""

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from test_db_run import ROOT, make_project, migration_dirs, nself
 
-from nself_py import engine
-from nself_py.dbml import parse_dbml
+from nself_py.commands import run as engine
 from nself_py.model import Name
-from nself_py.renames import RenameError, parse_hints
+from nself_py.plan.renames import RenameError, parse_hints
+from nself_py.read.dbml import parse_dbml
 
 LIVE = """
 CREATE SCHEMA crm;

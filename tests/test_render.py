@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from test_apply_plans import FULL, P
 
-from nself_py import operations as o
-from nself_py.diff import diff
 from nself_py.model import Check, Column, Enum, Index, Name, Schema, Table
+from nself_py.plan import operations as o
+from nself_py.plan.diff import diff
 from nself_py.render import render, render_migration, render_operation
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ def _operation_kinds() -> list[type[o.Operation]]:
 
 @pytest.mark.parametrize("kind", _operation_kinds(), ids=lambda k: k.__name__)
 def test_every_operation_kind_has_its_template(kind):
-    assert (REPO / "nself_py" / "templates" / kind.template()).is_file()
+    assert (REPO / "nself_py" / "render" / "templates" / kind.template()).is_file()
 
 
 def test_empty_plan_renders_nothing():
@@ -121,8 +121,8 @@ def test_templates_ship_in_the_wheel(tmp_path):
     wheel = next(tmp_path.glob("*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for kind in _operation_kinds():
-        assert f"nself_py/templates/{kind.template()}" in names
-    assert "nself_py/templates/_macros.sql.j2" in names
+        assert f"nself_py/render/templates/{kind.template()}" in names
+    assert "nself_py/render/templates/_macros.sql.j2" in names
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-t", target, wheel],
@@ -139,7 +139,7 @@ def test_templates_ship_in_the_wheel(tmp_path):
     code = (
         "import importlib, sys;"
         f"[importlib.import_module(m) for m in {modules!r}];"
-        "import nself_py.render as r, nself_py.operations as o;"
+        "import nself_py.render as r, nself_py.plan.operations as o;"
         "print(r.render([o.CreateSchema('x')]), r.__file__)"
     )
     out = subprocess.run(

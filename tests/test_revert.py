@@ -9,11 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from nself_py import backup
-from nself_py.apply import migrate_up
+from nself_py.database import backup
+from nself_py.database.apply import migrate_up
 from nself_py.errors import ConfigError, DatabaseError
-from nself_py.introspect import introspect
-from nself_py.migrations import write_migration
+from nself_py.migrations.folders import write_migration
+from nself_py.read.introspect import introspect
 
 BASE = 1700000000000
 

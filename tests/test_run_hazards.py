@@ -8,11 +8,11 @@ from pathlib import Path
 import psycopg
 from test_db_run import make_project, migration_dirs, nself
 
-from nself_py import engine
-from nself_py.dbml import parse_dbml, read_dbml
-from nself_py.introspect import introspect
-from nself_py.livecheck import measure_plan
-from nself_py.operations import MAY_FAIL
+from nself_py.commands import run as engine
+from nself_py.plan.measure import measure_plan
+from nself_py.plan.operations import MAY_FAIL
+from nself_py.read.dbml import parse_dbml, read_dbml
+from nself_py.read.introspect import introspect
 
 LIVE = """
 CREATE TABLE teams (id int PRIMARY KEY);

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from pgservers import Server
 
-from nself_py.db import _wait_until_ready, server_bin, start_embedded_server
+from nself_py.database.connection import _wait_until_ready, server_bin, start_embedded_server
 from nself_py.errors import DatabaseError
 
 

@@ -10,11 +10,11 @@ import pytest
 from pgservers import Server
 from test_db_run import mdir
 
-from nself_py.apply import APPLIED, PENDING, migrate_down, migrate_up, migration_status
+from nself_py.database.apply import APPLIED, PENDING, migrate_down, migrate_up, migration_status
+from nself_py.database.squash import read_catalog, squash
+from nself_py.database.state import state_store
 from nself_py.errors import NselfError
-from nself_py.migrations import local_migrations, write_migration
-from nself_py.squash import read_catalog, squash
-from nself_py.state import state_store
+from nself_py.migrations.folders import local_migrations, write_migration
 
 V = [1700000000001 + i for i in range(5)]
 

@@ -9,10 +9,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from nself_py.apply import migrate_up
+from nself_py.database.apply import migrate_up
+from nself_py.database.state import (
+    CatalogStore,
+    MetadataStore,
+    TableStore,
+    applied_versions,
+    state_store,
+)
 from nself_py.errors import NselfError
-from nself_py.migrations import write_migration
-from nself_py.state import CatalogStore, MetadataStore, TableStore, applied_versions, state_store
+from nself_py.migrations.folders import write_migration
 
 # The columns Hasura v2 creates for its catalog version table (hdb_catalog.hdb_version).
 HDB_VERSION_DDL = """

@@ -15,9 +15,9 @@ from pathlib import Path
 import psycopg
 from test_state import make_hasura_catalog, v3_project
 
-from nself_py.apply import APPLIED, MISSING, PENDING, Status, StatusRow, hasura_status_text
-from nself_py.migrations import write_migration
-from nself_py.state import state_store
+from nself_py.database.apply import APPLIED, MISSING, PENDING, Status, StatusRow, hasura_status_text
+from nself_py.database.state import state_store
+from nself_py.migrations.folders import write_migration
 
 ROOT = Path(__file__).resolve().parent.parent
 V1, V2, V3 = 1700000000001, 1700000000002, 1700000000009

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from test_db_run import make_project, nself
 
-from nself_py import target_cache
-from nself_py.dbml import parse_dbml
-from nself_py.dbml.build import RecordExpression
+from nself_py.read import target_cache
+from nself_py.read.dbml import parse_dbml
+from nself_py.read.dbml.build import RecordExpression
 
 DBML = """
     Enum mood { ok }

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 from test_db_run import BLOG, make_project, migration_dirs, nself
 
-from nself_py.introspect import read_catalog
+from nself_py.read.introspect import read_catalog
 
 MEMO_LINE = "as the last run that found no change saw them: 2 tables, 1 enums, 1 refs"
 MATCHES = "Database matches schema.dbml — no migration written"

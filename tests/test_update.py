@@ -11,13 +11,14 @@ import psycopg
 import pytest
 from test_db_run import mdir
 
-from nself_py import backup, engine
-from nself_py.apply import migration_status
-from nself_py.dbml import read_dbml
+from nself_py.commands import run as engine
+from nself_py.commands.update import ConfirmationRequired, DataLossRefused, is_production, update
+from nself_py.database import backup
+from nself_py.database.apply import migration_status
 from nself_py.errors import MigrationError
-from nself_py.introspect import introspect
-from nself_py.migrations import write_migration
-from nself_py.update import ConfirmationRequired, DataLossRefused, is_production, update
+from nself_py.migrations.folders import write_migration
+from nself_py.read.dbml import read_dbml
+from nself_py.read.introspect import introspect
 
 DBML = """
 Table users {

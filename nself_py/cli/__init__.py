@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..errors import NselfError
+from nself_py.errors import NselfError
 
 app = typer.Typer(
     help="Keep a PostgreSQL database in step with schema.dbml through Hasura migrations.",
@@ -29,7 +29,7 @@ app.add_typer(db_app, name="db")
 
 def _print_version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from nself_py import __version__
 
         console.print(f"nself-py {__version__}", markup=False)
         raise typer.Exit()
@@ -99,7 +99,7 @@ class Project:
         return self.dir / "schema.dbml"
 
     def url(self) -> str:
-        from ..db import resolve_database_url
+        from nself_py.database.connection import resolve_database_url
 
         return resolve_database_url(self.dir, self.database_url)
 
@@ -113,7 +113,7 @@ def project(
 def prune(proj: Project, keep: int | None) -> None:
     """`--keep N` on a command that backs up: delete all but the newest N backups."""
     if keep is not None:
-        from ..backup import prune_backups
+        from nself_py.database.backup import prune_backups
 
         for folder in prune_backups(proj.dir, keep):
             console.print(f"pruned old backup {folder.name}", markup=False)
@@ -130,7 +130,7 @@ def confirm(question: str, project: Project) -> bool:
 
 def main() -> None:
     """Entry point: runs the app and turns errors into a message and an exit code."""
-    from . import migrate, run, server, team  # noqa: F401  (they register their commands)
+    from nself_py.cli import migrate, run, server, team  # noqa: F401  (they register their commands)
 
     try:
         result = app(standalone_mode=False)

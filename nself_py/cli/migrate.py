@@ -14,7 +14,21 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..apply import (
+from nself_py.cli import (
+    DatabaseNameOption,
+    DatabaseUrlOption,
+    Project,
+    ProjectDirOption,
+    YesOption,
+    confirm,
+    console,
+    db_app,
+    err_console,
+    project,
+)
+from nself_py.cli.team import drift_of, print_drift
+from nself_py.commands.update import ConfirmationRequired, is_production
+from nself_py.database.apply import (
     APPLIED,
     GOTO,
     MISSING,
@@ -32,12 +46,14 @@ from ..apply import (
     plan_down,
     plan_goto,
 )
-from ..backup import backup_database
-from ..conflicts import Conflict, local_conflicts
-from ..db import connect
-from ..errors import EXIT_OK, ConfigError, NselfError
-from ..housekeeping import delete, mark_version, plan_deletion
-from ..migrations import (
+from nself_py.database.backup import backup_database
+from nself_py.database.connection import connect
+from nself_py.database.housekeeping import delete, mark_version, plan_deletion
+from nself_py.database.sources import all_sources, find_source, source_url
+from nself_py.database.squash import DEFAULT_NAME, snap_range, squash
+from nself_py.errors import EXIT_OK, ConfigError, NselfError
+from nself_py.migrations.conflicts import Conflict, local_conflicts
+from nself_py.migrations.folders import (
     V1_BACKUP_DIR,
     Migration,
     config_version,
@@ -46,22 +62,6 @@ from ..migrations import (
     local_migrations,
     write_migration,
 )
-from ..projects import all_sources, find_source, source_url
-from ..squash import DEFAULT_NAME, snap_range, squash
-from ..update import ConfirmationRequired, is_production
-from . import (
-    DatabaseNameOption,
-    DatabaseUrlOption,
-    Project,
-    ProjectDirOption,
-    YesOption,
-    confirm,
-    console,
-    db_app,
-    err_console,
-    project,
-)
-from .team import drift_of, print_drift
 
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Print what would run; change nothing.")

@@ -8,15 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .. import engine
-from ..db import connect
-from ..dbml import read_dbml
-from ..errors import ConfigError
-from ..introspect import introspect
-from ..model import Schema
-from ..pull import to_dbml
-from ..renames import RenameCandidate
-from . import (
+from nself_py.cli import (
     DatabaseNameOption,
     DatabaseUrlOption,
     KeepOption,
@@ -28,6 +20,14 @@ from . import (
     prune,
     schema_app,
 )
+from nself_py.commands import run as engine
+from nself_py.database.connection import connect
+from nself_py.errors import ConfigError
+from nself_py.model import Schema
+from nself_py.plan.renames import RenameCandidate
+from nself_py.read.dbml import read_dbml
+from nself_py.read.introspect import introspect
+from nself_py.read.pull import to_dbml
 
 
 def _read_schema_file(path: Path) -> Schema:

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import typer
 
-from ..db import EMBEDDED_DATA_DIR, embedded_server_pid, embedded_url, redact, stop_embedded_server
-from . import ProjectDirOption, console, db_app
+from nself_py.cli import ProjectDirOption, console, db_app
+from nself_py.database.connection import (
+    EMBEDDED_DATA_DIR,
+    embedded_server_pid,
+    embedded_url,
+    redact,
+    stop_embedded_server,
+)
 
 server_app = typer.Typer(
     help="The embedded PostgreSQL server, used when no database is configured.",

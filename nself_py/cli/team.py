@@ -9,14 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .. import backup
-from ..db import connect
-from ..dbml import read_dbml
-from ..drift import Drift, check_drift
-from ..errors import NselfError
-from ..migrations import find_migrations_dir
-from ..update import is_production, update
-from . import (
+from nself_py.cli import (
     DatabaseNameOption,
     DatabaseUrlOption,
     KeepOption,
@@ -29,6 +22,13 @@ from . import (
     project,
     prune,
 )
+from nself_py.commands.drift import Drift, check_drift
+from nself_py.commands.update import is_production, update
+from nself_py.database import backup
+from nself_py.database.connection import connect
+from nself_py.errors import NselfError
+from nself_py.migrations.folders import find_migrations_dir
+from nself_py.read.dbml import read_dbml
 
 
 def _say(line: str) -> None:

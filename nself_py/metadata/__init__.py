@@ -33,7 +33,7 @@ any case; the note is `Table.comment`, so it also reaches the live catalog as th
 comment) is neither tracked nor given relationships, and one already tracked by hand is left alone.
 """
 
-from .check import (
+from nself_py.metadata.check import (
     BROKEN_RELATIONSHIP,
     MISSING_TABLE,
     UNTRACKED_REMOTE,
@@ -41,8 +41,8 @@ from .check import (
     Inconsistency,
     check,
 )
-from .plan import MetadataPlan, apply, plan_metadata
-from .project import (
+from nself_py.metadata.plan import MetadataPlan, apply, plan_metadata
+from nself_py.metadata.project import (
     DEFAULT_SOURCE,
     UNTRACKED_MARKER,
     MetadataConfig,

@@ -7,9 +7,9 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..model import Name, Schema
-from .project import DEFAULT_SOURCE, opted_out, read_metadata
-from .relationships import read_relationship
+from nself_py.metadata.project import DEFAULT_SOURCE, opted_out, read_metadata
+from nself_py.metadata.relationships import read_relationship
+from nself_py.model import Name, Schema
 
 MISSING_TABLE = "missing_table"
 BROKEN_RELATIONSHIP = "broken_relationship"

@@ -11,9 +11,8 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from ..errors import ConfigError
-from ..model import Name, Schema
-from .project import (
+from nself_py.errors import ConfigError
+from nself_py.metadata.project import (
     DEFAULT_SOURCE,
     PERMISSION_KEYS,
     TABLE_KEY_ORDER,
@@ -26,8 +25,16 @@ from .project import (
     source_env,
     table_file_name,
 )
-from .relationships import Existing, Kind, Wanted, choose_name, read_relationship, wanted
-from .yamltext import Quoted, TextDoc, emit
+from nself_py.metadata.relationships import (
+    Existing,
+    Kind,
+    Wanted,
+    choose_name,
+    read_relationship,
+    wanted,
+)
+from nself_py.metadata.yamltext import Quoted, TextDoc, emit
+from nself_py.model import Name, Schema
 
 REL_KEYS: dict[Kind, str] = {"object": "object_relationships", "array": "array_relationships"}
 
@@ -203,7 +210,7 @@ class _Planner:
                     self.rename_scalar(e.doc, mapping, k, remote)
 
     def rename_table_ref(self, doc: TextDoc, holder: Any, ref: Any) -> Name | None:
-        from .relationships import table_ref
+        from nself_py.metadata.relationships import table_ref
 
         old = table_ref(ref)
         if old is None:

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 
-from ..errors import ConfigError
-from ..model import Name, Table
-from .yamltext import TextDoc, load
+from nself_py.errors import ConfigError
+from nself_py.metadata.yamltext import TextDoc, load
+from nself_py.model import Name, Table
 
 DEFAULT_SOURCE = "default"
 DEFAULT_CONFIG_VERSION = 3

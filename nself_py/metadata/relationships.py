@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..model import ForeignKey, Name, Schema, Table
-from .inflect import camelize, lodash_camel_case, pluralize, singularize
-from .project import CompositeForm
+from nself_py.metadata.inflect import camelize, lodash_camel_case, pluralize, singularize
+from nself_py.metadata.project import CompositeForm
+from nself_py.model import ForeignKey, Name, Schema, Table
 
 Kind = Literal["object", "array"]
 Pairs = frozenset[tuple[str, str]]

@@ -19,7 +19,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from ..errors import ConfigError
+from nself_py.errors import ConfigError
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
 _PLAIN_END = re.compile(r"(?:[^,\[\]{}\n#:]|:(?![\s,\[\]{}]))*")

@@ -1,0 +1,1 @@
+"""Commands: one function per user command, composing the stages; no printing."""

@@ -1,0 +1,529 @@
+"""`db run`: schema.dbml and the live catalog in, a reviewed up/down migration out.
+
+The steps are the pipeline's modules in order: read the DBML, canonicalize it through the live
+server, introspect the managed schemas, diff, render, back up, write. The database itself is
+never changed by a run: canonicalization happens in a transaction that is always rolled back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import threading
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Collection
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from nself_py.database import backup, state
+from nself_py.database.connection import connect
+from nself_py.errors import NselfError
+from nself_py.migrations import folders as migrations
+from nself_py.migrations.conflicts import base_line
+from nself_py.migrations.folders import NO_TRANSACTION_MARKER
+from nself_py.model import Schema
+from nself_py.plan import dependents
+from nself_py.plan import operations as ops
+from nself_py.plan.diff import diff
+from nself_py.plan.measure import measure_plan
+from nself_py.plan.online import LOCK_TIMEOUT, Part, online_parts, render_part
+from nself_py.plan.operations import Hazard, Operation
+from nself_py.plan.renames import RenameCandidate, resolve_renames
+from nself_py.read import memo as unchanged
+from nself_py.read import target_cache
+from nself_py.read.canonical import canonicalize
+from nself_py.read.dbml import decode_dbml
+from nself_py.read.introspect import CatalogRows, build_schema, introspect, read_catalog
+from nself_py.render import render_migration
+
+CANONICAL_CACHE = Path(".nself") / "canonical-cache.json"
+
+
+class PendingMigrationsError(NselfError):
+    """Local migrations the database has not applied: a new diff would repeat them."""
+
+
+@dataclass(frozen=True)
+class MigrationText:
+    """One migration folder's worth of a plan (an online plan may need several)."""
+
+    suffix: str
+    up_sql: str
+    down_sql: str
+
+
+@dataclass(frozen=True)
+class Options:
+    """How `db run` plans: rename hints, online (lock-friendly) SQL and its timeouts."""
+
+    renames: tuple[str, ...] = ()
+    """`--rename` hints: `users.fullname=name`, `old_table=new_table`."""
+    confirm_rename: Callable[[RenameCandidate], bool] | None = None
+    """Asks the user about each rename candidate (a terminal run); None leaves them unplanned."""
+    online: bool = False
+    lock_timeout: str | None = LOCK_TIMEOUT
+    statement_timeout: str | None = None
+    measure: bool = False
+    """Count on the live data what MAY_FAIL and DELETES_DATA hazards would hit."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    current: Schema
+    target: Schema
+    operations: tuple[Operation, ...]
+    up_sql: str
+    down_sql: str
+    parts: tuple[MigrationText, ...] = ()
+    measured: dict[Operation, tuple[Hazard, ...]] = field(default_factory=dict, compare=False)
+    rename_candidates: tuple[RenameCandidate, ...] = ()
+    """Candidates nobody confirmed: planned as drop + add."""
+
+    @property
+    def hazards(self) -> list[str]:
+        return [
+            f"{h.kind}: {h.message}"
+            for op in self.operations
+            for h in self.measured.get(op, op.hazards)
+        ]
+
+
+def _parts(
+    conn: psycopg.Connection, current: Schema, operations: tuple[Operation, ...], options: Options
+) -> tuple[tuple[Operation, ...], dict[Operation, tuple[Hazard, ...]], tuple[MigrationText, ...]]:
+    """(the operations as planned, their live-measured hazards, the migrations to write)."""
+    if not operations:
+        return operations, {}, ()
+    parts = online_parts(operations) if options.online else [Part(operations, False, "")]
+    planned = tuple(op for part in parts for op in part.operations)
+    measured = measure_plan(conn, current, planned) if options.measure else {}
+    if not options.online:
+        return planned, measured, (MigrationText("", *render_migration(planned, measured)),)
+    texts = []
+    for part in parts:
+        up, down = render_part(
+            part,
+            measured,
+            lock_timeout=options.lock_timeout,
+            statement_timeout=options.statement_timeout,
+        )
+        texts.append(MigrationText(part.suffix, up, down))
+    return planned, measured, tuple(texts)
+
+
+def plan(
+    conn: psycopg.Connection,
+    written: Schema,
+    cache_file: Path | None = None,
+    *,
+    also_manage: Collection[str] = (),
+    all_schemas: bool = False,
+    options: Options = Options(),
+    catalog: Callable[[], Schema] | None = None,
+    source_key: str | None = None,
+    canonical: bool = False,
+    keep_views: bool = True,
+    write_caches: bool = True,
+) -> Plan:
+    """Diff the live database against a model as written in DBML (only reads the database).
+
+    The managed schemas are the DBML's, plus `also_manage` (schemas earlier migrations managed,
+    so dropping a schema's last table from the DBML still drops the table), or with
+    `all_schemas` every user schema. Schemas outside that set are never touched. `options`
+    adds renames, the online form and live figures for the hazards. Views that read a retyped
+    column are dropped and re-created around the change (`dependents`); `keep_views=False`
+    gives the plan exactly as diffed (what drift reports). `write_caches=False` (a dry run)
+    reads the canonical caches but writes none."""
+    target = (
+        written
+        if canonical
+        else _canonical_target(conn, written, cache_file, source_key, write=write_caches)
+    )
+    if all_schemas:
+        current = catalog() if catalog else introspect(conn)
+        managed = set(current.schemas) | set(target.schemas)
+    else:
+        managed = set(target.schemas) | set(also_manage)
+        current = restrict(catalog(), managed) if catalog else introspect(conn, sorted(managed))
+    renames, open_candidates = resolve_renames(
+        current, target, managed, options.renames, options.confirm_rename
+    )
+    planned = tuple(
+        diff(
+            current,
+            target,
+            managed_schemas=managed,
+            table_renames=renames.tables,
+            column_renames=renames.columns,
+        )
+    )
+    if keep_views:
+        planned = dependents.keep_views(conn, planned)
+    operations, measured, parts = _parts(conn, current, planned, options)
+    up_sql = "\n\n".join(p.up_sql for p in parts)
+    down_sql = "\n\n".join(p.down_sql for p in reversed(parts))
+    return Plan(
+        current, target, operations, up_sql, down_sql, parts, measured, tuple(open_candidates)
+    )
+
+
+TARGET_CACHE = Path(".nself") / "target-cache.marshal"
+
+
+def _source_key(conn: psycopg.Connection, source: bytes) -> str:
+    version, database = conn.execute(
+        "SELECT current_setting('server_version_num')::int, current_database()"
+    ).fetchone()
+    return target_cache.cache_key(source, version, database)
+
+
+def _canonical_target(
+    conn: psycopg.Connection,
+    written: Schema,
+    cache_file: Path | None,
+    source_key: str | None,
+    *,
+    write: bool,
+) -> Schema:
+    """`written` spelled as PostgreSQL spells it; with `source_key` (`_source_key` of
+    schema.dbml's bytes) the result is also kept in the target cache, next to the per-piece
+    cache. Without `write` the caches are read, never written (a dry run)."""
+    target = canonicalize(conn, written, cache_file, save=write)
+    if write and source_key is not None and cache_file is not None:
+        target_cache.store(cache_file.parent / TARGET_CACHE.name, source_key, target)
+    return target
+
+
+def restrict(schema: Schema, schemas: Collection[str]) -> Schema:
+    """The part of an introspected model in `schemas` (what `introspect(conn, schemas)` reads)."""
+    keep = set(schemas)
+    return dataclasses.replace(
+        schema,
+        schemas=tuple(s for s in schema.schemas if s in keep),
+        enums=tuple(e for e in schema.enums if e.name.schema in keep),
+        tables=tuple(t for t in schema.tables if t.name.schema in keep),
+    )
+
+
+class CatalogPrefetch:
+    """Reads every user schema's catalog rows on a connection of its own in a background thread.
+
+    Reading schema.dbml and introspecting are a run's two slowest steps and independent; the
+    server's share of introspection (most of it) overlaps the parse this way. `digest()` and
+    `result()` wait for the rows; the model is built on the first `result()`."""
+
+    def __init__(self, url: str):
+        self._rows: Future[CatalogRows] = Future()
+        self._schema: Schema | None = None
+        threading.Thread(target=self._read, args=(url,), daemon=True).start()
+
+    def _read(self, url: str) -> None:
+        try:
+            with connect(url) as conn:
+                self._rows.set_result(read_catalog(conn))
+        except BaseException as error:  # handed to the caller of result()
+            self._rows.set_exception(error)
+
+    @functools.cached_property
+    def _digest(self) -> str | None:
+        return self._rows.result().digest()
+
+    def digest(self) -> str | None:
+        """The catalog rows' digest (computed once: the memo check and the memo write ask)."""
+        return self._digest
+
+    def result(self) -> Schema:
+        if self._schema is None:
+            self._schema = build_schema(self._rows.result())
+        return self._schema
+
+
+MANAGED_MARKER = "-- nself-py managed schemas:"
+
+
+def recorded_schemas(migrations_dir: Path) -> set[str]:
+    """Schemas that earlier generated migrations managed (from their up.sql marker line)."""
+    found: set[str] = set()
+    if not migrations_dir.is_dir():
+        return found
+    for migration in migrations.local_migrations(migrations_dir):
+        for file in migration.up_files:
+            with file.open(encoding="utf-8", errors="replace") as lines:
+                for line in itertools.islice(lines, 5):
+                    if line.startswith(MANAGED_MARKER):
+                        names = line.removeprefix(MANAGED_MARKER).split(",")
+                        found.update(n.strip() for n in names if n.strip())
+    return found
+
+
+def _headed(result: Plan, up_sql: str, base: int | None) -> str:
+    """The up.sql with its header (after the no-transaction marker, which must come first).
+
+    `base` is the newest version the database had applied (or, for the later parts of an
+    online plan, the part before): `conflicts` finds migrations generated side by side."""
+    schemas = ", ".join(sorted(result.target.schemas))
+    summary = change_summary(result.operations)
+    header = (
+        f"-- Generated by nself-py from schema.dbml: {summary}\n"
+        f"{MANAGED_MARKER} {schemas}\n{base_line(base)}\n"
+    )
+    if up_sql.startswith(NO_TRANSACTION_MARKER):
+        marker, _, rest = up_sql.partition("\n")
+        return f"{marker}\n{header}{rest}"
+    return f"{header}\n{up_sql}"
+
+
+# What each operation kind counts as in the summary line: (object, verb).
+_SUMMARY: dict[type[Operation], tuple[str, str]] = {
+    ops.CreateSchema: ("schema", "added"),
+    ops.DropSchema: ("schema", "dropped"),
+    ops.CreateEnum: ("enum", "added"),
+    ops.DropEnum: ("enum", "dropped"),
+    ops.AddEnumValue: ("enum", "altered"),
+    ops.RecreateEnum: ("enum", "altered"),
+    ops.CreateTable: ("table", "added"),
+    ops.DropTable: ("table", "dropped"),
+    ops.RenameTable: ("table", "renamed"),
+    ops.AddColumn: ("column", "added"),
+    ops.DropColumn: ("column", "dropped"),
+    ops.RenameColumn: ("column", "renamed"),
+    ops.AlterColumnType: ("column", "altered"),
+    ops.AlterColumnNullability: ("column", "altered"),
+    ops.AlterColumnDefault: ("column", "altered"),
+    ops.AlterColumnIdentity: ("column", "altered"),
+    ops.AddConstraint: ("constraint", "added"),
+    ops.AttachUniqueIndex: ("constraint", "added"),
+    ops.DropConstraint: ("constraint", "dropped"),
+    ops.AddForeignKey: ("foreign key", "added"),
+    ops.DropForeignKey: ("foreign key", "dropped"),
+    ops.RenameConstraint: ("constraint", "renamed"),
+    ops.CreateIndex: ("index", "added"),
+    ops.DropIndex: ("index", "dropped"),
+    ops.CommentOn: ("comment", "changed"),
+    ops.DropView: ("view", "dropped"),
+    ops.CreateView: ("view", "re-created"),
+}
+
+
+def _subject(op: Operation) -> str:
+    """The object an operation is about, for naming the migration."""
+    if isinstance(op, ops.CreateSchema | ops.DropSchema):
+        return op.schema
+    if isinstance(op, ops.RenameTable):
+        return op.new.name
+    if isinstance(op, ops.CommentOn):
+        return op.target.name
+    if isinstance(op, ops.CreateEnum | ops.DropEnum):
+        return op.enum.name.name
+    if isinstance(op, ops.AddEnumValue | ops.RecreateEnum):
+        return op.enum.name
+    if isinstance(op, ops.CreateTable | ops.DropTable):
+        return op.table.name.name
+    return op.table.name  # type: ignore[attr-defined]
+
+
+def change_summary(operations: tuple[Operation, ...]) -> str:
+    """`2 tables added, 1 column altered`: counts per (object, verb) in first-seen order."""
+    counts = Counter(_SUMMARY[type(op)] for op in operations)
+    parts = []
+    for (noun, verb), count in counts.items():
+        plural = noun if count == 1 else ("indexes" if noun == "index" else noun + "s")
+        parts.append(f"{count} {plural} {verb}")
+    return ", ".join(parts)
+
+
+# Kinds that only accompany new tables: a plan of these alone is named after the tables.
+_CREATION = {
+    ("schema", "added"),
+    ("enum", "added"),
+    ("table", "added"),
+    ("foreign key", "added"),
+    ("index", "added"),
+    ("comment", "changed"),
+}
+
+
+def migration_name(operations: tuple[Operation, ...]) -> str:
+    """`add_posts_table`, `alter_users`, or `schema_update` when the change is mixed."""
+    kinds = {_SUMMARY[type(op)] for op in operations}
+    creates = [op for op in operations if isinstance(op, ops.CreateTable)]
+    if creates and kinds <= _CREATION:
+        names = sorted(_subject(op) for op in creates)
+        if len(names) > 3:
+            return f"add_{len(names)}_tables"
+        return f"add_{'_'.join(names)}_table" + ("s" if len(names) > 1 else "")
+    # views dropped and re-created around a change are not what the migration is about
+    kept = (ops.DropView, ops.CreateView)
+    subjects = {_subject(op) for op in operations if not isinstance(op, kept)}
+    if len(subjects) == 1:
+        subject = next(iter(subjects))
+        if kinds == {("table", "dropped")}:
+            return f"drop_{subject}_table"
+        if kinds == {("enum", "added")}:
+            return f"add_{subject}_enum"
+        return f"alter_{subject}"
+    return "schema_update"
+
+
+def safe_name(name: str) -> str:
+    """A migration name usable as a folder name: lowercase ASCII words joined by `_` (accents
+    dropped, `città` → `citta`; other scripts left out)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in ascii_name.lower()).strip("_")
+    while "__" in cleaned:
+        cleaned = cleaned.replace("__", "_")
+    return cleaned[:80] or "schema_update"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    plan: Plan | None
+    """None when the inputs were exactly those of an earlier run that found no change."""
+    backup_dir: Path | None
+    migration_dir: Path | None
+    """The first migration written (an online plan may write several: `migration_dirs`)."""
+    migration_dirs: tuple[Path, ...] = ()
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        return self.plan.operations if self.plan else ()
+
+
+def describe(schema: Schema) -> str:
+    """A schema's size as the run reports it: "12 tables, 3 enums, 15 refs"."""
+    refs = sum(len(t.foreign_keys) for t in schema.tables)
+    return f"{len(schema.tables)} tables, {len(schema.enums)} enums, {refs} refs"
+
+
+def load_target(
+    source: bytes,
+    source_key: str,
+    schema_file: Path,
+    project_dir: Path,
+    report: Callable[[str], None],
+) -> tuple[Schema, bool]:
+    """schema.dbml's model, and whether it is canonical already: read from the target cache
+    when these exact bytes were canonicalized before on this server and database (then neither
+    parsing nor canonicalizing is needed)."""
+    cached = target_cache.load(project_dir / TARGET_CACHE, source_key)
+    if cached is not None:
+        report(f"{schema_file.name} unchanged since it was last read: {describe(cached)}")
+        return cached, True
+    written = decode_dbml(source, _shown(schema_file))
+    report(f"Parsed {schema_file.name}: {describe(written)}")
+    return written, False
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def unapplied_local_versions(
+    conn: psycopg.Connection, project_dir: Path, database_name: str, migrations_dir: Path
+) -> list[int]:
+    applied = state.applied_versions(conn, project_dir, database_name)
+    local = migrations.local_migrations(migrations_dir) if migrations_dir.is_dir() else []
+    return [m.version for m in local if m.version not in applied]
+
+
+def run(
+    conn: psycopg.Connection,
+    url: str,
+    written: Schema | None,
+    *,
+    project_dir: Path,
+    database_name: str = "default",
+    name: str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    make_backup: bool = True,
+    all_schemas: bool = False,
+    options: Options = Options(),
+    catalog: CatalogPrefetch | None = None,
+    source: bytes | None = None,
+    schema_file: Path | None = None,
+    canonical: bool = False,
+    report: Callable[[str], None] = lambda _line: None,
+) -> RunResult:
+    """Write the migration that takes the live database to `written` (nothing when equal).
+
+    With `written` None the target is read from `source`, schema.dbml's bytes (or the target
+    cache). With `source` and `catalog` too, a run whose inputs are exactly those of the last
+    run that found no change says so at once (see `unchanged`). A backup is taken only when
+    there is something to migrate: a run that finds no change leaves nothing behind."""
+    migrations_dir = migrations.find_migrations_dir(project_dir, database_name)
+    pending = unapplied_local_versions(conn, project_dir, database_name, migrations_dir)
+    if pending and not force:
+        listed = ", ".join(str(v) for v in pending[:5]) + (" …" if len(pending) > 5 else "")
+        raise PendingMigrationsError(
+            f"the database has not applied {len(pending)} local migration(s) ({listed}); a new "
+            "diff would repeat them. Apply them first (`nself-py db migrate:up`, or `db update`), "
+            "or pass --force."
+        )
+    also_manage = recorded_schemas(migrations_dir)
+    memo_file = project_dir / unchanged.MEMO
+    source_key = _source_key(conn, source) if source is not None else None
+    inputs = None
+    if source_key is not None and catalog is not None:
+        inputs = unchanged.inputs_key(
+            source_key, database_name, also_manage, all_schemas, options.renames
+        )
+        known = unchanged.load(memo_file)
+        if known and known.inputs == inputs and known.catalog == catalog.digest():
+            report(
+                f"{schema_file.name if schema_file else 'schema.dbml'} and the database are as "
+                f"the last run that found no change saw them: {known.summary}"
+            )
+            return RunResult(None, None, None)
+    if written is None:
+        if source is None or source_key is None or schema_file is None:
+            raise TypeError("run() needs `written`, or `source` and `schema_file`")
+        written, canonical = load_target(source, source_key, schema_file, project_dir, report)
+    result = plan(
+        conn,
+        written,
+        project_dir / CANONICAL_CACHE,
+        also_manage=also_manage,
+        all_schemas=all_schemas,
+        options=dataclasses.replace(options, measure=True),
+        catalog=catalog.result if catalog else None,
+        source_key=source_key,
+        canonical=canonical,
+        write_caches=not dry_run,  # a dry run writes nothing, not even a cache
+    )
+    conn.rollback()
+    if not result.operations:
+        digest = catalog.digest() if catalog else None
+        if inputs is not None and digest is not None and not dry_run:
+            unchanged.store(memo_file, unchanged.Verdict(inputs, digest, describe(result.target)))
+        return RunResult(result, None, None)
+    report(f"Schema changes detected: {change_summary(result.operations)}")
+    if dry_run:
+        return RunResult(result, None, None)
+    backup_dir = None
+    applied = state.applied_versions(conn, project_dir, database_name)
+    if make_backup:
+        full = introspect(conn)
+        conn.rollback()
+        backup_dir = backup.take_backup(url, conn, project_dir, full, applied)
+        report(f"Backed up database to {backup_dir.relative_to(project_dir)}")
+    stem = safe_name(name or migration_name(result.operations))
+    base = max(applied, default=None)
+    folders = []
+    for part in result.parts:
+        up_sql = _headed(result, part.up_sql, base)
+        folder = migrations.write_migration(
+            migrations_dir, stem + part.suffix, up_sql, part.down_sql
+        )
+        folders.append(folder)
+        base = int(folder.name.split("_", 1)[0])
+    return RunResult(result, backup_dir, folders[0], tuple(folders))

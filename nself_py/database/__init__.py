@@ -1,0 +1,1 @@
+"""Database: connections, migration state, apply and roll back, backups, housekeeping."""

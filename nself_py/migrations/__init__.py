@@ -1,0 +1,1 @@
+"""Migrations: the Hasura migration folders on disk: list, read, write, conflicts."""

@@ -1,0 +1,1 @@
+"""Plan: diff two models into ordered operations, each with its reverse and its hazards."""

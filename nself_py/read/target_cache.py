@@ -1,0 +1,85 @@
+"""The canonical target of an unchanged schema.dbml, kept between runs.
+
+Parsing and canonicalizing are most of a no-change `db run` on a large schema, and their result
+depends only on the file's bytes and the server it was canonicalized on. So the result is stored
+under a key made of both; a run whose file and server match reads it back instead. The file is
+`marshal` data (plain tuples and strings: loading it can run no code), rebuilt into the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import marshal
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
+from nself_py import __version__, model
+from nself_py.files import write_atomically
+from nself_py.read.dbml.build import RecordExpression
+
+_FORMAT = 1
+_CLASSES: tuple[type, ...] = (
+    model.Name,
+    model.Enum,
+    model.Column,
+    model.PrimaryKey,
+    model.Unique,
+    model.Check,
+    model.Index,
+    model.ForeignKey,
+    model.Table,
+    model.Records,
+    model.Schema,
+)
+_TAG = {cls: tag for tag, cls in enumerate(_CLASSES)}
+_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in _CLASSES}
+_EXPRESSION = -1  # tag of a RecordExpression (a str subclass marshal would flatten)
+
+
+def cache_key(dbml: bytes, server_version: int, database: str) -> str:
+    parts = (__version__, str(_FORMAT), str(server_version), database)
+    return hashlib.sha256("\0".join(parts).encode() + b"\0" + dbml).hexdigest()
+
+
+def _encode(value: object) -> object:
+    if is_dataclass(value):
+        cls = type(value)
+        return (_TAG[cls], tuple(_encode(getattr(value, name)) for name in _FIELDS[cls]))
+    if isinstance(value, RecordExpression):
+        return (_EXPRESSION, str(value))
+    if isinstance(value, tuple):
+        return ("", tuple(_encode(item) for item in value))
+    return value
+
+
+def _decode(value: object) -> object:
+    if not isinstance(value, tuple):
+        return value
+    tag, payload = value
+    if tag == "":
+        return tuple(_decode(item) for item in payload)
+    if tag == _EXPRESSION:
+        return RecordExpression(payload)
+    return _CLASSES[tag](*(_decode(item) for item in payload))
+
+
+def load(path: Path, key: str) -> model.Schema | None:
+    """The stored target for `key`, or None (missing, other key, unreadable)."""
+    try:
+        stored_key, payload = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if stored_key != key:
+        return None
+    try:
+        schema = _decode(payload)
+    except (IndexError, TypeError, ValueError):
+        return None
+    return schema if isinstance(schema, model.Schema) else None
+
+
+def store(path: Path, key: str, schema: model.Schema) -> None:
+    """Write atomically; a cache that cannot be written is no error (the next run recomputes)."""
+    with contextlib.suppress(OSError):
+        write_atomically(path, marshal.dumps((key, _encode(schema))))
