@@ -1,0 +1,52 @@
+"""A digest of the catalog computed by the server: a run that changes nothing transfers 32 bytes.
+
+`db run` remembers the catalog it found equal to schema.dbml (`memo`). Re-reading every catalog
+row and hashing it on the client made that check cost as much as introspection itself: the
+expensive part is the server deparsing types, defaults and constraints (`pg_get_expr`,
+`format_type`, …), not the transfer. Instead this digest covers the *inputs* of introspection:
+every row version of every catalog its queries and deparsing functions read, identified by the
+transaction that wrote it (`xmin`) and its place (`ctid`). Any DDL, in any schema, writes new row
+versions there, so equal digests mean the introspection queries would return the same rows; a
+change it cannot tell apart (a rewrite of a catalog by VACUUM FULL) only sends the run the full way.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+# Everything `introspect`'s queries read, and what their deparsing functions look up (operators,
+# functions and collations named inside expressions, operator classes of index keys).
+CATALOGS = (
+    "pg_namespace",
+    "pg_class",
+    "pg_attribute",
+    "pg_attrdef",
+    "pg_type",
+    "pg_enum",
+    "pg_constraint",
+    "pg_index",
+    "pg_description",
+    "pg_depend",
+    "pg_am",
+    "pg_opclass",
+    "pg_collation",
+    "pg_proc",
+    "pg_operator",
+    "pg_extension",
+)
+
+_QUERY = (
+    "SELECT md5(string_agg(h, ',' ORDER BY n)) FROM ("
+    + " UNION ALL ".join(
+        f"SELECT {n} AS n, md5(string_agg(xmin::text || ctid::text, ',' ORDER BY ctid)) AS h "
+        f"FROM pg_catalog.{name}"
+        for n, name in enumerate(CATALOGS)
+    )
+    + ") per_catalog"
+)
+
+
+def catalog_digest(conn: psycopg.Connection) -> str:
+    """The digest of the catalog rows introspection depends on, in one query."""
+    row = conn.execute(_QUERY).fetchone()
+    return "rows:" + (row[0] if row and row[0] else "")
