@@ -258,7 +258,18 @@ def _pg(error: psycopg.Error) -> str:
     return (getattr(error.diag, "message_primary", None) or str(error)).strip()
 
 
+class ColumnTypeError(NselfError):
+    """PostgreSQL refused a column's type (`type "x" does not exist`); the caller, which has
+    schema.dbml's text, turns it into a DbmlError at the type (`read.dbml.locate_column_type`)."""
+
+    def __init__(self, table: model.Name, column: str, pg_message: str):
+        self.table, self.column, self.pg_message = table, column, pg_message
+        super().__init__(f"{SOURCE}: type of column {table}.{column}: {pg_message}")
+
+
 def _fail(use: _Use, error: psycopg.Error) -> NselfError:
+    if use.what == "type" and use.column is not None:
+        return ColumnTypeError(use.table, use.column, _pg(error))
     return NselfError(f"{SOURCE}: {use}: {_pg(error)}")
 
 

@@ -14,8 +14,9 @@ from nself_py.errors import DbmlError, DbmlProblem
 from nself_py.read.dbml.build import RecordExpression, build
 from nself_py.read.dbml.lexer import tokenize
 from nself_py.read.dbml.parser import parse
+from nself_py.read.dbml.syntax import ColumnDef, Injection
 
-__all__ = ["RecordExpression", "decode_dbml", "parse_dbml", "read_dbml"]
+__all__ = ["RecordExpression", "decode_dbml", "locate_column_type", "parse_dbml", "read_dbml"]
 
 
 def parse_dbml(text: str, filename: str = "schema.dbml", *, postgres: bool = True) -> model.Schema:
@@ -86,3 +87,33 @@ def _problem(toks, filename: str, offset: int, message: str) -> DbmlProblem:
     line, col = toks.position(offset)
     # One character per column, so the caret lines up under a tab too.
     return DbmlProblem(filename, line, col, message, toks.source_line(line).replace("\t", " "))
+
+
+def locate_column_type(
+    data: bytes, filename: str, table: model.Name, column: str, message: str
+) -> DbmlError:
+    """`message` about a column's type (the server's, after schema.dbml parsed fine) as a
+    DbmlError at that type in the file; at the table when the column comes from elsewhere."""
+    text = data.decode("utf-8-sig", errors="replace")
+    toks = tokenize(text)
+    doc, _ = parse(toks)
+    at = 0
+    for t in doc.tables:
+        name = model.Name(*t.path) if len(t.path) == 2 else model.Name("public", t.path[-1])
+        if t.partial or name != table:
+            continue
+        at = toks.offset_of(t.offset + 1)
+        partials = {p.path[-1]: p for p in doc.tables if p.partial}
+        own = [c for c in t.items if isinstance(c, ColumnDef) and c.name == column]
+        injected = [
+            c
+            for i in t.items
+            if isinstance(i, Injection) and i.name in partials
+            for c in partials[i.name].items
+            if isinstance(c, ColumnDef) and c.name == column
+        ]
+        found = (own or injected[-1:] or [None])[0]
+        if found is not None:
+            at = toks.offset_of(found.type_offset)
+        break
+    return DbmlError([_problem(toks, filename, at, message)])

@@ -36,11 +36,12 @@ BUILTIN_TYPES = frozenset(
     "int integer smallint bigint real float double decimal dec boolean character varying "
     "precision serial smallserial bigserial serial2 serial4 serial8 national nchar".split()
 )
-_MULTIWORD_STARTS = frozenset(("double", "character", "bit", "national", "time", "timestamp"))
-_SUGGESTED = BUILTIN_TYPES - _MULTIWORD_STARTS
-_CLOSE = 0.85
+_NOT_ALONE = frozenset(("double", "national", "varying", "precision"))
+"""Words of multi-word type names that are no type on their own: never suggested."""
+_SUGGESTED = BUILTIN_TYPES - _NOT_ALONE
+_CLOSE = 0.87
 """How close a name must be to a built-in one to be called a misspelling: `varchr` (0.92) is,
-`citext` (0.8 to `text`, an extension's type) is not."""
+`citext` (0.8 to `text`) and `vector` (0.86 to `tsvector`), extensions' types, are not."""
 _ARGS = re.compile(r"\([^()]*\)")
 
 Report = Callable[[int, int, str], None]
