@@ -73,7 +73,8 @@ def test_quoted_types_apply_on_postgresql(db_url: str, conn: psycopg.Connection,
         assert result.returncode == 0, result.stdout + result.stderr
     rows = conn.execute(
         """SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
-           WHERE attrelid = 'public.app'::regclass AND attnum > 0 AND attname LIKE 'c%' ORDER BY attnum"""
+           WHERE attrelid = 'public.app'::regclass AND attnum > 0 AND attname LIKE 'c%'
+           ORDER BY attnum"""
     ).fetchall()
     assert [t for _, t in rows] == [live for _, live in QUOTED_TYPES.values()]
     again = cli("db", "run", "--yes", *where)  # converges: nothing left to change
