@@ -144,6 +144,7 @@ MULTIBYTE = "é" * 32  # 32 characters, 64 bytes in UTF-8
         (f"Table t {{\n  {LONG} int\n}}", (2, 3)),
         (f"Table t {{\n  {MULTIBYTE} int\n}}", (2, 3)),
         (f"Enum {LONG} {{\n  a\n}}", (1, 6)),
+        (f"Enum e {{\n  {LONG}\n}}", (2, 3)),
         (f"Table t {{\n  id int\n  indexes {{\n    id [name: '{LONG}']\n  }}\n}}", (4, 9)),
         (f"Table t {{\n  id int\n  checks {{\n    `id > 0` [name: '{LONG}']\n  }}\n}}", (4, 15)),
         (f"Table a {{\n  id int\n}}\nTable b {{\n  a int\n}}\nRef {LONG}: b.a > a.id", (7, 1)),

@@ -165,6 +165,7 @@ class Builder:
             self.check_name_lengths(name, e.offset + 1)
             values: list[str] = []
             for value, offset in e.values:
+                self.check_name_length(value, offset)  # labels have the same limit
                 if value in values:
                     self.report(offset, f"enum value '{value}' is listed twice")
                 else:
