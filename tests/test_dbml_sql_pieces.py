@@ -45,12 +45,15 @@ def first(text: str) -> tuple[int, int, str]:
 # give the quoted identifiers, which PostgreSQL rejects (`type "double precision" does not
 # exist`); an enum `"Mood"` gives `"Mood"`. We read the text as written, as a type, for all but
 # the enum (the exporter's intent, and what PostgreSQL accepts), and keep the enum's quotes.
+# A quoted single word stays a quoted name (`"char"`, PostgreSQL's one-byte type, which
+# `db pull` writes; dbml2sql would emit `char`, i.e. character(1)).
 QUOTED_TYPES = {
     '"text[]"': ("text[]", "text[]"),
     '"timestamp with time zone"': ("timestamp with time zone", "timestamp with time zone"),
     '"character varying(20)[]"': ("character varying(20)[]", "character varying(20)[]"),
     '"double precision"': ("double precision", "double precision"),
     '"Mood"': ('public."Mood"', '"Mood"'),
+    '"char"': ('"char"', '"char"'),
 }
 """Quoted DBML type → (type in the model as written, type PostgreSQL reports after applying)."""
 

@@ -69,15 +69,20 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_WORD = re.compile(r"[^\W\d]\w*")
+
+
 def _quoted_type(text: str, alone: bool) -> str:
     """A type written in double quotes means what dbml2sql emits for it, the text as written,
     read as a type (`"text[]"`, `"timestamp with time zone"`, `"character varying(20)[]"`);
-    text that is no type name (`"My Type"`) or a qualified name's part stays a quoted name.
-    An enum of the DBML with that name wins later (`Builder.column_type`)."""
+    text that is no type name (`"My Type"`) or a qualified name's part stays a quoted name, and
+    so does a single word: `"char"` is PostgreSQL's one-byte type, not `char` (`character(1)`),
+    and `"MyType"` keeps its case. An enum of the DBML with that name wins later
+    (`Builder.column_type`)."""
     spaced = " ".join(text.split())
     if _SPACED_BUILTIN.fullmatch(spaced):
         return spaced
-    if alone and text.strip() == text:
+    if alone and text.strip() == text and not _WORD.fullmatch(text):
         try:
             check_type_name(text)
         except SqlSyntaxError:
