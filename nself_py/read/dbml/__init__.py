@@ -112,8 +112,8 @@ def locate_column_type(
             for c in partials[i.name].items
             if isinstance(c, ColumnDef) and c.name == column
         ]
-        found = (own or injected[-1:] or [None])[0]
-        if found is not None:
-            at = toks.offset_of(found.type_offset)
+        found = own or injected[-1:]
+        if found:
+            at = toks.offset_of(found[0].type_offset)
         break
     return DbmlError([_problem(toks, filename, at, message)])
