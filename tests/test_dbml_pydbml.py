@@ -55,17 +55,17 @@ def cases(names: list[str]) -> list:
 @pytest.mark.parametrize("name", WRONG)
 def test_wrong_file_is_rejected(name: str) -> None:
     with pytest.raises(DbmlError) as raised:
-        parse_dbml(read(name), name)
+        parse_dbml(read(name), name, postgres=False)
     assert "unknown" in raised.value.first.message
 
 
 @pytest.mark.parametrize("name", cases([f for f in FILES if f not in WRONG]))
 def test_file_is_accepted(name: str) -> None:
-    parse_dbml(read(name), name)
+    parse_dbml(read(name), name, postgres=False)
 
 
 def test_schema_definition_file_has_its_tables_and_enums() -> None:
-    schema = parse_dbml(read("dbml_schema_def.dbml"))
+    schema = parse_dbml(read("dbml_schema_def.dbml"), postgres=False)
     assert len(schema.tables) == 5
     assert len(schema.enums) == 3
 
@@ -206,7 +206,7 @@ def pydbml_files() -> list[str]:
 @pytest.mark.parametrize("name", cases(pydbml_files()))
 def test_same_model_as_pydbml(name: str) -> None:
     theirs = pydbml_model(read(name))
-    schema = parse_dbml(read(name), name)
+    schema = parse_dbml(read(name), name, postgres=False)
     ours = our_model(schema, set(theirs["tables"]))
     assert ours["enums"] == theirs["enums"]
     assert set(ours["tables"]) == set(theirs["tables"])

@@ -40,7 +40,7 @@ def column(text: str, col: str = "c") -> model.Column:
         ("character varying(20)", "character varying(20)"),
         ('"Var Char"', '"Var Char"'),
         ('"character varying(32)"', "character varying(32)"),
-        ('varchar("MAX")', "varchar(MAX)"),
+        ('numeric("10")', "numeric(10)"),
         ("ext.citext", "ext.citext"),
         ('"my schema"."My Type"[]', '"my schema"."My Type"[]'),
         ('"Var Char"(10)', '"Var Char"(10)'),

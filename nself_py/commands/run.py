@@ -36,8 +36,8 @@ from nself_py.plan.operations import Hazard, Operation
 from nself_py.plan.renames import RenameCandidate, resolve_renames
 from nself_py.read import memo as unchanged
 from nself_py.read import target_cache
-from nself_py.read.canonical import canonicalize
-from nself_py.read.dbml import decode_dbml
+from nself_py.read.canonical import ColumnTypeError, canonicalize
+from nself_py.read.dbml import decode_dbml, locate_column_type
 from nself_py.read.introspect import CatalogRows, build_schema, introspect, read_catalog
 from nself_py.render import render_migration
 
@@ -488,18 +488,27 @@ def run(
         if source is None or source_key is None or schema_file is None:
             raise TypeError("run() needs `written`, or `source` and `schema_file`")
         written, canonical = load_target(source, source_key, schema_file, project_dir, report)
-    result = plan(
-        conn,
-        written,
-        project_dir / CANONICAL_CACHE,
-        also_manage=also_manage,
-        all_schemas=all_schemas,
-        options=dataclasses.replace(options, measure=True),
-        catalog=catalog.result if catalog else None,
-        source_key=source_key,
-        canonical=canonical,
-        write_caches=not dry_run,  # a dry run writes nothing, not even a cache
-    )
+    try:
+        result = plan(
+            conn,
+            written,
+            project_dir / CANONICAL_CACHE,
+            also_manage=also_manage,
+            all_schemas=all_schemas,
+            options=dataclasses.replace(options, measure=True),
+            catalog=catalog.result if catalog else None,
+            source_key=source_key,
+            canonical=canonical,
+            write_caches=not dry_run,  # a dry run writes nothing, not even a cache
+        )
+    except ColumnTypeError as error:
+        if source is None or schema_file is None:
+            raise
+        conn.rollback()
+        shown = _shown(schema_file)
+        raise locate_column_type(
+            source, shown, error.table, error.column, error.pg_message
+        ) from None
     conn.rollback()
     if not result.operations:
         digest = catalog.digest() if catalog else None

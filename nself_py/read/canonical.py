@@ -31,16 +31,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
+from pglast import ast
 
 from nself_py import model
 from nself_py.errors import NselfError
 from nself_py.files import write_atomically
 from nself_py.read.introspect import check_expression, index_keys
+from nself_py.sql.parse import SqlSyntaxError, split_statements
 from nself_py.sql.quote import quote_ident, quote_literal, quote_name
 
 SOURCE = "schema.dbml"
 _MAX_COLUMNS = 1000  # PostgreSQL allows 1,600 columns per table; stay well below.
-_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 _WORD = re.compile(r'"((?:[^"]|"")*)"|([A-Za-z_][A-Za-z0-9_$]*)')
 
 _last_probe_count = 0
@@ -125,7 +126,11 @@ class _Probe:
         if not self.scratch:
             self._start()
         self.statements += 1
-        cursor = self.conn.execute(query, params or None)
+        # With parameters, the extended protocol takes one statement only, and the text is ours.
+        if params:
+            cursor = self.conn.execute(query, params)
+        else:
+            cursor = self.conn.execute(_guarded(query, self.scratch))
         return cursor.fetchall() if cursor.description else []
 
     def attempt(self, query: str) -> psycopg.Error | None:
@@ -135,7 +140,7 @@ class _Probe:
         try:
             with self.conn.transaction():
                 self.statements += 1
-                self.conn.execute(query)
+                self.conn.execute(_guarded(query, self.scratch))
         except psycopg.Error as error:
             return error
         return None
@@ -145,8 +150,11 @@ class _Probe:
         self.scratch = f"nself_probe_{secrets.token_hex(6)}"
         self.statements += 1
         self.conn.execute(
-            "SET LOCAL search_path = pg_catalog; SET LOCAL lock_timeout = '5s';"
-            f"CREATE SCHEMA {quote_ident(self.scratch)}"
+            _guarded(
+                "SET LOCAL search_path = pg_catalog; SET LOCAL lock_timeout = '5s';"
+                f"CREATE SCHEMA {quote_ident(self.scratch)}",
+                self.scratch,
+            )
         )
         self._create_targets()
 
@@ -183,9 +191,63 @@ class _Probe:
         self.statements += 1
         try:
             with self.conn.transaction():
-                self.conn.execute(";\n".join(ddl))
+                self.conn.execute(_guarded(";\n".join(ddl), self.scratch))
         except psycopg.Error as error:
             raise NselfError(f"{SOURCE}: cannot prepare schemas and enums: {_pg(error)}") from None
+
+
+_PROBE_STATEMENTS = (
+    ast.SelectStmt,  # reading the catalog back
+    ast.VariableSetStmt,  # SET LOCAL
+    ast.CreateSchemaStmt,
+    ast.CreateEnumStmt,
+    ast.RenameStmt,  # an enum moved aside
+    ast.CreateStmt,
+    ast.AlterTableStmt,
+    ast.IndexStmt,
+)
+
+
+class ProbeRefused(NselfError):
+    """A probe statement is not what the probe writes: text from schema.dbml changed it."""
+
+
+def _guarded(sql: str, scratch: str) -> str:
+    """`sql` if PostgreSQL's parser reads it as probe DDL only (tables and indexes in the
+    `scratch` schema, its setup, catalog reads), else ProbeRefused.
+
+    The probe's statements hold text from schema.dbml; the DBML reader already refuses any that
+    is not one expression or type, and this makes sure of it where it matters: a `COMMIT`, a
+    `DROP` or a statement of any other kind would outlive the rolled-back probe transaction."""
+    try:
+        statements = split_statements(sql)
+    except SqlSyntaxError as error:
+        raise ProbeRefused(f"{SOURCE}: a probe statement does not parse: {error}") from None
+    for statement in statements:
+        node = statement.node
+        if not isinstance(node, _PROBE_STATEMENTS) or (
+            isinstance(node, ast.VariableSetStmt) and not node.is_local
+        ):
+            raise ProbeRefused(
+                f"{SOURCE}: refusing to probe: the text makes it run "
+                f"{type(node).__name__} at line {statement.line}: {statement.sql[:200]}"
+            )
+        if isinstance(node, ast.SelectStmt) and _writes(node):
+            raise ProbeRefused(f"{SOURCE}: refusing to probe: a query that writes")
+        relation = getattr(node, "relation", None)
+        if isinstance(node, (ast.CreateStmt, ast.AlterTableStmt, ast.IndexStmt)) and (
+            relation is None or relation.schemaname != scratch
+        ):
+            raise ProbeRefused(
+                f"{SOURCE}: refusing to probe: the text makes it change a table outside the "
+                f"probe's scratch schema at line {statement.line}: {statement.sql[:200]}"
+            )
+    return sql
+
+
+def _writes(node: ast.SelectStmt) -> bool:
+    """A SELECT with a data-modifying WITH or INTO (our catalog reads have neither)."""
+    return bool(node.intoClause or node.withClause or node.lockingClause)
 
 
 def _schemas_of(raw: model.Schema) -> set[str]:
@@ -196,16 +258,19 @@ def _pg(error: psycopg.Error) -> str:
     return (getattr(error.diag, "message_primary", None) or str(error)).strip()
 
 
+class ColumnTypeError(NselfError):
+    """PostgreSQL refused a column's type (`type "x" does not exist`); the caller, which has
+    schema.dbml's text, turns it into a DbmlError at the type (`read.dbml.locate_column_type`)."""
+
+    def __init__(self, table: model.Name, column: str, pg_message: str):
+        self.table, self.column, self.pg_message = table, column, pg_message
+        super().__init__(f"{SOURCE}: type of column {table}.{column}: {pg_message}")
+
+
 def _fail(use: _Use, error: psycopg.Error) -> NselfError:
+    if use.what == "type" and use.column is not None:
+        return ColumnTypeError(use.table, use.column, _pg(error))
     return NselfError(f"{SOURCE}: {use}: {_pg(error)}")
-
-
-def _one_statement(texts: Iterable[str], uses: dict[str, _Use]) -> None:
-    """Refuse a `;` outside quotes: a piece of schema.dbml must not run as its own statement
-    (a `COMMIT` smuggled into a default would escape the probe's rollback)."""
-    for text in texts:
-        if ";" in _QUOTED.sub("", text):
-            raise NselfError(f"{SOURCE}: {uses[text]}: ';' is not allowed here")
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
@@ -294,7 +359,6 @@ def canonicalize(
         type_keys = {t: _key("type", t) for t in type_uses}
         missing = sorted(t for t, k in type_keys.items() if k not in cache)
         if missing:
-            _one_statement(missing, type_uses)
             found = _probe_columns(probe, missing, lambda t: t, type_uses, "types")
             for t in missing:
                 cache[type_keys[t]] = found[t][0]
@@ -315,7 +379,6 @@ def canonicalize(
         missing_defaults = sorted(p for p, k in default_keys.items() if k not in cache)
         if missing_defaults:
             by_text = {f"{t} DEFAULT {d}": (t, d) for t, d in missing_defaults}
-            _one_statement(by_text, {text: default_uses[pair] for text, pair in by_text.items()})
             found = _probe_columns(
                 probe,
                 list(by_text),
@@ -340,13 +403,6 @@ def canonicalize(
         }
         missing_pieces = [p for p in pieces if piece_keys[p] not in cache]
         if missing_pieces:
-            _one_statement(
-                {f"{p.text} {p.where or ''}": p for p in missing_pieces},
-                {
-                    f"{p.text} {p.where or ''}": _Use(p.table.name, f"{p.kind} {p.text!r}")
-                    for p in missing_pieces
-                },
-            )
             for piece, answer in _probe_pieces(probe, missing_pieces).items():
                 cache[piece_keys[piece]] = answer
         _last_probe_count = probe.statements

@@ -18,7 +18,7 @@ from nself_py import __version__, model
 from nself_py.files import write_atomically
 from nself_py.read.dbml.build import RecordExpression
 
-_FORMAT = 1
+_FORMAT = 2  # 2: models cached only after the SQL pieces were checked (sqlcheck)
 _CLASSES: tuple[type, ...] = (
     model.Name,
     model.Enum,

@@ -14,38 +14,47 @@ from nself_py.errors import DbmlError, DbmlProblem
 from nself_py.read.dbml.build import RecordExpression, build
 from nself_py.read.dbml.lexer import tokenize
 from nself_py.read.dbml.parser import parse
+from nself_py.read.dbml.syntax import ColumnDef, Injection
 
-__all__ = ["RecordExpression", "decode_dbml", "parse_dbml", "read_dbml"]
+__all__ = ["RecordExpression", "decode_dbml", "locate_column_type", "parse_dbml", "read_dbml"]
 
 
-def parse_dbml(text: str, filename: str = "schema.dbml") -> model.Schema:
-    """Parse DBML text; raise DbmlError listing every problem (1-based line and column)."""
+def parse_dbml(text: str, filename: str = "schema.dbml", *, postgres: bool = True) -> model.Schema:
+    """Parse DBML text; raise DbmlError listing every problem (1-based line and column).
+
+    The SQL pieces (types, backtick expressions) and names are checked as PostgreSQL reads them
+    (`sqlcheck`); `postgres=False` reads the DBML language only, accepting what dbml-parse
+    accepts (`int(10)`, `varchar(MAX)`): for the conformance tests, never for a database."""
     # Parsing allocates many objects that all live until the end: the cyclic garbage collector
     # would only rescan them (it costs a third of the run on large files).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse(text, filename)
+        return _parse(text, filename, postgres)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _parse(text: str, filename: str) -> model.Schema:
+def _parse(text: str, filename: str, postgres: bool) -> model.Schema:
     toks = tokenize(text)
-    doc, found = parse(toks)
+    doc, syntax = parse(toks)
     toks.kinds = toks.values = []  # the tree holds all it needs: free the tokens
+    # (token index, characters into that token's source, message): the builder points inside
+    # a backtick expression too, where PostgreSQL's parser found the problem.
+    found = [(index, 0, message) for index, message in syntax]
     if not found and not toks.problems:
-        found = []
         schema = build(
             doc,
-            lambda index, message: found.append((index, message)),
+            lambda index, message: found.append((index, 0, message)),
             lambda index: toks.position(toks.offset_of(index))[0],
+            lambda index, delta, message: found.append((index, delta, message)),
+            postgres=postgres,
         )
         if not found:
             return schema
     # Parser and builder point at tokens; the lexer at characters.
-    problems = [(toks.offset_of(index), message) for index, message in found]
+    problems = [(toks.offset_of(index) + delta, message) for index, delta, message in found]
     if toks.problems:  # past an unreadable token, syntax errors are mostly its echoes
         first = min(p.offset for p in toks.problems)
         problems = [(p.offset, p.message) for p in toks.problems] + [
@@ -78,3 +87,33 @@ def _problem(toks, filename: str, offset: int, message: str) -> DbmlProblem:
     line, col = toks.position(offset)
     # One character per column, so the caret lines up under a tab too.
     return DbmlProblem(filename, line, col, message, toks.source_line(line).replace("\t", " "))
+
+
+def locate_column_type(
+    data: bytes, filename: str, table: model.Name, column: str, message: str
+) -> DbmlError:
+    """`message` about a column's type (the server's, after schema.dbml parsed fine) as a
+    DbmlError at that type in the file; at the table when the column comes from elsewhere."""
+    text = data.decode("utf-8-sig", errors="replace")
+    toks = tokenize(text)
+    doc, _ = parse(toks)
+    at = 0
+    for t in doc.tables:
+        name = model.Name(*t.path) if len(t.path) == 2 else model.Name("public", t.path[-1])
+        if t.partial or name != table:
+            continue
+        at = toks.offset_of(t.offset + 1)
+        partials = {p.path[-1]: p for p in doc.tables if p.partial}
+        own = [c for c in t.items if isinstance(c, ColumnDef) and c.name == column]
+        injected = [
+            c
+            for i in t.items
+            if isinstance(i, Injection) and i.name in partials
+            for c in partials[i.name].items
+            if isinstance(c, ColumnDef) and c.name == column
+        ]
+        found = own or injected[-1:]
+        if found:
+            at = toks.offset_of(found[0].type_offset)
+        break
+    return DbmlError([_problem(toks, filename, at, message)])

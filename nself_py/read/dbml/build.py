@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from nself_py import model
 from nself_py.model import Name
+from nself_py.read.dbml import sqlcheck
 from nself_py.read.dbml.parser import suggest
 from nself_py.read.dbml.syntax import (
     CheckDef,
@@ -48,6 +49,7 @@ class RecordExpression(str):
 
 
 Report = Callable[[int, str], None]
+ReportInside = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -127,8 +129,21 @@ def _string(s: Setting, report: Report) -> str | None:
 
 
 class Builder:
-    def __init__(self, doc: Document, report: Report, line_of: Callable[[int], int]):
+    def __init__(
+        self,
+        doc: Document,
+        report: Report,
+        line_of: Callable[[int], int],
+        report_inside: ReportInside | None = None,
+        postgres: bool = True,
+    ):
         self.doc, self.report, self.line_of = doc, report, line_of
+        self.postgres = postgres
+        self.report_inside: ReportInside = report_inside or (
+            lambda index, _delta, message: report(index, message)
+        )
+        self.checked_types: dict[str, bool] = {}
+        self.checked_expressions: dict[str, bool] = {}
         self.partials: dict[str, TableDef] = {}
         self.tables: dict[Name, _Table] = {}
         self.aliases: dict[str, Name] = {}
@@ -147,8 +162,10 @@ class Builder:
             if name in self.enums:
                 self.report(e.offset + 1, f"enum {name} is defined twice")  # at the name
                 continue
+            self.check_name_lengths(name, e.offset + 1)
             values: list[str] = []
             for value, offset in e.values:
+                self.check_name_length(value, offset)  # labels have the same limit
                 if value in values:
                     self.report(offset, f"enum value '{value}' is listed twice")
                 else:
@@ -172,6 +189,7 @@ class Builder:
             if name in self.tables:
                 self.report(t.offset + 1, f"table {name} is defined twice")
                 continue
+            self.check_name_lengths(name, t.offset + 1)
             self.tables[name] = _Table(name, t)
             if t.alias is not None:
                 if t.alias in self.aliases:
@@ -285,8 +303,41 @@ class Builder:
             # dbml-core prefixes the names of a partial's checks with the table's name.
             t.checks.extend((check, f"{t.name.name}.") for check in partial.checks)
 
+    def check_name_lengths(self, name: Name, offset: int) -> None:
+        for part in dict.fromkeys((name.schema, name.name)):
+            self.check_name_length(part, offset)
+
+    def check_name_length(self, name: str | None, offset: int) -> None:
+        if self.postgres and name is not None and (message := sqlcheck.name_too_long(name)):
+            self.report(offset, message)
+
+    def check_expression(self, text: str, offset: int, what: str) -> bool:
+        """Whether the backtick text at token `offset` is exactly one SQL expression (reported
+        inside the backticks when not); each distinct text is parsed once."""
+        if not self.postgres:
+            return True
+        ok = self.checked_expressions.get(text)
+        if ok is None or not ok:
+            ok = sqlcheck.check_expression_at(text, offset, self.report_inside, what)
+            self.checked_expressions[text] = ok
+        return ok
+
+    def check_type(self, type_text: str, offset: int) -> None:
+        """A column type must be exactly one type name; a misspelt built-in one is reported
+        with a suggestion. Enums never come here (they are quoted names)."""
+        if not self.postgres or self.checked_types.get(type_text):
+            return
+        reason = sqlcheck.type_error(type_text)
+        if reason is not None:
+            self.report(offset, f"type '{type_text}' is not one type name: {reason}")
+        elif hint := sqlcheck.unknown_type_hint(type_text):
+            self.report(offset, f"unknown type '{type_text}'{hint}")
+        else:
+            self.checked_types[type_text] = True
+
     def column(self, t: _Table, c: _Col) -> model.Column:
         node, s = c.node, c.settings
+        self.check_name_length(node.name, node.offset)
         type_text, identity = self.column_type(t, node), None
         lower = type_text.lower()
         if not s and lower not in _SERIALS:  # the common case: nothing to check
@@ -310,7 +361,11 @@ class Builder:
                 default = None
         note = s["note"][0].value.text if "note" in s and s["note"][0].value else None
         for check in s.get("check", ()):
-            if check.value is not None and check.value.kind == "expr":
+            if (
+                check.value is not None
+                and check.value.kind == "expr"
+                and self.check_expression(check.value.text, check.value.offset, "check")
+            ):
                 t.model_checks.append(model.Check(check.value.text))
         if "unique" in s:
             t.uniques.append(model.Unique((node.name,)))
@@ -323,6 +378,7 @@ class Builder:
     def column_type(self, t: _Table, node: ColumnDef) -> str:
         enum = self.find_enum(node.type_path, t.name.schema)
         if enum is None:
+            self.check_type(node.type_text, node.type_offset)
             return node.type_text
         suffix = node.type_text[node.type_text.find("[") :] if node.type_is_array else ""
         return sqltext.quote_name(enum.name) + suffix
@@ -349,7 +405,7 @@ class Builder:
         if v.kind == "number":
             return v.text
         if v.kind == "expr":
-            return v.text
+            return v.text if self.check_expression(v.text, v.offset, "default") else None
         if v.kind == "word" and v.text.lower() in ("true", "false"):
             return v.text.lower()
         if v.kind == "word" and v.text.lower() == "null":
@@ -392,7 +448,8 @@ class Builder:
             keys = []
             for is_expr, key, offset in index.keys:
                 if is_expr:
-                    keys.append(f"({key})")
+                    if self.check_expression(key, offset, "index expression"):
+                        keys.append(f"({key})")
                 elif key not in columns:
                     self.report(
                         offset,
@@ -402,6 +459,8 @@ class Builder:
                 else:
                     keys.append(sqltext.quote_ident(key))
             name = _string(s["name"][0], self.report) if "name" in s else None
+            if name is not None:
+                self.check_name_length(name, s["name"][0].offset)
             if "pk" in s:
                 if t.primary_key is not None and t.primary_key.columns == tuple(
                     k[1] for k in index.keys
@@ -431,7 +490,10 @@ class Builder:
         for check, prefix in t.checks:
             s = _settings_map(check.settings, CHECK_SETTINGS, "check", self.report)
             name = _string(s["name"][0], self.report) if "name" in s else None
-            t.model_checks.append(model.Check(check.expression, name and prefix + name))
+            if name is not None:
+                self.check_name_length(prefix + name, s["name"][0].offset)
+            if self.check_expression(check.expression, check.offset, "check"):
+                t.model_checks.append(model.Check(check.expression, name and prefix + name))
         if t.primary_key is not None:
             pk_cols = set(t.primary_key.columns)
             unknown = pk_cols - columns
@@ -503,6 +565,7 @@ class Builder:
             name = r.name
             if "name" in settings:
                 name = _string(settings["name"][0], self.report)
+            self.check_name_length(name, r.offset)
             self.fk_specs.append((name, left, r.op, right, settings, r.offset))
 
     def foreign_keys(self) -> None:
@@ -616,6 +679,9 @@ class Builder:
                 self.report(
                     row[0].offset, f"record has {len(row)} values for {len(columns)} columns"
                 )
+            for v in row:
+                if v.kind == "expr":
+                    self.check_expression(v.text, v.offset, "record value")
             rows.append(tuple(_record_value(v) for v in row))
         return model.Records(table.name, tuple(columns), tuple(rows))
 
@@ -672,6 +738,14 @@ def _record_value(v: Value) -> object:
     return v.text
 
 
-def build(doc: Document, report: Report, line_of: Callable[[int], int]) -> model.Schema:
-    """The model of a syntax tree; problems go to `report(offset, message)`."""
-    return Builder(doc, report, line_of).build()
+def build(
+    doc: Document,
+    report: Report,
+    line_of: Callable[[int], int],
+    report_inside: ReportInside | None = None,
+    *,
+    postgres: bool = True,
+) -> model.Schema:
+    """The model of a syntax tree; problems go to `report(offset, message)`, those inside a
+    token's source to `report_inside(offset, characters into it, message)`."""
+    return Builder(doc, report, line_of, report_inside, postgres).build()

@@ -36,6 +36,7 @@ from nself_py.read.dbml.syntax import (
     TableDef,
     Value,
 )
+from nself_py.sql.parse import SqlSyntaxError, check_type_name
 
 ELEMENTS = ("table", "tablepartial", "enum", "ref", "project", "tablegroup", "note", "records",
             "diagramview")  # fmt: skip
@@ -66,6 +67,28 @@ _SPACED_BUILTIN = re.compile(
 def _quoted(name: str) -> str:
     """A name written in double quotes stays quoted in SQL text."""
     return '"' + name.replace('"', '""') + '"'
+
+
+_WORD = re.compile(r"[^\W\d]\w*")
+
+
+def _quoted_type(text: str, alone: bool) -> str:
+    """A type written in double quotes means what dbml2sql emits for it, the text as written,
+    read as a type (`"text[]"`, `"timestamp with time zone"`, `"character varying(20)[]"`);
+    text that is no type name (`"My Type"`) or a qualified name's part stays a quoted name, and
+    so does a single word: `"char"` is PostgreSQL's one-byte type, not `char` (`character(1)`),
+    and `"MyType"` keeps its case. An enum of the DBML with that name wins later
+    (`Builder.column_type`)."""
+    spaced = " ".join(text.split())
+    if _SPACED_BUILTIN.fullmatch(spaced):
+        return spaced
+    if alone and text.strip() == text and not _WORD.fullmatch(text):
+        try:
+            check_type_name(text)
+        except SqlSyntaxError:
+            return _quoted(text)
+        return text
+    return _quoted(text)
 
 
 class ParseError(Exception):
@@ -511,8 +534,7 @@ class Parser:
         quoted = [self.kinds[start + 2 * k] == QUOTED for k in range(len(path))]
         text = path[-1]
         if quoted[-1]:
-            spaced = " ".join(text.split())
-            text = spaced if _SPACED_BUILTIN.fullmatch(spaced) else _quoted(text)
+            text = _quoted_type(text, len(path) == 1)
             words = [text]
         else:
             words = [text]
