@@ -638,14 +638,16 @@ def _allowed(script_text: str, previous_end: int, statement: Statement) -> set[s
     return {rule.strip() for match in ALLOW.finditer(text) for rule in match[1].split(",")}
 
 
-def review_statement(statement: Statement, ctx: _Context) -> tuple[Lock | None, list[Finding]]:
-    """The lock of one statement and its findings; updates `ctx` with what it did."""
-    lock = lock_of(statement)
+def review_statement(
+    statement: Statement, ctx: _Context, lock: Lock | None, done: Sequence[Effect]
+) -> list[Finding]:
+    """The findings on one statement (whose lock and effects are given); updates `ctx` with
+    what it did."""
     found = [*_timeout_rule(lock, ctx)]
     found += _alter_rules(statement, lock, ctx)
     found += _index_rules(statement, ctx)
     found += _domain_rules(statement)
-    for effect in effects(statement):
+    for effect in done:
         found += _effect_rules(statement, effect, ctx)
         if effect.kind is Kind.TABLE and effect.action is Action.CREATE:
             ctx.created.add(_key(effect.name))
@@ -660,7 +662,7 @@ def review_statement(statement: Statement, ctx: _Context) -> tuple[Lock | None, 
                 else Finding(f.rule, Severity.INFO, f.message + " (the table is empty)", f.advice)
                 for f in found
             ]
-    return lock, found
+    return found
 
 
 def _loses_data(effect: Effect) -> bool:
@@ -722,7 +724,8 @@ def review(
             text = script.file.read_text(encoding="utf-8") if script.file.suffix == ".sql" else ""
             previous_end = 0
             for statement in script.statements:
-                lock, found = review_statement(statement, ctx)
+                lock, done = lock_of(statement), effects(statement)
+                found = review_statement(statement, ctx, lock, done)
                 allowed = _allowed(text, previous_end, statement) if text else set()
                 previous_end = statement.end
                 findings = tuple(
@@ -739,7 +742,7 @@ def review(
                         statement.sql,
                         lock,
                         {n: s for n in table_names if (s := (sizes or {}).get(n))},
-                        any(_loses_data(e) for e in effects(statement)),
+                        any(_loses_data(e) for e in done),
                         _may_fail(statement, lock),
                         findings,
                     )
