@@ -293,3 +293,29 @@ def test_we_catch_whatever_squawk_catches_on_the_corpus(path: Path) -> None:
     allowed = {f"{f.rule}@{r.line}" for r in reviews_of(path) for f in r.findings if f.allowed}
     ours = counted(reviews_of(path)) | allowed
     assert ours_cover(ours, theirs) == SQUAWK_OVERCAUTIOUS.get(path.stem, set())
+
+
+# --- generated --online plans -------------------------------------------------------------------
+
+
+def test_online_plans_pass_our_linter_and_squawks_locking_rules(db_url, tmp_path) -> None:
+    from test_db_run import make_project, migration_dirs, nself
+    from test_online import LIVE, TARGET
+
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        connection.execute(LIVE)
+    project = make_project(tmp_path, TARGET)
+    result = nself(project, db_url, "db", "run", "--online", "--no-backup")
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stdout and "error" not in result.stdout  # the db run hook
+    folders = migration_dirs(project)
+    assert len(folders) == 4
+    for folder in folders:
+        up = reviews_of(folder / "up.sql")
+        assert lint.findings(up) == [], folder.name
+        assert any(r.lock is not None for r in up)
+        down = counted(reviews_of(folder / "down.sql"))
+        # the reverse of ADD COLUMN bio is the one data loss, and only on rollback
+        assert {f.split("@")[0] for f in down} <= {"drop-column"}, (folder.name, down)
+        if SQUAWK is not None:
+            assert squawk_findings(folder / "up.sql") == set(), folder.name

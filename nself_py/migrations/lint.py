@@ -27,7 +27,7 @@ from enum import IntEnum
 
 import psycopg
 from pglast import ast
-from pglast.enums import AlterTableType, ConstrType, ObjectType, VariableSetKind
+from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType, VariableSetKind
 
 from nself_py.errors import NselfError
 from nself_py.migrations.folders import Script
@@ -407,6 +407,10 @@ class _Context:
     sizes: Mapping[Name, TableSize]
     timeout: bool = False
     not_valid: set[tuple[Name, str]] = field(default_factory=set)
+    not_null_checks: dict[tuple[Name, str], str] = field(default_factory=dict)
+    """NOT VALID `CHECK (col IS NOT NULL)` constraints: (table, name) → col."""
+    validated_not_null: set[tuple[Name, str]] = field(default_factory=set)
+    """(table, column) pairs a validated IS NOT NULL check covers."""
     warned_timeout: bool = False
 
     def is_new(self, table: Name) -> bool:
@@ -497,6 +501,9 @@ def _alter_rules(statement: Statement, lock: Lock | None, ctx: _Context) -> Iter
             elif contype in (ConstrType.CONSTR_FOREIGN, ConstrType.CONSTR_CHECK):
                 if definition.skip_validation:
                     ctx.not_valid.add((_key(name), str(definition.conname)))
+                    column = _not_null_column(definition)
+                    if column is not None:
+                        ctx.not_null_checks[_key(name), str(definition.conname)] = column
                 else:
                     what = "foreign key" if contype == ConstrType.CONSTR_FOREIGN else "check"
                     yield _finding(
@@ -505,6 +512,9 @@ def _alter_rules(statement: Statement, lock: Lock | None, ctx: _Context) -> Iter
                         f"row of {table} for the {what} while holding its lock",
                     )
         elif subtype == AlterTableType.AT_ValidateConstraint:
+            checked = ctx.not_null_checks.get((_key(name), str(cmd.name)))
+            if checked is not None:
+                ctx.validated_not_null.add((_key(name), checked))
             if not ctx.no_transaction and (_key(name), str(cmd.name)) in ctx.not_valid:
                 yield _finding(
                     "validate-same-transaction",
@@ -513,12 +523,12 @@ def _alter_rules(statement: Statement, lock: Lock | None, ctx: _Context) -> Iter
                     "through the scan",
                 )
         elif subtype == AlterTableType.AT_SetNotNull:
-            yield _finding(
-                "set-not-null",
-                f"SET NOT NULL on {table}.{quote_ident(cmd.name or '')} scans the table under "
-                "ACCESS EXCLUSIVE (instant only when a validated CHECK (… IS NOT NULL) exists)",
-                Severity.INFO if ctx.no_transaction and _checked_first(ctx, name) else None,
-            )
+            if (_key(name), str(cmd.name)) not in ctx.validated_not_null:
+                yield _finding(
+                    "set-not-null",
+                    f"SET NOT NULL on column {quote_ident(cmd.name or '')} of {table} scans the "
+                    "table under ACCESS EXCLUSIVE (no validated CHECK (… IS NOT NULL) before it)",
+                )
         elif subtype == AlterTableType.AT_AlterColumnType:
             yield _finding(
                 "change-column-type",
@@ -537,9 +547,17 @@ def _alter_rules(statement: Statement, lock: Lock | None, ctx: _Context) -> Iter
             )
 
 
-def _checked_first(ctx: _Context, table: Name) -> bool:
-    """An online plan adds and validates `CHECK (col IS NOT NULL)` before SET NOT NULL."""
-    return any(t == _key(table) for t, _ in ctx.not_valid)
+def _not_null_column(constraint: ast.Constraint) -> str | None:
+    """The column of `CHECK (col IS NOT NULL)`: once validated, SET NOT NULL on it is instant
+    (PostgreSQL 12+ proves it from the check instead of scanning)."""
+    test = constraint.raw_expr
+    if not isinstance(test, ast.NullTest) or test.nulltesttype != NullTestType.IS_NOT_NULL:
+        return None
+    ref = test.arg
+    if isinstance(ref, ast.ColumnRef) and len(ref.fields or ()) == 1:
+        field_ = ref.fields[0]
+        return str(field_.sval) if isinstance(field_, ast.String) else None
+    return None
 
 
 def _effect_rules(statement: Statement, effect: Effect, ctx: _Context) -> Iterator[Finding]:
