@@ -319,3 +319,31 @@ def test_online_plans_pass_our_linter_and_squawks_locking_rules(db_url, tmp_path
         assert {f.split("@")[0] for f in down} <= {"drop-column"}, (folder.name, down)
         if SQUAWK is not None:
             assert squawk_findings(folder / "up.sql") == set(), folder.name
+
+
+def test_db_run_prints_the_findings_on_what_it_wrote(db_url, tmp_path) -> None:
+    from test_db_run import make_project, nself
+
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        connection.execute(SETUP)
+    dbml = """
+    Table orders {
+      id int [pk]
+      total bigint
+      note text
+      indexes { note }
+    }
+    Table empty {
+      id int
+    }
+    """
+    project = make_project(tmp_path, dbml)
+    result = nself(project, db_url, "db", "run", "--no-backup")
+    assert result.returncode == 0, result.stderr
+    assert "warning change-column-type: ACCESS EXCLUSIVE on public.orders (20.0 k rows" in (
+        result.stdout
+    )
+    assert (
+        "warning create-index-blocking" in result.stdout
+        and "safer: CREATE INDEX CONCURRENTLY" in (result.stdout)
+    )
