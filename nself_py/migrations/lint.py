@@ -9,8 +9,7 @@ patterns are findings with a rule name, a severity and the safe alternative; the
 squawk's locking and data-loss rules (`SQUAWK_RULES` says which of ours stands for which).
 
 Severities: `error` for what PostgreSQL will certainly refuse or what is never right in a
-migration (CREATE INDEX CONCURRENTLY inside the migration's transaction, a NOT NULL column added
-without a default to a table holding rows, DROP DATABASE); `warning` for what blocks traffic or
+migration (CREATE INDEX CONCURRENTLY inside the migration's transaction, DROP DATABASE); `warning` for what blocks traffic or
 loses data; `info` for what only deserves a look. A statement preceded by (or holding) the
 comment `-- nself-py: allow <rule>[, <rule>…]` has those findings accepted; they are kept in the
 review, marked allowed, and count for nothing. Tables an earlier statement of the reviewed
