@@ -9,12 +9,13 @@ patterns are findings with a rule name, a severity and the safe alternative; the
 squawk's locking and data-loss rules (`SQUAWK_RULES` says which of ours stands for which).
 
 Severities: `error` for what PostgreSQL will certainly refuse or what is never right in a
-migration (CREATE INDEX CONCURRENTLY inside the migration's transaction, DROP DATABASE); `warning` for what blocks traffic or
-loses data; `info` for what only deserves a look. A statement preceded by (or holding) the
-comment `-- nself-py: allow <rule>[, <rule>…]` has those findings accepted; they are kept in the
-review, marked allowed, and count for nothing. Tables an earlier statement of the reviewed
-migrations creates are empty and invisible to others, so locking rules skip them; with a
-database, a table whose heap is empty (0 bytes) has its locking findings lowered to info.
+migration (CREATE INDEX CONCURRENTLY inside the migration's transaction, DROP DATABASE);
+`warning` for what blocks traffic or loses data; `info` for what only deserves a look. A
+statement preceded by (or holding) the comment `-- nself-py: allow <rule>[, <rule>…]` has those
+findings accepted; they are kept in the review, marked allowed, and count for nothing. Tables an
+earlier statement of the reviewed migrations creates are empty and invisible to others, so
+locking rules skip them; with a database, a table whose heap is empty (0 bytes) has its locking
+findings lowered to info.
 """
 
 from __future__ import annotations
@@ -476,7 +477,7 @@ def _alter_rules(statement: Statement, lock: Lock | None, ctx: _Context) -> Iter
         return
     table = _written(name) + ctx.size(name)
     for cmd in _cmds(statement):
-        subtype = AlterTableType(cmd.subtype)
+        subtype = AlterTableType(cmd.subtype or 0)
         definition = cmd.def_
         if subtype == AlterTableType.AT_AddColumn and isinstance(definition, ast.ColumnDef):
             column = list(_column_rules(table, definition))
@@ -500,9 +501,9 @@ def _alter_rules(statement: Statement, lock: Lock | None, ctx: _Context) -> Iter
             elif contype in (ConstrType.CONSTR_FOREIGN, ConstrType.CONSTR_CHECK):
                 if definition.skip_validation:
                     ctx.not_valid.add((_key(name), str(definition.conname)))
-                    column = _not_null_column(definition)
-                    if column is not None:
-                        ctx.not_null_checks[_key(name), str(definition.conname)] = column
+                    checked = _not_null_column(definition)
+                    if checked is not None:
+                        ctx.not_null_checks[_key(name), str(definition.conname)] = checked
                 else:
                     what = "foreign key" if contype == ConstrType.CONSTR_FOREIGN else "check"
                     yield _finding(
@@ -511,9 +512,9 @@ def _alter_rules(statement: Statement, lock: Lock | None, ctx: _Context) -> Iter
                         f"row of {table} for the {what} while holding its lock",
                     )
         elif subtype == AlterTableType.AT_ValidateConstraint:
-            checked = ctx.not_null_checks.get((_key(name), str(cmd.name)))
-            if checked is not None:
-                ctx.validated_not_null.add((_key(name), checked))
+            covered = ctx.not_null_checks.get((_key(name), str(cmd.name)))
+            if covered is not None:
+                ctx.validated_not_null.add((_key(name), covered))
             if not ctx.no_transaction and (_key(name), str(cmd.name)) in ctx.not_valid:
                 yield _finding(
                     "validate-same-transaction",
@@ -553,9 +554,9 @@ def _not_null_column(constraint: ast.Constraint) -> str | None:
     if not isinstance(test, ast.NullTest) or test.nulltesttype != NullTestType.IS_NOT_NULL:
         return None
     ref = test.arg
-    if isinstance(ref, ast.ColumnRef) and len(ref.fields or ()) == 1:
-        field_ = ref.fields[0]
-        return str(field_.sval) if isinstance(field_, ast.String) else None
+    fields = ref.fields or () if isinstance(ref, ast.ColumnRef) else ()
+    if len(fields) == 1 and isinstance(fields[0], ast.String):
+        return str(fields[0].sval)
     return None
 
 
@@ -589,7 +590,7 @@ def _effect_rules(statement: Statement, effect: Effect, ctx: _Context) -> Iterat
 def _index_rules(statement: Statement, ctx: _Context) -> Iterator[Finding]:
     node = statement.node
     concurrent = bool(getattr(node, "concurrent", False))
-    if isinstance(node, ast.IndexStmt):
+    if isinstance(node, ast.IndexStmt) and node.relation is not None:
         table = tuple(p for p in (node.relation.schemaname, node.relation.relname) if p)
         if not concurrent and not ctx.is_new(table):
             yield _finding(
