@@ -17,7 +17,7 @@ from nself_py.database.schemacheck import expectations
 from nself_py.database.state import logged_sha256, state_store
 from nself_py.errors import MigrationError, NselfError
 from nself_py.migrations.folders import write_migration
-from nself_py.sql.split import split_sql
+from nself_py.sql.parse import split_statements as split_sql
 
 V1, V2, V3, V4, V5 = (1700000000001 + i for i in range(5))
 

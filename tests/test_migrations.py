@@ -17,7 +17,8 @@ from nself_py.migrations.folders import (
     read_script,
     write_migration,
 )
-from nself_py.sql.split import split_sql
+from nself_py.sql.parse import SqlSyntaxError
+from nself_py.sql.parse import split_statements as split_sql
 
 V1_YAML_UP = """\
 - type: run_sql
@@ -77,10 +78,14 @@ def test_splitter_ends_statements_only_outside_parentheses_as_psql_does():
         "  INSERT INTO a VALUES (1); INSERT INTO b VALUES (')');\n"
         ");"
     )
-    script = rule + "\nSELECT (1);\nSELECT 2);\nSELECT 3;"
+    script = rule + "\nSELECT (1);\nSELECT 3;"
     statements = split_sql(script)
-    assert [s.sql for s in statements] == [rule, "SELECT (1);", "SELECT 2);", "SELECT 3;"]
-    assert [s.line for s in statements] == [1, 4, 5, 6]
+    assert [s.sql for s in statements] == [rule, "SELECT (1);", "SELECT 3;"]
+    assert [s.line for s in statements] == [1, 4, 5]
+    # a stray `)` is PostgreSQL's syntax error, now found when the file is read
+    with pytest.raises(SqlSyntaxError, match='syntax error at or near "\\)"') as raised:
+        split_sql(script + "\nSELECT 2);")
+    assert (raised.value.line, raised.value.column) == (6, 9)
 
 
 def test_new_version_is_13_digits_and_strictly_increasing():

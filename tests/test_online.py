@@ -20,7 +20,7 @@ from nself_py.plan.diff import diff
 from nself_py.plan.online import online_parts
 from nself_py.plan.operations import CreateIndex, DropIndex
 from nself_py.read.dbml import parse_dbml
-from nself_py.sql.split import split_sql
+from nself_py.sql.parse import split_statements as split_sql
 
 T = TypeVar("T")
 

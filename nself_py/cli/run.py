@@ -139,6 +139,9 @@ def db_run(
     for folder in result.migration_dirs:
         console.print(f"✓ Migration created: {folder.relative_to(proj.dir)}")
         console.print(f"  Review: {folder.relative_to(proj.dir)}/up.sql and …/down.sql")
+    from nself_py.cli.lint import lint_written  # the linter's findings on what was written
+
+    lint_written(url, proj.dir, database_name, list(result.migration_dirs))
     if result.backup_dir is not None:
         prune(proj, keep)
 

@@ -32,6 +32,7 @@ from nself_py.database.state import (
 )
 from nself_py.errors import DatabaseError, MigrationError, NselfError
 from nself_py.migrations.folders import Migration, Script, local_migrations, scripts_sha256
+from nself_py.migrations.lint import lint_pending
 
 UP, DOWN, GOTO = "up", "down", "goto"
 LOCK_KEY = 7_309_626_473_510_135_001
@@ -353,6 +354,13 @@ def database_errors(function: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
+def _lint(conn: psycopg.Connection, plan: Plan, report: Report) -> None:
+    """Review what an up plan is about to run (`db lint`'s rules): warnings are reported, an
+    error stops the plan before anything runs."""
+    if plan.direction == UP and plan.steps:
+        lint_pending(conn, ((s.migration.label, s.scripts) for s in plan.steps), report)
+
+
 def _refuse_dirty(state: dict[int, bool], store: StateStore) -> None:
     dirty = sorted(v for v, is_dirty in state.items() if is_dirty)
     if dirty:
@@ -387,13 +395,16 @@ def migrate(
     if dry_run:
         state = store.read(conn)
         _refuse_dirty(state, store)
-        return Outcome(planner(local, state), store.describe(), 0.0)
+        plan = planner(local, state)
+        _lint(conn, plan, report)
+        return Outcome(plan, store.describe(), 0.0)
     with migration_lock(conn, lock_timeout, report):
         state = store.read(conn)
         _refuse_dirty(state, store)
         plan = planner(local, state)
         for warning in plan.warnings:
             report("warning: " + warning)
+        _lint(conn, plan, report)
         if plan.steps:
             with conn.transaction():
                 store.prepare(conn)

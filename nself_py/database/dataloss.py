@@ -2,8 +2,8 @@
 
 `db update` must not destroy data by accident, and hand-written migrations count as much as
 generated ones, so the check reads the statements themselves rather than trusting `-- HAZARD:`
-comments. A small token scanner recognises the statements that can lose data (DROP TABLE,
-ALTER TABLE … DROP COLUMN, ALTER COLUMN … TYPE, DROP SCHEMA/TYPE … CASCADE, TRUNCATE, DELETE
+comments. PostgreSQL's own parser (sql/parse.py) finds the statements that can lose data (DROP
+TABLE, ALTER TABLE … DROP COLUMN, ALTER COLUMN … TYPE, DROP SCHEMA/TYPE … CASCADE, TRUNCATE, DELETE
 without WHERE); the database then says what would actually be lost. Only real losses are
 reported: dropping an empty table or a column holding only NULLs loses nothing, and a type change
 is a hazard only when some current value would not come back unchanged. The statements of the
@@ -16,16 +16,17 @@ created earlier cannot be measured and counts as a hazard (something unseen made
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 import psycopg
+from pglast import ast, parser
 from psycopg import sql
 
 from nself_py.database.apply import Step
 from nself_py.model import Name
+from nself_py.sql.parse import Action, Kind, Statement, effects, split_statements
 from nself_py.sql.quote import quote_ident, quote_name
-from nself_py.sql.scan import Token, tokens
 
 
 @dataclass(frozen=True)
@@ -39,145 +40,83 @@ class Target:
     column: str | None = None
     new_type: str | None = None
     using: str | None = None
+    name: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    """`relation` as identifier parts (as PostgreSQL reads them)."""
 
 
-class _Reader:
-    """A cursor over one statement's tokens."""
-
-    def __init__(self, toks: list[Token]):
-        self.toks, self.i = toks, 0
-
-    def peek(self, *words: str) -> bool:
-        return all(
-            self.i + k < len(self.toks) and self.toks[self.i + k].upper == w
-            for k, w in enumerate(words)
-        )
-
-    def take(self, *words: str) -> bool:
-        if self.peek(*words):
-            self.i += len(words)
-            return True
-        return False
-
-    def qualified_name(self) -> tuple[str, list[Token]] | None:
-        """`a`, `s.a`, `"S"."a"`: the text as written and its parts."""
-        parts: list[Token] = []
-        while self.i < len(self.toks) and self.toks[self.i].kind in ("word", "ident"):
-            parts.append(self.toks[self.i])
-            self.i += 1
-            if not (self.i < len(self.toks) and self.toks[self.i].text == "."):
-                break
-            self.i += 1
-        return (".".join(p.text for p in parts), parts) if parts else None
-
-    def name_list(self) -> list[str]:
-        names = []
-        while (name := self.qualified_name()) is not None:
-            names.append(name[0])
-            self.take_text("*")
-            if not self.take_text(","):
-                break
-        return names
-
-    def take_text(self, text: str) -> bool:
-        if self.i < len(self.toks) and self.toks[self.i].text == text:
-            self.i += 1
-            return True
-        return False
-
-    def rest(self) -> list[Token]:
-        return self.toks[self.i :]
+_STOP_TYPE = frozenset(("COLLATE", "USING", "ASCII_44", "ASCII_59"))
+_STOP_USING = frozenset(("ASCII_44", "ASCII_59"))
 
 
-def _altered_table(r: _Reader) -> str | None:
-    """After `ALTER TABLE`: `[IF EXISTS] [ONLY] name [*]`, the name as written."""
-    r.take("IF", "EXISTS")
-    r.take("ONLY")
-    name = r.qualified_name()
-    if name is None:
-        return None
-    r.take_text("*")
-    return name[0]
+def _span(text: str, start: int, stops: frozenset[str]) -> str:
+    """`text` from offset `start` up to the first token of `stops` outside parentheses."""
+    depth, end = 0, len(text)
+    for token in parser.scan(text[start:]):
+        if depth == 0 and token.name in stops:
+            end = start + token.start
+            break
+        depth += {"ASCII_40": 1, "ASCII_41": -1, "ASCII_91": 1, "ASCII_93": -1}.get(token.name, 0)
+    return text[start:end].strip()
 
 
-def _split_top_level(toks: list[Token]) -> list[list[Token]]:
-    """ALTER TABLE actions: split at commas outside parentheses."""
-    parts: list[list[Token]] = [[]]
-    depth = 0
-    for tok in toks:
-        if tok.text == "(":
-            depth += 1
-        elif tok.text == ")":
-            depth -= 1
-        if tok.text == "," and depth == 0:
-            parts.append([])
-        else:
-            parts[-1].append(tok)
-    return parts
+def _retype_text(statement: Statement, column: str | None) -> tuple[str | None, str | None]:
+    """The type and USING expression of `ALTER COLUMN column TYPE …` as the file spells them."""
+    if not isinstance(statement.node, ast.AlterTableStmt):
+        return None, None
+    for cmd in statement.node.cmds or ():
+        definition = cmd.def_
+        if cmd.name != column or not isinstance(definition, ast.ColumnDef):
+            continue
+        if definition.typeName is None or definition.typeName.location is None:
+            continue
+        at = definition.typeName.location - statement.start
+        new_type = _span(statement.sql, at, _STOP_TYPE)
+        if definition.raw_default is None:
+            return new_type, None
+        after = at + len(new_type)
+        using = next((t for t in parser.scan(statement.sql[after:]) if t.name == "USING"), None)
+        if using is None:  # pragma: no cover - the parser saw a USING
+            return new_type, None
+        return new_type, _span(statement.sql, after + using.end + 1, _STOP_USING)
+    return None, None
 
 
-def _text(source: str, toks: list[Token]) -> str:
-    """The statement's own text spanned by `toks` (comments inside kept)."""
-    return source[toks[0].start : toks[-1].end] if toks else ""
+def _written(name: tuple[str, ...]) -> str:
+    return ".".join(quote_ident(part) for part in name)
 
 
-def _alter_table_targets(source: str, relation: str, action: list[Token]) -> Iterator[Target]:
-    r = _Reader(action)
-    if r.take("DROP"):
-        if r.peek("CONSTRAINT"):
-            return
-        r.take("COLUMN")
-        r.take("IF", "EXISTS")
-        if r.i < len(action) and action[r.i].kind in ("word", "ident"):
-            yield Target("DROP_COLUMN", relation, action[r.i].name)
-    elif r.take("ALTER"):
-        r.take("COLUMN")
-        if not (r.i < len(action) and action[r.i].kind in ("word", "ident")):
-            return
-        column = action[r.i].name
-        r.i += 1
-        r.take("SET", "DATA")
-        if not r.take("TYPE"):
-            return
-        rest = r.rest()
-        cut = next((k for k, t in enumerate(rest) if t.upper in ("USING", "COLLATE")), len(rest))
-        using_at = next((k for k, t in enumerate(rest) if t.upper == "USING"), None)
-        using = _text(source, rest[using_at + 1 :]) if using_at is not None else None
-        yield Target("ALTER_TYPE", relation, column, _text(source, rest[:cut]), using)
+def _statement_targets(statement: Statement) -> Iterator[Target]:
+    for effect in effects(statement):
+        relation = _written(effect.name)
+        if effect.action is Action.DROP and effect.kind is Kind.TABLE:
+            yield Target("DROP_TABLE", relation, name=effect.name)
+        elif effect.action is Action.DROP and effect.kind in _CASCADING and effect.cascade:
+            kind = "DROP_SCHEMA" if effect.kind is Kind.SCHEMA else "DROP_TYPE"
+            yield Target(kind, relation, name=effect.name)
+        elif effect.action is Action.TRUNCATE:
+            yield Target("TRUNCATE", relation, name=effect.name)
+        elif effect.action is Action.DELETE and not effect.filtered:
+            yield Target("DELETE_ALL", relation, name=effect.name)
+        elif effect.kind is Kind.COLUMN and effect.action is Action.DROP:
+            yield Target("DROP_COLUMN", relation, effect.member, name=effect.name)
+        elif effect.kind is Kind.COLUMN and effect.action is Action.RETYPE:
+            new_type, using = _retype_text(statement, effect.member)
+            yield Target(
+                "ALTER_TYPE",
+                relation,
+                effect.member,
+                new_type or effect.new,
+                using if using is not None else effect.using,
+                name=effect.name,
+            )
+
+
+_CASCADING = frozenset((Kind.SCHEMA, Kind.TYPE, Kind.DOMAIN))
 
 
 def statement_targets(text: str) -> list[Target]:
-    """What a statement would destroy, by its shape alone (no database needed)."""
-    toks = [t for t in tokens(text) if t.text != ";"]
-    r = _Reader(toks)
-    if r.take("DROP", "TABLE"):
-        r.take("IF", "EXISTS")
-        return [Target("DROP_TABLE", name) for name in r.name_list()]
-    if r.take("DROP", "SCHEMA") or r.take("DROP", "TYPE") or r.take("DROP", "DOMAIN"):
-        kind = "DROP_SCHEMA" if toks[1].upper == "SCHEMA" else "DROP_TYPE"
-        r.take("IF", "EXISTS")
-        names = r.name_list()
-        return [Target(kind, name) for name in names] if r.take("CASCADE") else []
-    if r.take("TRUNCATE"):
-        r.take("TABLE")
-        r.take("ONLY")
-        return [Target("TRUNCATE", name) for name in r.name_list()]
-    if r.take("DELETE", "FROM"):
-        r.take("ONLY")
-        name = r.qualified_name()
-        if name is None or any(t.upper == "WHERE" for t in r.rest()):
-            return []
-        return [Target("DELETE_ALL", name[0])]
-    if r.take("ALTER", "TABLE"):
-        name = _altered_table(r)
-        if name is None:
-            return []
-        return [
-            target
-            for action in _split_top_level(r.rest())
-            for target in _alter_table_targets(text, name, action)
-        ]
-    return []
+    """What the statements of `text` would destroy, by their shape alone (no database needed)."""
+    return [t for statement in split_statements(text) for t in _statement_targets(statement)]
 
 
 @dataclass(frozen=True)
@@ -191,51 +130,29 @@ class NameChange:
     relation: str
     column: str | None = None
     new: str | None = None
+    name: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    """`relation` as identifier parts."""
 
 
-_NOT_A_COLUMN = {"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "EXCLUDE"}
-
-
-def _alter_table_changes(relation: str, action: list[Token]) -> Iterator[NameChange]:
-    r = _Reader(action)
-    if r.take("RENAME"):
-        if r.take("TO") and r.i < len(action):
-            yield NameChange("RENAME_TABLE", relation, new=action[r.i].name)
-        elif not r.peek("CONSTRAINT"):
-            r.take("COLUMN")
-            if r.i + 2 < len(action) and action[r.i + 1].upper == "TO":
-                yield NameChange("RENAME_COLUMN", relation, action[r.i].name, action[r.i + 2].name)
-    elif r.take("SET", "SCHEMA") and r.i < len(action):
-        yield NameChange("SET_SCHEMA", relation, new=action[r.i].name)
-    elif r.take("ADD") and not any(r.peek(word) for word in _NOT_A_COLUMN):
-        r.take("COLUMN")
-        r.take("IF", "NOT", "EXISTS")
-        if r.i < len(action) and action[r.i].kind in ("word", "ident"):
-            yield NameChange("ADD_COLUMN", relation, action[r.i].name)
+def _statement_changes(statement: Statement) -> Iterator[NameChange]:
+    for effect in effects(statement):
+        relation, name = _written(effect.name), effect.name
+        if effect.kind is Kind.TABLE and effect.action is Action.CREATE:
+            if isinstance(statement.node, ast.CreateStmt):
+                yield NameChange("CREATE_TABLE", relation, name=name)
+        elif effect.kind is Kind.TABLE and effect.action is Action.RENAME:
+            yield NameChange("RENAME_TABLE", relation, new=effect.new, name=name)
+        elif effect.kind is Kind.TABLE and effect.action is Action.SET_SCHEMA:
+            yield NameChange("SET_SCHEMA", relation, new=effect.new, name=name)
+        elif effect.kind is Kind.COLUMN and effect.action is Action.RENAME:
+            yield NameChange("RENAME_COLUMN", relation, effect.member, effect.new, name=name)
+        elif effect.kind is Kind.COLUMN and effect.action is Action.CREATE:
+            yield NameChange("ADD_COLUMN", relation, effect.member, name=name)
 
 
 def statement_changes(text: str) -> list[NameChange]:
-    """The tables and columns a statement creates or renames, by its shape alone."""
-    toks = [t for t in tokens(text) if t.text != ";"]
-    r = _Reader(toks)
-    if r.take("CREATE"):
-        for word in ("GLOBAL", "LOCAL", "TEMP", "TEMPORARY", "UNLOGGED"):
-            r.take(word)
-        if not r.take("TABLE"):
-            return []
-        r.take("IF", "NOT", "EXISTS")
-        name = r.qualified_name()
-        return [NameChange("CREATE_TABLE", name[0])] if name else []
-    if r.take("ALTER", "TABLE"):
-        name = _altered_table(r)
-        if name is None:
-            return []
-        return [
-            change
-            for action in _split_top_level(r.rest())
-            for change in _alter_table_changes(name, action)
-        ]
-    return []
+    """The tables and columns the statements of `text` create or rename, by their shape alone."""
+    return [c for statement in split_statements(text) for c in _statement_changes(statement)]
 
 
 # --- measuring against the live database ------------------------------------------------------
@@ -337,7 +254,7 @@ def _measure_cascade(conn: psycopg.Connection, target: Target) -> str | None:
             "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
             "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p') "
             "ORDER BY 2",
-            (tokens(target.relation)[0].name,),
+            (target.name[-1] if target.name else target.relation,),
         ).fetchall()
         rows = sum(_rows(conn, t) for t in tables)
         if not rows:
@@ -401,13 +318,12 @@ class _PlanNames:
         self.columns: dict[tuple[Table, str], str | None] = {}
         self.gone_columns: set[tuple[Table, str]] = set()
 
-    def _key(self, written: str) -> Table:
-        parts = [t.name for t in tokens(written) if t.kind in ("word", "ident")]
+    def _key(self, parts: tuple[str, ...]) -> Table:
         return (parts[-2] if len(parts) > 1 else self.schema, parts[-1])
 
-    def _table(self, written: str) -> tuple[Table, _Found[Table]] | None:
+    def _table(self, written: str, parts: tuple[str, ...]) -> tuple[Table, _Found[Table]] | None:
         """(plan name, what it stands for), None when neither the plan nor the database has it."""
-        key = self._key(written)
+        key = self._key(parts)
         if key in self.tables:
             return key, _Found(self.tables[key])
         live = _relation(self.conn, written)
@@ -422,10 +338,10 @@ class _PlanNames:
         return _Found(name)
 
     def change(self, change: NameChange) -> None:
-        found = self._table(change.relation)
+        found = self._table(change.relation, change.name)
         if change.kind == "CREATE_TABLE":
             if found is None:
-                self.tables[self._key(change.relation)] = None
+                self.tables[self._key(change.name)] = None
             return
         if found is None:
             return
@@ -457,12 +373,18 @@ class _PlanNames:
     def _live_expression(self, table: Table, expression: str) -> str:
         """A USING expression with the columns the plan renamed spelled by their live names."""
         out, at = [], 0
-        for token in tokens(expression):
-            named = token.kind in ("word", "ident")
-            live = self.columns.get((table, token.name)) if named else None
-            if live is not None and live != token.name:
+        for token in parser.scan(expression):
+            text = expression[token.start : token.end + 1]
+            if token.name == "IDENT" and text.startswith('"'):
+                name = text[1:-1].replace('""', '"')
+            elif token.name == "IDENT" or token.kind in ("UNRESERVED_KEYWORD", "COL_NAME_KEYWORD"):
+                name = text.lower()
+            else:
+                continue
+            live = self.columns.get((table, name))
+            if live is not None and live != name:
                 out += [expression[at : token.start], quote_ident(live)]
-                at = token.end
+                at = token.end + 1
         return "".join(out) + expression[at:]
 
     def measure(self, target: Target) -> str | None:
@@ -470,7 +392,7 @@ class _PlanNames:
         statement created it, a hazard when it cannot be found at all."""
         if target.kind in ("DROP_SCHEMA", "DROP_TYPE"):
             return measure(self.conn, target)
-        found = self._table(target.relation)
+        found = self._table(target.relation, target.name)
         what = target.relation + (f".{target.column}" if target.column else "")
         unknown = (
             f"{_VERBS[target.kind]} {what}, which is not in the database under that name and "
@@ -528,7 +450,7 @@ def data_loss(conn: psycopg.Connection, steps: Iterable[Step]) -> list[DataLoss]
         for step in steps:
             for script in step.scripts:
                 for statement in script.statements:
-                    for target in statement_targets(statement.sql):
+                    for target in _statement_targets(statement):
                         loss = names.measure(target)
                         if loss:
                             first = statement.sql.strip().splitlines()[0]
@@ -541,6 +463,6 @@ def data_loss(conn: psycopg.Connection, steps: Iterable[Step]) -> list[DataLoss]
                                     loss,
                                 )
                             )
-                    for change in statement_changes(statement.sql):
+                    for change in _statement_changes(statement):
                         names.change(change)
     return found

@@ -9,64 +9,13 @@ recognised here are not checked: this catches clear disagreement, it proves noth
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import psycopg
 
+from nself_py.sql.parse import Action, Effect, Kind, Statement, effects
 from nself_py.sql.quote import quote_ident, quote_literal
-from nself_py.sql.split import Statement
-
-_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
-_NAME = rf"{_IDENT}(?:\s*\.\s*{_IDENT})?"
-_RELATION = r"TABLE|VIEW|MATERIALIZED\s+VIEW|SEQUENCE|INDEX"
-_FLAGS = re.IGNORECASE | re.DOTALL
-
-_COMMENTS = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
-_CREATE = re.compile(
-    r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNLOGGED\s+)?"
-    rf"(?P<kind>TABLE|VIEW|MATERIALIZED\s+VIEW|SEQUENCE|SCHEMA|TYPE|EXTENSION)\s+"
-    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_NAME})",
-    _FLAGS,
-)
-_CREATE_INDEX = re.compile(
-    r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?"
-    rf"(?P<name>{_IDENT})\s+ON\s+(?:ONLY\s+)?(?P<table>{_NAME})",
-    _FLAGS,
-)
-_DROP = re.compile(
-    rf"DROP\s+(?P<kind>{_RELATION}|SCHEMA|TYPE|EXTENSION)\s+(?:CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?"
-    rf"(?P<names>{_NAME}(?:\s*,\s*{_NAME})*)",
-    _FLAGS,
-)
-_ALTER = re.compile(
-    rf"ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?(?P<table>{_NAME})\s+(?P<actions>.*)",
-    _FLAGS,
-)
-_ADD_VALUE = re.compile(
-    rf"ALTER\s+TYPE\s+(?P<type>{_NAME})\s+ADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
-    r"'(?P<value>(?:[^']|'')*)'",
-    _FLAGS,
-)
-_RENAME_TABLE = re.compile(rf"RENAME\s+TO\s+(?P<new>{_IDENT})", _FLAGS)
-_RENAME_COLUMN = re.compile(
-    rf"RENAME\s+(?:COLUMN\s+)?(?P<old>{_IDENT})\s+TO\s+(?P<new>{_IDENT})", _FLAGS
-)
-_ADD_COLUMN = re.compile(rf"ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?P<col>{_IDENT})", _FLAGS)
-_DROP_COLUMN = re.compile(rf"DROP\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?(?P<col>{_IDENT})", _FLAGS)
-_NOT_COLUMNS = {"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "EXCLUDE"}
-
-
-def _parts(name: str) -> tuple[str, ...]:
-    """Identifier parts as PostgreSQL reads them: quoted kept, unquoted folded to lower case."""
-    parts = []
-    for text in re.findall(_IDENT, name):
-        if text.startswith('"'):
-            parts.append(text[1:-1].replace('""', '"'))
-        else:
-            parts.append(text.lower())
-    return tuple(parts)
 
 
 @dataclass(frozen=True)
@@ -97,66 +46,42 @@ class Expectation:
         return f"{self.label or self.kind} {self.spelled} {state}"
 
 
-def _kind(word: str) -> tuple[str, str]:
-    label = " ".join(word.lower().split())
-    return (label if label in ("schema", "type", "extension") else "relation"), label
+_LABELS: dict[Kind, tuple[str, str]] = {
+    Kind.TABLE: ("relation", "table"),
+    Kind.VIEW: ("relation", "view"),
+    Kind.MATERIALIZED_VIEW: ("relation", "materialized view"),
+    Kind.SEQUENCE: ("relation", "sequence"),
+    Kind.INDEX: ("relation", "index"),
+    Kind.SCHEMA: ("schema", "schema"),
+    Kind.TYPE: ("type", "type"),
+    Kind.EXTENSION: ("extension", "extension"),
+}
+"""Objects looked up, by kind: (how they are looked up, the word messages use)."""
 
 
-def _effects(statement: str) -> list[Expectation]:
-    text = statement[_COMMENTS.match(statement).end() :]
-    if match := _CREATE_INDEX.match(text):
-        table = _parts(match.group("table"))
-        name = table[:-1] + _parts(match.group("name"))
-        return [Expectation("relation", name, True, label="index")]
-    if match := _CREATE.match(text):
-        kind, label = _kind(match.group("kind"))
-        return [Expectation(kind, _parts(match.group("name")), True, label=label)]
-    if match := _DROP.match(text):
-        kind, label = _kind(match.group("kind"))
-        names = re.findall(_NAME, match.group("names"))
-        return [Expectation(kind, _parts(n), False, label=label) for n in names]
-    if match := _ADD_VALUE.match(text):
-        value = match.group("value").replace("''", "'")
-        return [Expectation("enum value", _parts(match.group("type")), True, value, "enum")]
-    if match := _ALTER.match(text):
-        table = _parts(match.group("table"))
-        return [e for action in _actions(match.group("actions")) for e in _alter(table, action)]
-    return []
-
-
-def _actions(text: str) -> list[str]:
-    """ALTER TABLE actions split at top-level commas (not inside parentheses or quotes)."""
-    actions, depth, start, quote = [], 0, 0, ""
-    for i, char in enumerate(text):
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "," and depth == 0:
-            actions.append(text[start:i].strip())
-            start = i + 1
-    actions.append(text[start:].strip())
-    return actions
-
-
-def _alter(table: tuple[str, ...], action: str) -> list[Expectation]:
-    if match := _RENAME_TABLE.match(action):
-        renamed = table[:-1] + _parts(match.group("new"))
+def _expect(effect: Effect) -> list[Expectation]:
+    if effect.kind is Kind.COLUMN:
+        if effect.action is Action.RENAME:
+            return [
+                Expectation("column", effect.name, False, effect.member),
+                Expectation("column", effect.name, True, effect.new),
+            ]
+        if effect.action in (Action.CREATE, Action.DROP):
+            present = effect.action is Action.CREATE
+            return [Expectation("column", effect.name, present, effect.member)]
+        return []
+    if effect.kind is Kind.TYPE and effect.action is Action.ADD_VALUE:
+        return [Expectation("enum value", effect.name, True, effect.member, "enum")]
+    if effect.kind not in _LABELS or not effect.name:
+        return []
+    kind, label = _LABELS[effect.kind]
+    if effect.action in (Action.CREATE, Action.DROP):
+        return [Expectation(kind, effect.name, effect.action is Action.CREATE, label=label)]
+    if effect.action is Action.RENAME and effect.kind is Kind.TABLE and effect.new:
         return [
-            Expectation("relation", table, False, label="table"),
-            Expectation("relation", renamed, True, label="table"),
+            Expectation(kind, effect.name, False, label=label),
+            Expectation(kind, (*effect.name[:-1], effect.new), True, label=label),
         ]
-    if match := _RENAME_COLUMN.match(action):
-        old, new = _parts(match.group("old"))[0], _parts(match.group("new"))[0]
-        return [Expectation("column", table, False, old), Expectation("column", table, True, new)]
-    for pattern, present in ((_ADD_COLUMN, True), (_DROP_COLUMN, False)):
-        match = pattern.match(action)
-        if match and match.group("col").upper() not in _NOT_COLUMNS:
-            return [Expectation("column", table, present, _parts(match.group("col"))[0])]
     return []
 
 
@@ -165,7 +90,7 @@ def expectations(statements: Iterable[Statement]) -> list[Expectation]:
     dropped table takes its columns' expectations with it."""
     net: dict[tuple, Expectation] = {}
     for statement in statements:
-        for effect in _effects(statement.sql):
+        for effect in (e for found in effects(statement) for e in _expect(found)):
             if effect.kind == "relation" and not effect.present:
                 net = {k: e for k, e in net.items() if not (e.column and e.name == effect.name)}
             net.pop(effect.key, None)

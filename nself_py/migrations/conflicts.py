@@ -17,7 +17,8 @@ from itertools import combinations
 from pathlib import Path
 
 from nself_py.migrations.folders import local_migrations
-from nself_py.sql.scan import Token, tokens
+from nself_py.sql import parse
+from nself_py.sql.parse import SqlSyntaxError, split_statements
 
 BASE_MARKER = "-- nself-py base:"
 """Header line of generated up.sql files: the newest applied version, or `none`."""
@@ -67,62 +68,20 @@ def recorded_base(up_sql: str) -> tuple[bool, int | None]:
     return True, None if match[1] == "none" else int(match[1])
 
 
-def _name(tok: Token) -> str:
-    return tok.name
-
-
-def _relation(toks: list[Token], i: int) -> tuple[str, int]:
-    """The (maybe schema-qualified) name starting at toks[i], as `schema.table`."""
-    parts = [_name(toks[i])]
-    while i + 2 < len(toks) and toks[i + 1].text == "." and toks[i + 2].kind in ("word", "ident"):
-        parts.append(_name(toks[i + 2]))
-        i += 2
-    if len(parts) == 1:
-        parts.insert(0, "public")
-    return ".".join(parts[-2:]), i + 1
-
-
-_SKIP = {"IF", "NOT", "EXISTS", "ONLY", "CONCURRENTLY", "UNIQUE", "UNLOGGED", "TEMPORARY"}
-
-
-def _after(toks: list[Token], i: int) -> int:
-    while i < len(toks) and toks[i].upper in _SKIP:
-        i += 1
-    return i
-
-
-def _follows_index(toks: list[Token], i: int) -> bool:
-    """`ON` of `CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS] [name] ON table`."""
-    return any(t.upper == "INDEX" for t in toks[max(0, i - 6) : i])
-
-
 def touched_tables(sql: str) -> set[str]:
-    """Tables a migration's SQL creates, alters, drops, indexes or comments on."""
-    toks = [t for t in tokens(sql) if t.kind != "string"]
-    found: set[str] = set()
-    for i, tok in enumerate(toks):
-        word = tok.upper
-        nxt = toks[i + 1].upper if i + 1 < len(toks) else ""
-        start = None
-        if word in ("CREATE", "ALTER", "DROP", "TRUNCATE") and nxt == "TABLE":
-            start = _after(toks, i + 2)
-        elif word == "TRUNCATE" or (word == "ON" and _follows_index(toks, i)):
-            start = _after(toks, i + 1)
-        elif word == "COMMENT" and nxt == "ON" and i + 2 < len(toks):
-            kind = toks[i + 2].upper
-            if kind in ("TABLE", "COLUMN"):
-                name, end = _relation(toks, i + 3)
-                found.add(name if kind == "TABLE" else _column_table(toks, i + 3, end))
-        if start is not None and start < len(toks) and toks[start].kind in ("word", "ident"):
-            found.add(_relation(toks, start)[0])
-    return found
-
-
-def _column_table(toks: list[Token], start: int, end: int) -> str:
-    """`COMMENT ON COLUMN [schema.]table.column`: the table."""
-    parts = [_name(t) for t in toks[start:end] if t.text != "."]
-    table = parts[:-1]
-    return ".".join((["public"] if len(table) == 1 else []) + table[-2:])
+    """Tables a migration's SQL creates, alters, drops, indexes or comments on, as
+    `schema.table` (`public` when unqualified). SQL the parser rejects touches nothing here:
+    applying it fails before anything runs."""
+    try:
+        statements = split_statements(sql)
+    except SqlSyntaxError:
+        return set()
+    return {
+        ".".join(("public", *name)[-2:])
+        for statement in statements
+        for name in parse.touched_tables(statement)
+        if name
+    }
 
 
 def _by_base(migrations: Iterable[MigrationText]) -> Iterator[tuple[int | None, MigrationText]]:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from nself_py.errors import ConfigError
-from nself_py.sql.split import Statement, split_sql
+from nself_py.errors import ConfigError, NselfError
+from nself_py.sql.parse import SqlSyntaxError, Statement, split_statements
 
 NO_TRANSACTION_MARKER = "-- hasura:no-transaction"
 V1_BACKUP_DIR = "migrations_v1_backup"
@@ -31,6 +31,26 @@ _FOLDER = re.compile(r"(\d+)_(.+)")
 _FLAT_FILE = re.compile(r"(\d+)_(.+)\.(up|down)\.(sql|yaml)")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
 _DEPENDS_ON = re.compile(r"--\s*depends_on:\s*(\d+)(?:_(\S+))?\s*$")
+
+
+class MigrationSyntaxError(NselfError):
+    """A migration file PostgreSQL's parser rejects (or that holds a psql meta-command). Found
+    when the file is read, which every command does for all its migrations before running any."""
+
+    def __init__(self, path: Path, error: SqlSyntaxError):
+        self.path, self.error = path, error
+        self.line, self.column, self.message = error.line, error.column, error.message
+        super().__init__(
+            f"{path.parent.name}/{path.name}:{error.line}:{error.column}: {error.message}"
+            f"\n    {error.statement}\nnothing was run: fix the file first"
+        )
+
+
+def _split(path: Path, text: str) -> list[Statement]:
+    try:
+        return split_statements(text)
+    except SqlSyntaxError as error:
+        raise MigrationSyntaxError(path, error) from None
 
 
 @dataclass(frozen=True)
@@ -100,7 +120,7 @@ def read_script(path: Path) -> Script:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".sql":
         no_tx = text.lstrip().startswith(NO_TRANSACTION_MARKER)
-        return Script(path, tuple(split_sql(text)), no_transaction=no_tx)
+        return Script(path, tuple(_split(path, text)), no_transaction=no_tx)
     try:
         actions = yaml.safe_load(text) or []
     except yaml.YAMLError as error:
@@ -111,7 +131,7 @@ def read_script(path: Path) -> Script:
         kind = action.get("type", "?")
         args = action.get("args") or {}
         if kind == "run_sql" and isinstance(args, dict) and isinstance(args.get("sql"), str):
-            statements.extend(split_sql(args["sql"]))
+            statements.extend(_split(path, args["sql"]))
         else:
             metadata.append(_describe_action(kind, args))
     return Script(path, tuple(statements), tuple(metadata))

@@ -33,6 +33,7 @@ already folded to lower case by the parser, quoted ones exact. Schemas are not f
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -80,6 +81,25 @@ def _excerpt(text: str) -> str:
 # --- splitting ---------------------------------------------------------------------------------
 
 
+class _Tree:
+    """A script's parse trees, built on first use: building pglast's Python nodes costs some
+    40 times what checking the script and finding its statements does, and running or
+    fingerprinting a migration needs only the text."""
+
+    __slots__ = ("_raws", "script")
+
+    def __init__(self, script: str):
+        self.script = script
+        self._raws: tuple[ast.RawStmt, ...] | None = None
+
+    def node(self, index: int) -> ast.Node:
+        if self._raws is None:
+            self._raws = tuple(parser.parse_sql(self.script) or ())
+        node = self._raws[index].stmt
+        assert node is not None
+        return node
+
+
 @dataclass(frozen=True)
 class Statement:
     sql: str
@@ -88,11 +108,17 @@ class Statement:
     """1-based line of the script on which the statement's first token stands."""
     column: int
     """1-based column (in characters) of that first token."""
-    node: ast.Node = field(compare=False, repr=False)
-    """The statement's parse tree (the `stmt` of pglast's RawStmt)."""
+    tree: _Tree = field(compare=False, repr=False)
+    index: int = field(default=0, compare=False, repr=False)
     start: int = 0
     """Character offset of the first token in the script (`script[start:end] == sql`)."""
     end: int = 0
+
+    @property
+    def node(self) -> ast.Node:
+        """The statement's parse tree (the `stmt` of pglast's RawStmt); locations in it are
+        offsets into the whole script."""
+        return self.tree.node(self.index)
 
 
 def _parse_error(script: str, error: parser.ParseError, offset: int = 0) -> SqlSyntaxError:
@@ -145,15 +171,18 @@ def split_statements(script: str) -> list[Statement]:
     `SqlSyntaxError` when PostgreSQL's parser rejects the script (message and position are the
     server's) or the script holds a psql meta-command."""
     try:
-        raws = parser.parse_sql(script)
+        found = json.loads(parser.parse_sql_json(script)).get("stmts", ())
         tokens = [t for t in parser.scan(script) if t.name not in _COMMENT_TOKENS]
     except parser.ParseError as error:
         raise _meta_command(script, error) or _parse_error(script, error) from None
     starts = [t.start for t in tokens]
+    characters = _Characters(script)
+    tree = _Tree(script)
     statements = []
-    for raw in raws or ():
-        location = raw.stmt_location or 0
-        stop = location + raw.stmt_len if raw.stmt_len else len(script)
+    for index, raw in enumerate(found):
+        location = characters.of(raw.get("stmt_location", 0))
+        length = raw.get("stmt_len", 0)
+        stop = characters.of(raw.get("stmt_location", 0) + length) if length else len(script)
         first = bisect.bisect_left(starts, location)
         last = bisect.bisect_left(starts, stop) - 1
         if first > last:  # pragma: no cover - the parser returns no empty statements
@@ -163,10 +192,28 @@ def split_statements(script: str) -> list[Statement]:
             end = tokens[last + 1].end + 1
         start = tokens[first].start
         line, column = _line_col(script, start)
-        node = raw.stmt
-        assert node is not None
-        statements.append(Statement(script[start:end], line, column, node, start, end))
+        statements.append(Statement(script[start:end], line, column, tree, index, start, end))
     return statements
+
+
+class _Characters:
+    """UTF-8 byte offsets (what libpg_query's JSON gives) to character offsets."""
+
+    __slots__ = ("ascii", "ends")
+
+    def __init__(self, text: str):
+        self.ascii = text.isascii()
+        self.ends: list[int] = []
+        if not self.ascii:
+            total = 0
+            for ch in text:
+                total += len(ch.encode("utf-8"))
+                self.ends.append(total)
+
+    def of(self, byte_offset: int) -> int:
+        if self.ascii:
+            return byte_offset
+        return bisect.bisect_right(self.ends, byte_offset)
 
 
 # --- expressions and type names from schema.dbml ---------------------------------------------

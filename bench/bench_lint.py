@@ -1,0 +1,63 @@
+"""Time splitting and linting N migrations (offline: no database, so no sizes).
+
+Usage: python3 bench/bench_lint.py [-n 1000]
+Each migration is a few statements of the kinds real ones hold (columns, indexes, constraints,
+a trigger function, a data backfill), written to a temporary project; the figure is reading
+every up.sql and down.sql with PostgreSQL's parser plus reviewing every statement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
+
+from nself_py.migrations import lint  # noqa: E402
+from nself_py.migrations.folders import local_migrations, write_migration  # noqa: E402
+
+UP = """SET lock_timeout = '5s';
+ALTER TABLE orders_{i} ADD COLUMN note_{i} text DEFAULT 'none';
+CREATE INDEX orders_{i}_created ON orders_{i} (created_at);
+ALTER TABLE orders_{i} ADD CONSTRAINT orders_{i}_fk FOREIGN KEY (user_id) REFERENCES users (id);
+CREATE OR REPLACE FUNCTION touch_{i}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+UPDATE orders_{i} SET note_{i} = 'x' WHERE id < 100;
+"""
+DOWN = """ALTER TABLE orders_{i} DROP CONSTRAINT orders_{i}_fk;
+DROP INDEX orders_{i}_created;
+ALTER TABLE orders_{i} DROP COLUMN note_{i};
+DROP FUNCTION touch_{i}();
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        migrations_dir = Path(tmp) / "migrations"
+        for i in range(args.n):
+            write_migration(
+                migrations_dir, f"m{i}", UP.format(i=i), DOWN.format(i=i), version=10**12 + i
+            )
+        started = time.perf_counter()
+        local = local_migrations(migrations_dir)
+        reviewed = [lint.Migration(m.label, m.up_scripts() + m.down_scripts()) for m in local]
+        split = time.perf_counter()
+        reviews = lint.review(reviewed)
+        done = time.perf_counter()
+    found = len(lint.findings(reviews))
+    print(
+        f"{args.n} migrations, {len(reviews)} statements, {found} findings: "
+        f"read+split {split - started:.3f} s, lint {done - split:.3f} s, "
+        f"total {done - started:.3f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
