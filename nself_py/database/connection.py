@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 
+from nself_py.decoding import read_utf8
 from nself_py.errors import ConfigError, DatabaseError
 
 EMBEDDED_DATA_DIR = Path(".nself") / "pgdata"
@@ -32,7 +33,7 @@ def read_env_file(project_dir: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for raw in read_utf8(path).splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue

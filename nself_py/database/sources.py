@@ -21,6 +21,7 @@ from urllib.parse import quote
 import yaml
 
 from nself_py.database.connection import read_env_file, resolve_database_url, url_from_settings
+from nself_py.decoding import read_utf8
 from nself_py.errors import ConfigError
 
 DATABASES_FILE = Path("hasura") / "metadata" / "databases" / "databases.yaml"
@@ -92,7 +93,7 @@ def project_sources(project_dir: Path) -> list[Source]:
     if not path.is_file():
         return []
     try:
-        entries = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or []
+        entries = yaml.load(read_utf8(path), Loader=_Loader) or []
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(entries, list):
