@@ -12,6 +12,15 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_CANNOT_RUN = 2
+EXCERPT_CHARS = 200
+"""How much of a piece of input an error echoes (a 200 KB expression is not printed whole)."""
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text` cut to `limit` characters with "…" and the number left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
 class NselfError(Exception):
