@@ -35,7 +35,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from nself_py.database.connection import redact, server_bin
+from nself_py.database.connection import redact, remember_passwords, server_bin
 from nself_py.database.state import applied_versions as read_applied_versions
 from nself_py.errors import ConfigError, DatabaseError, excerpt
 from nself_py.files import write_atomically
@@ -81,6 +81,7 @@ class Manifest:
 
 def libpq_environment(url: str) -> dict[str, str]:
     """The process environment plus PG* variables that point libpq tools at `url`."""
+    remember_passwords(url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     for keyword, value in conninfo_to_dict(url).items():
         if keyword in _ENV_FOR_KEYWORD and value is not None:
