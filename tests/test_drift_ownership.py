@@ -53,6 +53,7 @@ def test_an_unmanaged_schema_is_not_drift(tmp_path: Path, db_url: str):
         conn.execute("CREATE SCHEMA auth; CREATE TABLE auth.users (id uuid PRIMARY KEY)")
     result = drift(tmp_path, db_url)
     assert result.as_json()["migrations"] == []
+    assert result.as_json()["schema_dbml"] == []
     assert result.as_json()["errors"] == []
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE public.hand_made (id int)")
@@ -78,3 +79,24 @@ def test_scratch_databases_a_killed_run_left_are_dropped_by_the_next(
     finally:
         for name in [*left, fresh]:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def test_replaying_a_migration_that_re_creates_a_hand_made_view_works(tmp_path: Path, db_url: str):
+    """Changing a column's type drops and re-creates the views on it; a view made outside the
+    migrations is not in the scratch database, and the replay used to fail on its DROP."""
+    generate_and_apply(tmp_path, db_url, "Table users {\n  id int [pk]\n  name varchar(10)\n}\n")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE VIEW named AS SELECT name FROM users")
+    generate_and_apply(tmp_path, db_url, "Table users {\n  id int [pk]\n  name text\n}\n")
+    ups = sorted(tmp_path.glob("hasura/migrations/default/*/up.sql"))
+    assert "DROP VIEW public.named;" in ups[-1].read_text()
+    result = drift(tmp_path, db_url)
+    assert result.as_json() == {
+        "drift": False,
+        "schema_dbml": [],
+        "migrations": [],
+        "notes": [],
+        "errors": [],
+    }
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM named").fetchone() == (0,)

@@ -13,22 +13,27 @@ so they are never drift.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pglast
 import psycopg
+from pglast import ast
+from pglast.enums import ObjectType
+from pglast.stream import RawStream
 
 from nself_py.commands import run as engine
 from nself_py.database.connection import redact
 from nself_py.database.scratch import ScratchUnavailable, run_scripts, scratch_database
 from nself_py.database.state import applied_versions
 from nself_py.errors import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEM, NselfError
-from nself_py.migrations.folders import Migration, local_migrations
+from nself_py.migrations.folders import Migration, Script, local_migrations
 from nself_py.model import Schema
 from nself_py.plan import operations as ops
 from nself_py.plan.diff import diff
 from nself_py.plan.operations import Operation
 from nself_py.read.introspect import introspect
+from nself_py.sql.split import Statement
 
 DBML_SOURCE = "schema.dbml"
 MIGRATIONS_SOURCE = "the applied migrations"
@@ -127,10 +132,39 @@ class ReplayError(NselfError):
     exit_code = EXIT_CANNOT_RUN
 
 
+_VIEW_KINDS = frozenset({ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW})
+
+
+def _replayable(statement: Statement) -> Statement:
+    """A statement as the replay runs it: `DROP VIEW v` becomes `DROP VIEW IF EXISTS v`.
+
+    A migration that changes a column's type drops the views on it and re-creates them; when
+    such a view was made outside the migrations, the scratch database never had it, and the
+    replay must go on (views are not compared). Everything else runs as written."""
+    if "view" not in statement.sql.lower():
+        return statement
+    try:
+        (raw,) = pglast.parse_sql(statement.sql)
+    except (pglast.parser.ParseError, ValueError):
+        return statement
+    node = raw.stmt
+    if not isinstance(node, ast.DropStmt) or node.missing_ok or node.removeType not in _VIEW_KINDS:
+        return statement
+    node.missing_ok = True
+    return Statement(RawStream()(node) + ";", statement.line)
+
+
+def _replay_scripts(migration: Migration) -> list[Script]:
+    return [
+        replace(script, statements=tuple(_replayable(s) for s in script.statements))
+        for script in migration.up_scripts()
+    ]
+
+
 def _replay(conn: psycopg.Connection, migrations: list[Migration]) -> None:
     for migration in migrations:
         try:
-            run_scripts(conn, migration.up_scripts())
+            run_scripts(conn, _replay_scripts(migration))
         except psycopg.Error as error:
             message = (error.diag.message_primary or str(error)).strip()
             raise ReplayError(
