@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -156,3 +157,22 @@ def test_a_failed_pg_dump_shows_its_own_stderr_and_keeps_nothing(
     assert "missing_t_" in result.stderr and "does not exist" in result.stderr
     root = tmp_path / backup.BACKUP_ROOT
     assert not root.exists() or list(root.iterdir()) == []
+
+
+def test_a_failed_revert_does_not_leave_its_safety_backup_as_the_newest(
+    tmp_path: Path, db_url: str, filled: psycopg.Connection
+) -> None:
+    """Restoring a dump that names a role dropped since fails (and rolls back); the safety
+    backup taken first must not become the "newest" that a second revert reports restoring."""
+    role = f"gone_{uuid.uuid4().hex[:8]}"
+    filled.execute(f'CREATE ROLE "{role}"')
+    filled.execute(f'CREATE TABLE owned (id int); ALTER TABLE owned OWNER TO "{role}"')
+    chosen = take(tmp_path, db_url)
+    filled.execute(f'DROP TABLE owned; DROP ROLE "{role}"')
+    opts = ["--project-dir", str(tmp_path), "--database-url", db_url]
+    failed = cli("db", "revert", "--yes", *opts, code=2)
+    assert "rolled back" in failed.stderr and role in failed.stderr
+    assert [b.folder for b in backup.list_backups(tmp_path)] == [chosen]
+    assert filled.execute("SELECT to_regclass('public.owned')").fetchone() == (None,)
+    again = cli("db", "revert", "--yes", *opts, code=2)
+    assert "rolled back" in again.stderr

@@ -112,3 +112,14 @@ def test_a_huge_literal_costs_memory_in_proportion(tmp_path: Path, body: str) ->
     )
     grown = int(probe.stdout) - int(baseline.stdout)
     assert grown < 10 * path.stat().st_size, f"{grown / 1e6:.0f} MB for a {size / 1e6:.0f} MB file"
+
+
+def test_error_echoes_are_cut_and_the_caret_still_points(tmp_path: Path) -> None:
+    path = tmp_path / "schema.dbml"
+    path.write_text("Table t {\n  id int [pk, note: '" + "x" * 200_000 + "'] ? junk\n}\n")
+    result = cli("schema", "check", str(path), code=1)
+    assert len(result.stderr) < 1000
+    assert "schema.dbml:2:200025: expected end of line, found '?'" in result.stderr
+    source, caret = result.stderr.splitlines()[1:3]
+    assert source.startswith("    …") and source.endswith("? junk")
+    assert source[caret.index("^")] == "?"

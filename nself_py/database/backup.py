@@ -473,7 +473,13 @@ def revert(
     """Back up the current state, restore the chosen backup, then check the schema hash."""
     chosen = find_backup(project_dir, name)
     safety = backup_database(url, conn, project_dir, database_name)
-    restore_backup(url, conn, chosen.folder)
+    try:
+        restore_backup(url, conn, chosen.folder)
+    except BaseException:
+        # The restore rolled back, so the safety backup holds what the database still holds;
+        # kept, it would be the newest and a second `db revert` would "restore" it.
+        shutil.rmtree(safety, ignore_errors=True)
+        raise
     schema = introspect(conn)
     counts = row_counts(conn, schema)
     if not conn.autocommit:
