@@ -47,7 +47,7 @@ from nself_py.database.apply import (
     plan_goto,
 )
 from nself_py.database.backup import backup_database
-from nself_py.database.connection import connect
+from nself_py.database.connection import connect, describe_target
 from nself_py.database.housekeeping import delete, mark_version, plan_deletion
 from nself_py.database.sources import all_sources, source_url
 from nself_py.database.squash import DEFAULT_NAME, snap_range, squash
@@ -212,7 +212,7 @@ def _on_each(targets: list[Target], run: Callable[[Target], str]) -> None:
         return
     results: list[tuple[str, str, int]] = []
     for target in targets:
-        console.print(f"\nDatabase: {target.name}", markup=False)
+        console.print(f"\nDatabase: {target.name} ({describe_target(target.url)})", markup=False)
         try:
             results.append((target.name, run(target), EXIT_OK))
         except NselfError as error:
