@@ -123,3 +123,10 @@ def test_error_echoes_are_cut_and_the_caret_still_points(tmp_path: Path) -> None
     source, caret = result.stderr.splitlines()[1:3]
     assert source.startswith("    …") and source.endswith("? junk")
     assert source[caret.index("^")] == "?"
+
+
+def test_invalid_utf8_in_dot_env_is_a_message(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"# settings\nPOSTGRES_PASSWORD=s\xe9cret\n")
+    result = cli("db", "status", "--project-dir", str(tmp_path), code=2)
+    assert ".env:2:20: not UTF-8 text: byte 0xe9" in result.stderr
+    assert "cret" not in result.stderr
