@@ -4,9 +4,11 @@ broken or partial backups that are reported (never tracebacks) and never restore
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -176,3 +178,33 @@ def test_a_failed_revert_does_not_leave_its_safety_backup_as_the_newest(
     assert filled.execute("SELECT to_regclass('public.owned')").fetchone() == (None,)
     again = cli("db", "revert", "--yes", *opts, code=2)
     assert "rolled back" in again.stderr
+
+
+def test_a_real_kill_mid_backup_leaves_nothing_the_next_run_does_not_clear(
+    tmp_path: Path, db_url: str, filled: psycopg.Connection
+) -> None:
+    """SIGKILL `db backup` once its partial folder exists (pg_dump running): no incomplete
+    backup is ever listed, and the next backup removes what the killed one left."""
+    filled.execute(
+        "CREATE TABLE bulk AS SELECT i, md5(i::text) AS h FROM generate_series(1, 300000) i"
+    )
+    root = tmp_path / backup.BACKUP_ROOT
+    process = subprocess.Popen(
+        [*CLI, "db", "backup", "--project-dir", str(tmp_path), "--database-url", db_url],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(600):  # bounded: 60 s
+        if root.exists() and any(p.name.startswith(backup.PARTIAL_PREFIX) for p in root.iterdir()):
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert backup.scan_backups(tmp_path)[1] == []
+    survivors = backup.list_backups(tmp_path)  # complete if the kill came after the rename
+    left = [p for p in root.iterdir() if p.name.startswith(backup.PARTIAL_PREFIX)]
+    assert left or survivors
+    take(tmp_path, db_url)
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
+    assert len(backup.list_backups(tmp_path)) == len(survivors) + 1
