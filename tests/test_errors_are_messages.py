@@ -130,3 +130,9 @@ def test_invalid_utf8_in_dot_env_is_a_message(tmp_path: Path) -> None:
     result = cli("db", "status", "--project-dir", str(tmp_path), code=2)
     assert ".env:2:20: not UTF-8 text: byte 0xe9" in result.stderr
     assert "cret" not in result.stderr
+
+
+def test_a_folder_that_cannot_be_written_is_a_message(tmp_path: Path, db_url: str) -> None:
+    (tmp_path / "bin").write_text("a file where the backups folder should go\n")
+    result = cli("db", "backup", "--project-dir", str(tmp_path), "--database-url", db_url, code=2)
+    assert f"{tmp_path / 'bin'}" in result.stderr

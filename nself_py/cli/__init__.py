@@ -153,6 +153,10 @@ def main() -> None:
     except psycopg.Error as error:  # the connection lost mid-run, or an error no code expected
         err_console.print("✗ " + _database_failure(error), style="red", markup=False)
         sys.exit(EXIT_CANNOT_RUN)
+    except OSError as error:  # a file or folder that cannot be read or written
+        where = f"{error.filename}: " if error.filename else ""
+        err_console.print(f"✗ {where}{error.strerror or error}", style="red", markup=False)
+        sys.exit(EXIT_CANNOT_RUN)
     except UnicodeDecodeError as error:  # a file read without decoding.read_utf8
         err_console.print(f"✗ a file is not UTF-8 text: {error.reason}", style="red", markup=False)
         sys.exit(EXIT_CANNOT_RUN)
