@@ -12,6 +12,15 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_CANNOT_RUN = 2
+EXCERPT_CHARS = 200
+"""How much of a piece of input an error echoes (a 200 KB expression is not printed whole)."""
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text` cut to `limit` characters with "…" and the number left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
 class NselfError(Exception):
@@ -41,11 +50,30 @@ class DbmlProblem:
     source_line: str = ""
 
     def __str__(self) -> str:
-        text = f"{self.file}:{self.line}:{self.col}: {self.message}"
+        text = f"{self.file}:{self.line}:{self.col}: {excerpt(self.message)}"
         if self.source_line:
-            caret = " " * (self.col - 1) + "^"
-            text += f"\n    {self.source_line}\n    {caret}"
+            shown, at = source_window(self.source_line, self.col - 1)
+            text += f"\n    {shown}\n    {' ' * at}^"
         return text
+
+
+SOURCE_WINDOW = 100
+"""Characters of a long source line shown around the place an error points at."""
+
+
+def source_window(line: str, index: int, width: int = SOURCE_WINDOW) -> tuple[str, int]:
+    """The part of `line` around `index` (with "…" where it is cut) and where `index` falls in
+    it, so a caret still points at the right character on a 200 KB line."""
+    if len(line) <= width:
+        return line, index
+    start = max(0, min(index - width // 2, len(line) - width))
+    shown = line[start : start + width]
+    at = index - start
+    if start > 0:
+        shown, at = "…" + shown, at + 1
+    if start + width < len(line):
+        shown += "…"
+    return shown, at
 
 
 class DbmlError(NselfError):

@@ -11,7 +11,7 @@ import pytest
 
 from nself_py.database import backup
 from nself_py.database.apply import migrate_up
-from nself_py.errors import ConfigError, DatabaseError
+from nself_py.errors import ConfigError
 from nself_py.migrations.folders import write_migration
 from nself_py.read.introspect import introspect
 
@@ -117,7 +117,7 @@ def test_failed_restore_leaves_the_database_unchanged(project):
         folder = backup.backup_database(url, conn, project_dir, "default")
         before = snapshot(conn)
         (folder / backup.DUMP_FILE).write_bytes(b"PGDMP not really a dump")
-        with pytest.raises(DatabaseError, match="pg_restore could not read"):
+        with pytest.raises(backup.IncompleteBackup, match="truncated or replaced"):
             backup.restore_backup(url, conn, folder)
         assert snapshot(conn) == before
 

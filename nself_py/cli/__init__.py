@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 import typer
 from rich.console import Console
 
-from nself_py.errors import NselfError
+from nself_py.errors import EXIT_CANNOT_RUN, NselfError, excerpt
 
 app = typer.Typer(
     help="Keep a PostgreSQL database in step with schema.dbml through Hasura migrations.",
@@ -64,7 +65,8 @@ DatabaseUrlOption = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        help="PostgreSQL URL; else DATABASE_URL, else .env, else the embedded server.",
+        help="PostgreSQL URL; else <NAME>_DATABASE_URL, DATABASE_URL or .env, databases.yaml, "
+        "else the embedded server (README: which database a command works on).",
         show_default=False,
     ),
 ]
@@ -99,9 +101,20 @@ class Project:
         return self.dir / "schema.dbml"
 
     def url(self) -> str:
-        from nself_py.database.connection import resolve_database_url
+        """The target database (the one resolution order of database/sources.py), announced
+        on stderr before anything is done to it."""
+        from nself_py.database.sources import target_url
 
-        return resolve_database_url(self.dir, self.database_url)
+        url = target_url(self.dir, self.database_name, self.database_url)
+        announce(url)
+        return url
+
+
+def announce(url: str) -> None:
+    """Say which database a command works on (host, port, name, user; never the password)."""
+    from nself_py.database.connection import describe_target
+
+    err_console.print(f"→ {describe_target(url)}", markup=False, highlight=False)
 
 
 def project(
@@ -135,8 +148,18 @@ def main() -> None:
     try:
         result = app(standalone_mode=False)
     except NselfError as error:
-        err_console.print("✗ " + str(error), style="red", markup=False)
+        err_console.print("✗ " + _cut_lines(str(error)), style="red", markup=False)
         sys.exit(error.exit_code)
+    except psycopg.Error as error:  # the connection lost mid-run, or an error no code expected
+        err_console.print("✗ " + _database_failure(error), style="red", markup=False)
+        sys.exit(EXIT_CANNOT_RUN)
+    except OSError as error:  # a file or folder that cannot be read or written
+        where = f"{error.filename}: " if error.filename else ""
+        err_console.print(f"✗ {where}{error.strerror or error}", style="red", markup=False)
+        sys.exit(EXIT_CANNOT_RUN)
+    except UnicodeDecodeError as error:  # a file read without decoding.read_utf8
+        err_console.print(f"✗ a file is not UTF-8 text: {error.reason}", style="red", markup=False)
+        sys.exit(EXIT_CANNOT_RUN)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("Aborted.")
         sys.exit(1)
@@ -148,3 +171,26 @@ def main() -> None:
             err_console.print(str(error), markup=False)
         sys.exit(getattr(error, "exit_code", 2))
     sys.exit(result if isinstance(result, int) else 0)
+
+
+ERROR_LINE_CHARS = 1000
+"""An error line longer than this is cut: a 200 KB expression is not echoed whole."""
+
+
+def _cut_lines(text: str) -> str:
+    return "\n".join(excerpt(line, ERROR_LINE_CHARS) for line in text.split("\n"))
+
+
+def _database_failure(error: psycopg.Error) -> str:
+    """A psycopg error no command turned into a NselfError, as one clear message: the
+    connection lost (backend terminated, server restarted) or the server's own words."""
+    from nself_py.database.connection import redact
+
+    detail = _cut_lines(redact(str(error).strip()) or type(error).__name__)
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        return (
+            "lost the connection to the database (the server closed it, restarted, or "
+            f"terminated this session): {detail}\nThe server rolled back what was not committed; "
+            "see `db status`, then run the command again."
+        )
+    return f"the database answered with an error: {detail}"

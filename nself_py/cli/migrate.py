@@ -47,9 +47,9 @@ from nself_py.database.apply import (
     plan_goto,
 )
 from nself_py.database.backup import backup_database
-from nself_py.database.connection import connect
+from nself_py.database.connection import connect, describe_target
 from nself_py.database.housekeeping import delete, mark_version, plan_deletion
-from nself_py.database.sources import all_sources, find_source, source_url
+from nself_py.database.sources import all_sources, source_url
 from nself_py.database.squash import DEFAULT_NAME, snap_range, squash
 from nself_py.errors import EXIT_OK, ConfigError, NselfError
 from nself_py.migrations.conflicts import Conflict, local_conflicts
@@ -191,7 +191,7 @@ def _targets(
 ) -> list[Target]:
     proj = project(project_dir, database_url, database_name, yes)
     if not all_databases:
-        url = source_url(proj.dir, find_source(proj.dir, database_name), database_url)
+        url = proj.url()
         return [Target(proj, database_name, find_migrations_dir(proj.dir, database_name), url)]
     if database_url:
         raise ConfigError(
@@ -212,7 +212,7 @@ def _on_each(targets: list[Target], run: Callable[[Target], str]) -> None:
         return
     results: list[tuple[str, str, int]] = []
     for target in targets:
-        console.print(f"\nDatabase: {target.name}", markup=False)
+        console.print(f"\nDatabase: {target.name} ({describe_target(target.url)})", markup=False)
         try:
             results.append((target.name, run(target), EXIT_OK))
         except NselfError as error:

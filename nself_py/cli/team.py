@@ -173,7 +173,9 @@ def backups_command(
     """List backups: time, size, database and migration version, oldest first."""
     proj = project(project_dir, None, "default")
     prune(proj, keep)
-    found = backup.list_backups(proj.dir)
+    found, incomplete = backup.scan_backups(proj.dir)
+    for broken in incomplete:
+        err_console.print(f"incomplete backup {broken.name}: {broken.reason}", markup=False)
     if as_json:
         rows = [
             {
@@ -193,4 +195,5 @@ def backups_command(
             b.name, b.manifest.created_at, f"{b.size:,} B", b.manifest.database, str(b.version)
         )
     console.print(table)
-    console.print(f"{len(found)} backup(s) in {backup.BACKUP_ROOT}")
+    skipped = f" ({len(incomplete)} incomplete, not restorable)" if incomplete else ""
+    console.print(f"{len(found)} backup(s) in {backup.BACKUP_ROOT}{skipped}")

@@ -13,22 +13,26 @@ so they are never drift.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
+from pglast import ast
+from pglast.enums import ObjectType
+from pglast.stream import RawStream
 
 from nself_py.commands import run as engine
 from nself_py.database.connection import redact
 from nself_py.database.scratch import ScratchUnavailable, run_scripts, scratch_database
 from nself_py.database.state import applied_versions
 from nself_py.errors import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEM, NselfError
-from nself_py.migrations.folders import Migration, local_migrations
+from nself_py.migrations.folders import Migration, Script, local_migrations
 from nself_py.model import Schema
 from nself_py.plan import operations as ops
 from nself_py.plan.diff import diff
 from nself_py.plan.operations import Operation
 from nself_py.read.introspect import introspect
+from nself_py.sql.parse import Statement, split_statements
 
 DBML_SOURCE = "schema.dbml"
 MIGRATIONS_SOURCE = "the applied migrations"
@@ -127,10 +131,36 @@ class ReplayError(NselfError):
     exit_code = EXIT_CANNOT_RUN
 
 
+_VIEW_KINDS = frozenset({ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW})
+
+
+def _replayable(statement: Statement) -> Statement:
+    """A statement as the replay runs it: `DROP VIEW v` becomes `DROP VIEW IF EXISTS v`.
+
+    A migration that changes a column's type drops the views on it and re-creates them; when
+    such a view was made outside the migrations, the scratch database never had it, and the
+    replay must go on (views are not compared). Everything else runs as written."""
+    node = statement.node
+    if not isinstance(node, ast.DropStmt) or node.missing_ok or node.removeType not in _VIEW_KINDS:
+        return statement
+    guarded = ast.DropStmt(node())  # a copy: the parsed tree is shared with the script
+    guarded.missing_ok = True
+    text = RawStream()(guarded)
+    (rewritten,) = split_statements(text + ";")
+    return replace(rewritten, line=statement.line, column=statement.column)
+
+
+def _replay_scripts(migration: Migration) -> list[Script]:
+    return [
+        replace(script, statements=tuple(_replayable(s) for s in script.statements))
+        for script in migration.up_scripts()
+    ]
+
+
 def _replay(conn: psycopg.Connection, migrations: list[Migration]) -> None:
     for migration in migrations:
         try:
-            run_scripts(conn, migration.up_scripts())
+            run_scripts(conn, _replay_scripts(migration))
         except psycopg.Error as error:
             message = (error.diag.message_primary or str(error)).strip()
             raise ReplayError(
@@ -179,7 +209,9 @@ def against_migrations(
     produced = replayed_schema(url, [local[v] for v in sorted(applied)], report)
     if produced is None:
         return None
-    managed = set(live.schemas) | set(produced.schemas)
+    # Only the schemas the migrations build: one they never touch (nself's `auth`, an
+    # extension's) is someone else's, so what it holds is not drift.
+    managed = set(produced.schemas)
     return [describe(op, MIGRATIONS_SOURCE) for op in diff(live, produced, managed_schemas=managed)]
 
 

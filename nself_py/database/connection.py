@@ -16,10 +16,12 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from nself_py.decoding import read_utf8
 from nself_py.errors import ConfigError, DatabaseError
 
 EMBEDDED_DATA_DIR = Path(".nself") / "pgdata"
@@ -32,7 +34,7 @@ def read_env_file(project_dir: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for raw in read_utf8(path).splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
@@ -184,14 +186,131 @@ def resolve_database_url(project_dir: Path, database_url: str | None = None) -> 
     return embedded_url(project_dir)
 
 
+HIDDEN = "***"
+MIN_REMEMBERED = 4
+"""Shorter passwords are not hunted for in free text (they would mangle ordinary words); the
+URL and `password=` forms still hide them."""
+_known_passwords: set[str] = set()
+"""Passwords of every connection string this process was given, hidden wherever they appear."""
+
+
+def _is_url(dsn: str) -> bool:
+    return dsn.lstrip().lower().startswith(("postgresql://", "postgres://"))
+
+
+def _url_parts(dsn: str) -> tuple[str, str, str | None, str]:
+    """(scheme://, user, password or None, the rest) of a URL. The user information ends at
+    the last '@' before the host (a password may hold '@', quoted or not) and the password
+    starts at the first ':' in it."""
+    scheme, _, rest = dsn.partition("://")
+    end = len(rest)
+    for stop in "/?#":  # the authority ends at the first of these after the last '@'
+        at = rest.rfind("@")
+        index = rest.find(stop, at + 1)
+        if index >= 0:
+            end = min(end, index)
+    authority, tail = rest[:end], rest[end:]
+    userinfo, at, host = authority.rpartition("@")
+    if not at:
+        return f"{scheme}://", "", None, rest
+    user, colon, password = userinfo.partition(":")
+    return f"{scheme}://", user, (unquote(password) if colon else None), f"@{host}{tail}"
+
+
+def passwords_of(dsn: str) -> list[str]:
+    """The password(s) a URL or keyword/value connection string carries (none when it has
+    none or cannot be read): read by psycopg's own conninfo parser, and for URLs also as the
+    text after the user, so a malformed URL's password is still known."""
+    found = []
+    if _is_url(dsn):
+        password = _url_parts(dsn)[2]
+        if password:
+            found += [password, quote(password, safe="")]
+    try:
+        password = conninfo_to_dict(dsn).get("password")
+    except psycopg.Error:
+        password = None
+    if password:
+        found.append(str(password))
+    return found
+
+
+def remember_passwords(dsn: str) -> None:
+    """Hide this connection string's password in everything `redact` is given from now on."""
+    _known_passwords.update(p for p in passwords_of(dsn) if len(p) >= MIN_REMEMBERED)
+
+
+def redact_dsn(dsn: str) -> str:
+    """A URL or keyword/value connection string with its password replaced by ***."""
+    if _is_url(dsn):
+        scheme, user, password, rest = _url_parts(dsn)
+        shown = f"{scheme}{user}:{HIDDEN}{rest}" if password is not None else dsn
+        try:
+            params = conninfo_to_dict(shown)
+        except psycopg.Error:
+            return shown
+        if "password" in params and params["password"] != HIDDEN:  # ?password=…
+            head, _, query = shown.partition("?")
+            pairs = [
+                ("password", HIDDEN) if k == "password" else (k, v)
+                for k, v in parse_qsl(query, keep_blank_values=True)
+            ]
+            return f"{head}?{urlencode(pairs, safe='*/')}"
+        return shown
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return HIDDEN if "password" in dsn.lower() else dsn
+    if "password" in params:
+        params["password"] = HIDDEN
+    return make_conninfo(**params)
+
+
 def redact(text: str) -> str:
-    """Hide passwords in URLs and libpq keyword strings so they never reach output or logs."""
-    text = re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
-    return re.sub(r"(password\s*=\s*)\S+", r"\1***", text, flags=re.IGNORECASE)
+    """Hide passwords in text bound for output or logs: every password of a connection string
+    this process was given (`connect` remembers them), and any URL or `password=` setting."""
+    for password in sorted(_known_passwords, key=len, reverse=True):
+        text = text.replace(password, HIDDEN)
+    text = re.sub(
+        r"postgres(?:ql)?://\S+", lambda m: redact_dsn(m.group(0)), text, flags=re.IGNORECASE
+    )
+    return re.sub(
+        r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", rf"\1{HIDDEN}", text, flags=re.IGNORECASE
+    )
+
+
+def check_url(dsn: str) -> None:
+    """Refuse a URL whose password libpq would read differently from what it looks like: an
+    unencoded '@', '/', '?' or '#' in it makes libpq take part of the password as the host (and
+    print it in its error)."""
+    if not _is_url(dsn):
+        return
+    password = _url_parts(dsn)[2] or ""
+    if any(c in password for c in "@/?#"):
+        raise ConfigError(
+            "the password in the database URL contains '@', '/', '?' or '#': percent-encode it "
+            f"(@ is %40, / is %2F) in {redact_dsn(dsn)}"
+        )
+
+
+def describe_target(dsn: str) -> str:
+    """`database NAME on HOST:PORT as USER`: which database a command works on, no password."""
+    try:
+        params = conninfo_to_dict(redact_dsn(dsn))
+    except psycopg.Error:
+        return f"database at {redact_dsn(dsn)}"
+    host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
+    port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
+    where = f"{host}:{port}" if not host.startswith("/") else f"{host} (socket, port {port})"
+    user = params.get("user") or os.environ.get("PGUSER")
+    name = params.get("dbname") or os.environ.get("PGDATABASE") or user or "postgres"
+    return f"database {name!r} on {where}" + (f" as {user}" if user else "")
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     """Open a connection; failures become a DatabaseError that never shows the password."""
+    remember_passwords(url)
+    check_url(url)
     try:
         return psycopg.connect(url, autocommit=autocommit, application_name="nself-py")
     except psycopg.Error as error:

@@ -2,12 +2,23 @@
 
 Config v3 lists its sources in `hasura/metadata/databases/databases.yaml`, each with a `name`
 (also the folder under `hasura/migrations/`), a `kind`, and a `database_url` that is either a
-literal URL, `{from_env: VARIABLE}` or `{connection_parameters: {...}}`. Each database gets its
-own URL, looked up in the environment, then in the project's `.env`:
-`<NAME>_DATABASE_URL` first (so a developer can point any source at a local server), then the
-source's `from_env` variable, then a literal URL. The `default` source also takes the project's
-usual connection (DATABASE_URL, POSTGRES_*, the embedded server) before the Hasura variables,
-which in nself's `.env` name a host only reachable inside Docker.
+literal URL, `{from_env: VARIABLE}` or `{connection_parameters: {...}}`.
+
+Every command finds the database it works on (`--database-name`, default `default`) in one
+order, implemented once in `target_url` (a variable is looked up in the environment first, then
+in the project's `.env`):
+
+1. `--database-url`;
+2. `<NAME>_DATABASE_URL` (`DEFAULT_DATABASE_URL` for `default`), so a developer can point any
+   source at a local server;
+3. for `default` only: `DATABASE_URL`, then nself's `POSTGRES_HOST/PORT/DB/USER/PASSWORD` in
+   `.env` (before the Hasura variables, which in nself's `.env` name a host only reachable
+   inside Docker);
+4. the source's `from_env` variable in databases.yaml;
+5. the source's literal URL or `connection_parameters` in databases.yaml;
+6. for `default` only: the embedded PostgreSQL under `.nself/pgdata`, started on demand.
+
+Any other database with none of these is an error that names the variables to set.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from urllib.parse import quote
 import yaml
 
 from nself_py.database.connection import read_env_file, resolve_database_url, url_from_settings
+from nself_py.decoding import read_utf8
 from nself_py.errors import ConfigError
 
 DATABASES_FILE = Path("hasura") / "metadata" / "databases" / "databases.yaml"
@@ -92,7 +104,7 @@ def project_sources(project_dir: Path) -> list[Source]:
     if not path.is_file():
         return []
     try:
-        entries = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or []
+        entries = yaml.load(read_utf8(path), Loader=_Loader) or []
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(entries, list):
@@ -139,6 +151,14 @@ def source_url(project_dir: Path, source: Source, database_url: str | None = Non
         f"no connection URL for database {source.name!r}: set {tried} in the environment or in "
         f"{project_dir / '.env'}"
     )
+
+
+def target_url(
+    project_dir: Path, database_name: str = DEFAULT_DATABASE, database_url: str | None = None
+) -> str:
+    """The URL every command works on for `--database-name` (default `default`): the one
+    resolution order of the module doc, for `db run`, `db update`, `db revert`, `migrate:*` …"""
+    return source_url(project_dir, find_source(project_dir, database_name), database_url)
 
 
 def metadata_url(project_dir: Path) -> str | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from nself_py.decoding import read_utf8
 from nself_py.errors import ConfigError, NselfError
 from nself_py.sql.parse import SqlSyntaxError, Statement, split_statements
 
@@ -91,7 +92,7 @@ class Migration:
         for path in self.up_files:
             if path.suffix != ".sql":
                 continue
-            for raw in path.read_text(encoding="utf-8").splitlines():
+            for raw in read_utf8(path).splitlines():
                 line = raw.strip()
                 if not line:
                     continue
@@ -117,7 +118,7 @@ def scripts_sha256(scripts: tuple[Script, ...]) -> str:
 
 def read_script(path: Path) -> Script:
     """Read one up/down file; YAML files contribute their `run_sql` SQL and name the rest."""
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path)
     if path.suffix == ".sql":
         no_tx = text.lstrip().startswith(NO_TRANSACTION_MARKER)
         return Script(path, tuple(_split(path, text)), no_transaction=no_tx)
@@ -160,6 +161,22 @@ def _describe_action(kind: str, args: object) -> str:
     return f"{kind} {target}" if isinstance(target, str) and target else kind
 
 
+BIGINT_MAX = 2**63 - 1
+"""Versions are kept in bigint columns (Hasura's schema_migrations, nself's log)."""
+
+
+def _version(digits: str, entry: Path) -> int:
+    """The version a folder or file name starts with; refused when no bigint can hold it (it
+    would never be recorded as applied, so it would stay pending for ever)."""
+    version = int(digits)
+    if version > BIGINT_MAX:
+        raise ConfigError(
+            f"{entry}: version {digits[:30]}{'…' if len(digits) > 30 else ''} is larger than "
+            f"the largest version PostgreSQL can record ({BIGINT_MAX}); rename the migration"
+        )
+    return version
+
+
 def local_migrations(migrations_dir: Path) -> list[Migration]:
     """Every migration under `migrations_dir`, sorted by version; `squashed_*` folders and
     anything not named `<version>_<name>` are skipped."""
@@ -183,9 +200,9 @@ def local_migrations(migrations_dir: Path) -> list[Migration]:
         if entry.is_dir() and (match := _FOLDER.fullmatch(entry.name)):
             up = tuple(p for p in (entry / "up.sql", entry / "up.yaml") if p.is_file())
             down = tuple(p for p in (entry / "down.yaml", entry / "down.sql") if p.is_file())
-            add(Migration(int(match.group(1)), match.group(2), up, down))
+            add(Migration(_version(match.group(1), entry), match.group(2), up, down))
         elif entry.is_file() and (match := _FLAT_FILE.fullmatch(entry.name)):
-            flat.setdefault((int(match.group(1)), match.group(2)), []).append(entry)
+            flat.setdefault((_version(match.group(1), entry), match.group(2)), []).append(entry)
     for (version, name), paths in flat.items():
         names = {p.name: p for p in paths}
         base = f"{version}_{name}"
@@ -208,7 +225,7 @@ def config_version(project_dir: Path) -> int:
     if not path.is_file():
         return 1
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        config = yaml.safe_load(read_utf8(path)) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     try:

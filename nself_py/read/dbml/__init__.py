@@ -10,6 +10,7 @@ import gc
 import pathlib
 
 from nself_py import model
+from nself_py.decoding import utf8_error_position
 from nself_py.errors import DbmlError, DbmlProblem
 from nself_py.read.dbml.build import RecordExpression, build
 from nself_py.read.dbml.lexer import tokenize
@@ -79,7 +80,9 @@ def decode_dbml(data: bytes, filename: str) -> model.Schema:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise DbmlError([DbmlProblem(filename, 1, 1, f"not UTF-8 text: {e.reason}")]) from e
+        line, col = utf8_error_position(data, e.start)
+        message = f"not UTF-8 text: byte 0x{data[e.start]:02x} is {e.reason}"
+        raise DbmlError([DbmlProblem(filename, line, col, message)]) from None
     return parse_dbml(text, filename)
 
 
