@@ -2,10 +2,11 @@
 
 Order matters: under the migration lock, plan the pending migrations, refuse data-loss hazards
 (measured on the live data) before anything changes, back up, apply in one transaction, then
-verify against schema.dbml and the replayed migrations. A failing migration rolls its
-transaction back; only when something was committed outside a transaction (`-- hasura:
-no-transaction` migrations, which split the run) is the backup restored, and only when `ask`
-agrees.
+verify against schema.dbml and the replayed migrations. Nothing is ever restored
+automatically: a restore would also discard what other sessions wrote meanwhile. A failing
+transactional migration rolls back by itself; a failing `-- hasura: no-transaction` one drops the
+INVALID indexes it left and stays dirty, and the next `db update` resumes it. The backup is for
+an explicit `db revert`.
 """
 
 from __future__ import annotations
@@ -15,16 +16,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
 from nself_py.commands import drift
 from nself_py.database import backup
 from nself_py.database import dataloss as hazards
-from nself_py.database.apply import Plan, migrate_up, migration_lock, plan_up
+from nself_py.database.apply import (
+    Plan,
+    database_errors,
+    migrate_up,
+    migration_lock,
+    plan_up,
+    resumable_dirty,
+)
 from nself_py.database.connection import connect
 from nself_py.database.dataloss import DataLoss
+from nself_py.database.reconcile import reconcile
+from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.database.state import state_store
-from nself_py.errors import MigrationError, NselfError
+from nself_py.errors import NselfError
 from nself_py.migrations.folders import local_migrations
 from nself_py.model import Schema
 
@@ -75,30 +83,7 @@ def _describe_plan(plan: Plan) -> list[str]:
     ]
 
 
-def _recover(
-    conn: psycopg.Connection,
-    url: str,
-    before: dict[int, bool],
-    store_read: Callable[[], dict[int, bool]],
-    backup_dir: Path,
-    ask: Ask,
-    report: Report,
-) -> None:
-    """After a failed apply: say what state the database is in, restoring if needed."""
-    if store_read() == before:
-        report("the failing migration's transaction was rolled back: the database is as before")
-        return
-    report(
-        "some migrations were committed outside a transaction before the failure; the database "
-        f"no longer matches the backup in {backup_dir}"
-    )
-    if not ask(f"Restore the database from {backup_dir}?"):
-        report(f"not restored; restore later with `nself-py db revert --backup {backup_dir.name}`")
-        return
-    backup.restore_backup(url, conn, backup_dir)
-    report(f"restored the database from {backup_dir}: it is as before the update")
-
-
+@database_errors
 def update(
     url: str,
     project_dir: Path,
@@ -115,12 +100,16 @@ def update(
     report: Report = lambda _line: None,
 ) -> UpdateResult:
     """Back up, apply every pending migration atomically, verify. Raises DataLossRefused,
-    ConfirmationRequired, or the MigrationError after rolling back / restoring."""
+    ConfirmationRequired, or the MigrationError (nothing restored: see the module docstring).
+    `ask` is kept for callers; no question is asked any more."""
     with connect(url, autocommit=True) as conn, migration_lock(conn, lock_timeout, report):
         store = state_store(conn, project_dir, database_name)
-        before = store.read(conn)
         local = local_migrations(migrations_dir) if migrations_dir.is_dir() else []
-        plan = plan_up(local, before)
+        before = reconcile(conn, store, local, database_name)
+        resuming = resumable_dirty(local, before, store)
+        plan = plan_up(local, {v: d for v, d in before.items() if v not in resuming})
+        for version in sorted(resuming):
+            report(f"version {version} is dirty (interrupted outside a transaction): resuming it")
         losses = hazards.data_loss(conn, plan.steps)
         if losses and not allow_data_loss:
             raise DataLossRefused(losses)
@@ -141,26 +130,16 @@ def update(
                 report("applying:\n" + "\n".join(_describe_plan(plan)))
             for loss in losses:
                 report(f"warning: applying with data loss (--allow-data-loss): {loss}")
-            try:
-                migrate_up(
-                    conn,
-                    project_dir,
-                    database_name,
-                    migrations_dir,
-                    lock_timeout=lock_timeout,
-                    report=report,
-                )
-            except MigrationError:
-                _recover(
-                    conn,
-                    url,
-                    before,
-                    lambda: store.read(conn),
-                    backup_dir,
-                    ask,
-                    report,
-                )
-                raise
+            where = "" if database_name == DEFAULT_DATABASE else f" --database-name {database_name}"
+            migrate_up(
+                conn,
+                project_dir,
+                database_name,
+                migrations_dir,
+                lock_timeout=lock_timeout,
+                report=report,
+                next_command=f"nself-py db update{where}",
+            )
     with connect(url) as conn:
         found = drift.check_drift(url, conn, written, project_dir, database_name, migrations_dir)
     return UpdateResult(plan, backup_dir, tuple(losses), found)
