@@ -355,13 +355,24 @@ class _Runner:
                 for step in steps:
                     self.run(step)
                 self.record(steps)
-        except MigrationError:
-            labels = ", ".join(s.migration.label for s in steps)
-            self.report(
-                f"the transaction of {labels} was rolled back: the database is as before it"
-            )
+        except (NselfError, psycopg.Error) as error:
+            if isinstance(self.store, MetadataStore):
+                self._unmark(steps)
+            if isinstance(error, MigrationError):
+                labels = ", ".join(s.migration.label for s in steps)
+                self.report(
+                    f"the transaction of {labels} was rolled back: the database is as before it"
+                )
             raise
         self.settle(steps)
+
+    def _unmark(self, steps: list[Step]) -> None:
+        """The batch rolled back: its dirty marks go (a failure here is settled next run)."""
+        undo = {s.migration.version: None if s.direction == UP else False for s in steps}
+        try:
+            self.store.write(self.conn, undo)
+        except (NselfError, psycopg.Error):
+            self.report("the state will be settled from nself.migration_log on the next run")
 
     def run_alone(self, step: Step, resume: bool = False) -> None:
         """A no-transaction step: dirty first, each statement committed, clean at the end."""
