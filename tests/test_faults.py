@@ -287,3 +287,74 @@ def test_five_concurrent_runs_queue_and_apply_each_migration_once(kind, tmp_path
             "SELECT count(*) FROM nself.migration_log WHERE version > %s", (BASE,)
         ).fetchone()
     assert logged == (3,)
+
+
+KILL_AT = """
+import os, sys
+from pathlib import Path
+from nself_py.database import apply
+from nself_py.database.connection import connect
+
+point = sys.argv[1]
+original = getattr(apply._Runner, point)
+
+
+def die(self, *args):
+    if point == "record":
+        original(self, *args)  # the log row is written; the transaction is not committed
+    os._exit(9)
+
+
+setattr(apply._Runner, point, die)
+with connect(sys.argv[2], autocommit=True) as conn:
+    apply.migrate_up(conn, Path(sys.argv[3]), "analytics", Path(sys.argv[4]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("point", "applied"), [("record", False), ("settle", True)], ids=["before-commit", "after"]
+)
+def test_kill_around_the_commit_of_another_databases_migration_is_settled_by_one_command(
+    point, applied, tmp_path, db_url, pg_server, monkeypatch
+):
+    """Config v3, database `analytics`: its state lives in the metadata database, which the
+    migration's transaction cannot include. A kill just before or just after the commit must
+    not leave state "applied" with the table missing (or the reverse) after one command."""
+    from test_state import make_hasura_catalog, v3_project
+
+    analytics = pg_server.create_database()
+    try:
+        monkeypatch.setenv("DEFAULT_DATABASE_URL", db_url)
+        project = v3_project(tmp_path)
+        with psycopg.connect(db_url, autocommit=True) as metadata:
+            make_hasura_catalog(metadata)
+        migrations = project / "hasura" / "migrations" / "analytics"
+        write_migration(migrations, "t", "CREATE TABLE t (id int);", "DROP TABLE t;", FILL)
+        killed = subprocess.run(
+            [sys.executable, "-c", KILL_AT, point, analytics, str(project), str(migrations)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert killed.returncode == 9, killed.stderr
+
+        def cli_state() -> dict:
+            with psycopg.connect(db_url) as metadata:
+                state = metadata.execute("SELECT cli_state FROM hdb_catalog.hdb_version")
+                return state.fetchone()[0]["migrations"]["analytics"]
+
+        def has_table() -> bool:
+            with psycopg.connect(analytics) as conn:
+                return conn.execute("SELECT to_regclass('t') IS NOT NULL").fetchone()[0]
+
+        assert has_table() is applied
+        assert cli_state() == {str(FILL): True}  # dirty: never "applied" without the table
+        where = ["--project-dir", str(project), "--database-url", analytics]
+        status = cli("db", "status", "--json", *where, "--database-name", "analytics")
+        assert ('"applied"' in status.stdout) is applied, status.stdout
+        assert cli_state() == ({str(FILL): False} if applied else {})
+        cli("db", "migrate:up", *where, "--database-name", "analytics")
+        assert has_table() and cli_state() == {str(FILL): False}
+    finally:
+        pg_server.drop_database(analytics)
