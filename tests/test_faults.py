@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from test_db_run import mdir
 
-from nself_py.database.connection import server_bin, start_embedded_server
+from nself_py.database.connection import server_bin, start_embedded_server, with_database
 from nself_py.migrations.folders import write_migration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,17 +164,21 @@ def phase(state: dict[int, bool]) -> str:
 @pytest.mark.parametrize("kind", ["up", "update"])
 def test_sigkill_at_random_points_leaves_a_state_one_command_finishes(kind, tmp_path, db_url):
     make_project(tmp_path, db_url)
+    process = start(*command(kind, tmp_path, db_url))
+    _backend_running(db_url, "%")  # the clock starts when the run has connected
     started = time.perf_counter()
-    cli(*command(kind, tmp_path, db_url))
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, out + err
     full = time.perf_counter() - started
     check_done(db_url)
     rng = random.Random(9 if kind == "up" else 11)
     seen: Counter[str] = Counter()
-    iterations = 5
+    iterations = 4
     for _ in range(iterations):
         reset(db_url)
         process = start(*command(kind, tmp_path, db_url))
-        time.sleep(rng.uniform(0.3, full))
+        _backend_running(db_url, "%")
+        time.sleep(rng.uniform(0, full))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         seen[phase(check_consistent(db_url))] += 1
@@ -214,10 +218,12 @@ def test_terminated_backend_gives_a_message_and_the_next_run_finishes(
     pid = _backend_running(db_url, pattern)
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    _, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=60)
     assert process.returncode != 0
     assert "Traceback" not in stderr, stderr
     assert "terminat" in stderr.lower(), stderr
+    if kind == "update":
+        assert "the connection was lost mid-run (read again on a fresh connection)" in stdout
     check_consistent(db_url)
     cli(*command(kind, tmp_path, db_url))
     check_done(db_url)
@@ -245,7 +251,7 @@ def test_immediate_server_stop_mid_run_then_one_command_finishes(throwaway_serve
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS faults")
         conn.execute("CREATE DATABASE faults")
-    url = url.replace("/postgres", "/faults", 1)
+    url = with_database(url, "faults")
     make_project(tmp_path, url)
     seen: Counter[str] = Counter()
     for pattern in ("INSERT INTO big%", "CREATE INDEX CONCURRENTLY big_v%"):
@@ -263,7 +269,7 @@ def test_immediate_server_stop_mid_run_then_one_command_finishes(throwaway_serve
         assert process.returncode != 0
         assert "Traceback" not in stderr, stderr
         fresh = start_embedded_server(pgdata)
-        url = fresh.replace("/postgres", "/faults", 1)
+        url = with_database(fresh, "faults")
         seen[phase(check_consistent(url))] += 1
         cli(*command("up", tmp_path, url))
         check_done(url)

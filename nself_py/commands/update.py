@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+
 from nself_py.commands import drift
 from nself_py.database import backup
 from nself_py.database import dataloss as hazards
@@ -32,7 +34,7 @@ from nself_py.database.dataloss import DataLoss
 from nself_py.database.reconcile import reconcile
 from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.database.state import state_store
-from nself_py.errors import NselfError
+from nself_py.errors import MigrationError, NselfError
 from nself_py.migrations.folders import local_migrations
 from nself_py.model import Schema
 
@@ -83,6 +85,27 @@ def _describe_plan(plan: Plan) -> list[str]:
     ]
 
 
+def _after_lost_connection(
+    url: str, project_dir: Path, database_name: str, where: str, report: Report
+) -> None:
+    """The connection died mid-run: say, from a fresh one, what the state is and what next."""
+    try:
+        with connect(url, autocommit=True) as fresh:
+            state = state_store(fresh, project_dir, database_name).read(fresh)
+    except (NselfError, psycopg.Error):
+        report(
+            f"the connection was lost and the database cannot be reached now; run "
+            f"`nself-py db update{where}` again when it can"
+        )
+        return
+    dirty = sorted(v for v, is_dirty in state.items() if is_dirty)
+    said = f"version {dirty[-1]} is dirty; " if dirty else "nothing is half-done; "
+    report(
+        "the connection was lost mid-run (read again on a fresh connection): "
+        f"{said}run `nself-py db update{where}` to finish"
+    )
+
+
 @database_errors
 def update(
     url: str,
@@ -131,15 +154,20 @@ def update(
             for loss in losses:
                 report(f"warning: applying with data loss (--allow-data-loss): {loss}")
             where = "" if database_name == DEFAULT_DATABASE else f" --database-name {database_name}"
-            migrate_up(
-                conn,
-                project_dir,
-                database_name,
-                migrations_dir,
-                lock_timeout=lock_timeout,
-                report=report,
-                next_command=f"nself-py db update{where}",
-            )
+            try:
+                migrate_up(
+                    conn,
+                    project_dir,
+                    database_name,
+                    migrations_dir,
+                    lock_timeout=lock_timeout,
+                    report=report,
+                    next_command=f"nself-py db update{where}",
+                )
+            except MigrationError:
+                if conn.closed or conn.broken:
+                    _after_lost_connection(url, project_dir, database_name, where, report)
+                raise
     with connect(url) as conn:
         found = drift.check_drift(url, conn, written, project_dir, database_name, migrations_dir)
     return UpdateResult(plan, backup_dir, tuple(losses), found)
