@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -230,9 +232,12 @@ def test_terminated_backend_gives_a_message_and_the_next_run_finishes(
 
 
 @pytest.fixture(scope="module")
-def throwaway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A server of its own: stopping it the hard way disturbs no other test."""
-    pgdata = tmp_path_factory.mktemp("immediate") / "pgdata"
+def throwaway_server() -> Iterator[Path]:
+    """A server of its own: stopping it the hard way disturbs no other test. Its folder is
+    outside pytest's (0700, root's when run as root: the server's own user could not enter)."""
+    base = Path(tempfile.mkdtemp(prefix="nself-faults-"))
+    base.chmod(0o755)
+    pgdata = base / "pgdata"
     start_embedded_server(pgdata)
     yield pgdata
     owner = pgdata.stat().st_uid
@@ -243,6 +248,7 @@ def throwaway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
         user=user,
         check=False,
     )
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_immediate_server_stop_mid_run_then_one_command_finishes(throwaway_server, tmp_path):
