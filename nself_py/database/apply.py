@@ -5,7 +5,8 @@ checked) and only then touches the database. All migrations of a run execute in 
 together with their state writes, so a failure keeps nothing (Hasura v2's apply is not atomic:
 hasura/graphql-engine#7166). A `-- hasura:no-transaction` migration splits the batch: it runs on
 its own, statement by statement, marked dirty before and clean after, so a crash inside it leaves
-a visible dirty version. A session advisory lock keeps a second run waiting until the first is
+a visible dirty version, which the next run resumes when it can (`database.resume`). A session
+advisory lock, polled without holding a snapshot, keeps a second run waiting until the first is
 done; it then plans again and finds the work already applied.
 """
 
