@@ -61,13 +61,15 @@ def _check(node: ast.Node) -> Check | None:
     """What says this statement is already done, or None when nothing can say."""
     if isinstance(node, ast.VariableSetStmt):
         return _Always()
-    if isinstance(node, ast.IndexStmt) and node.idxname:
+    if isinstance(node, ast.IndexStmt) and node.idxname and node.relation is not None:
         schema = node.relation.schemaname
         parts = [schema, node.idxname] if schema else [node.idxname]
         return _Index(".".join(quote_ident(p) for p in parts))
     if isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_INDEX:
         return _Always() if node.missing_ok else None
-    if isinstance(node, ast.AlterTableStmt) and len(node.cmds or ()) == 1:
+    if isinstance(node, ast.AlterTableStmt) and node.cmds and len(node.cmds) == 1:
+        if node.relation is None:
+            return None
         cmd = node.cmds[0]
         if cmd.subtype not in _CONSTRAINT_CMDS:
             return None
