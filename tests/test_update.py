@@ -15,7 +15,7 @@ from nself_py.commands import run as engine
 from nself_py.commands.update import ConfirmationRequired, DataLossRefused, is_production, update
 from nself_py.database import backup
 from nself_py.database.apply import migration_status
-from nself_py.errors import MigrationError
+from nself_py.errors import MigrationError, NselfError
 from nself_py.migrations.folders import write_migration
 from nself_py.read.dbml import read_dbml
 from nself_py.read.introspect import introspect
@@ -186,7 +186,8 @@ def test_failing_migration_leaves_schema_data_and_state_as_before(project):
 NO_TX = "-- hasura:no-transaction\nCREATE INDEX CONCURRENTLY users_name ON users (name);"
 
 
-def test_failure_after_a_no_transaction_migration_restores_the_backup(project):
+def test_a_failed_update_restores_nothing_and_keeps_other_sessions_writes(project):
+    """The earlier design restored the pre-update dump here, discarding what others wrote."""
     project_dir, url = project
     write_migration(
         mdir(project_dir),
@@ -197,29 +198,75 @@ def test_failure_after_a_no_transaction_migration_restores_the_backup(project):
     )
     write_migration(mdir(project_dir), "index", NO_TX, "", version=9000000000002)
     write_migration(mdir(project_dir), "bad", "SELECT 1/0;", "", version=9000000000003)
-    before = snapshot(url)
     questions: list[str] = []
+    lines: list[str] = []
 
     def ask(question: str) -> bool:
         questions.append(question)
         return True
 
+    def report(line: str) -> None:
+        lines.append(line)
+        if line.startswith("up 9000000000002_index"):  # another session writes meanwhile
+            with psycopg.connect(url, autocommit=True) as other:
+                other.execute("CREATE TABLE theirs (id int)")
+                other.execute("INSERT INTO theirs SELECT generate_series(1, 50)")
+
     with pytest.raises(MigrationError, match="division by zero"):
-        run_update(project_dir, url, ask=ask, allow_data_loss=True)
-    assert len(questions) == 1 and "Restore the database from" in questions[0]
-    assert snapshot(url) == before
-
-
-def test_without_consent_a_partial_update_is_left_for_db_revert(project):
-    project_dir, url = project
-    write_migration(mdir(project_dir), "index", NO_TX, "", version=9000000000002)
-    write_migration(mdir(project_dir), "bad", "SELECT 1/0;", "", version=9000000000003)
-    lines: list[str] = []
-    with pytest.raises(MigrationError):
-        run_update(project_dir, url, report=lines.append)
-    assert any("db revert --backup" in line for line in lines)
+        run_update(project_dir, url, ask=ask, report=report, allow_data_loss=True)
+    assert questions == []
+    assert not any("restored" in line for line in lines)
     with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM theirs").fetchone()[0] == 50
         assert conn.execute("SELECT to_regclass('users_name')").fetchone()[0] is not None
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 2
+        state = conn.execute(
+            "SELECT version, dirty FROM hdb_catalog.schema_migrations WHERE version > 9e12 "
+            "ORDER BY 1"
+        ).fetchall()
+    assert state == [(9000000000001, False), (9000000000002, False)]
+
+
+def test_a_failed_concurrent_index_is_dropped_and_the_next_update_resumes(project):
+    project_dir, url = project
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO users VALUES (4, 'ann', NULL)")
+    index = "-- hasura:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY users_name ON users (name);"
+    write_migration(mdir(project_dir), "index", index, "", version=9000000000002)
+    lines: list[str] = []
+    with pytest.raises(MigrationError, match="could not create unique index"):
+        run_update(project_dir, url, report=lines.append)
+    said = "\n".join(lines)
+    assert "dropped the INVALID index users_name" in said
+    assert "stays dirty" in said and "run `nself-py db update`" in said
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('users_name')").fetchone()[0] is None
+        assert conn.execute(
+            "SELECT dirty FROM hdb_catalog.schema_migrations WHERE version = 9000000000002"
+        ).fetchone() == (True,)
+        conn.execute("DELETE FROM users WHERE id = 4")
+    result = run_update(project_dir, url, report=lines.append)
+    assert [s.migration.version for s in result.plan.steps] == [9000000000002]
+    with psycopg.connect(url) as conn:
+        assert conn.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'users_name'::regclass"
+        ).fetchone() == (True,)
+        assert conn.execute(
+            "SELECT dirty FROM hdb_catalog.schema_migrations WHERE version = 9000000000002"
+        ).fetchone() == (False,)
+    assert run_update(project_dir, url).plan.steps == ()
+
+
+def test_a_dirty_version_nobody_can_resume_is_shown_as_dirty(project):
+    project_dir, url = project
+    write_migration(
+        mdir(project_dir), "odd", "-- hasura:no-transaction\nSELECT 1/0;", "", version=9000000000002
+    )
+    with pytest.raises(MigrationError):
+        run_update(project_dir, url)
+    with pytest.raises(NselfError, match="version 9000000000002 is marked dirty") as caught:
+        run_update(project_dir, url)
+    assert "--skip-execution" in str(caught.value)
 
 
 def test_production_needs_confirm(project, monkeypatch):

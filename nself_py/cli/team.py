@@ -23,6 +23,7 @@ from nself_py.cli import (
     prune,
 )
 from nself_py.commands.drift import Drift, check_drift
+from nself_py.commands.revert import revert, what_revert_discards
 from nself_py.commands.update import is_production, update
 from nself_py.database import backup
 from nself_py.database.connection import connect
@@ -125,15 +126,26 @@ def revert_command(
     """Restore the newest (or the named) backup: schema, data and migration state."""
     proj = project(project_dir, database_url, database_name, yes)
     chosen = backup.find_backup(proj.dir, backup_name)
+    url = proj.url()
+    with connect(url) as conn:
+        discard = what_revert_discards(conn, chosen.folder)
+    lost = discard.lines()
+    console.print(
+        f"reverting discards every write since {chosen.name}:"
+        if lost
+        else f"no table or row count differs from {chosen.name}",
+        markup=False,
+    )
+    for line in lost:
+        console.print(line, markup=False)
     question = (
         f"Replace database {chosen.manifest.database!r} with backup {chosen.name} "
         f"(taken {chosen.manifest.created_at}, migration version {chosen.version or 'none'})?"
     )
     if not confirm(question, proj):
         raise NselfError(f"not reverted: {question.removesuffix('?')} needs --yes")
-    url = proj.url()
     with connect(url) as conn:
-        result = backup.revert(url, conn, proj.dir, database_name, chosen.name)
+        result = revert(url, conn, proj.dir, database_name, chosen.name)
     console.print(f"backed up the current state to {result.safety_backup}", markup=False)
     console.print(f"restored {chosen.name} (migration version {chosen.version or 'none'})")
     table = Table("TABLE", "ROWS", box=None)

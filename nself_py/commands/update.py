@@ -2,10 +2,11 @@
 
 Order matters: under the migration lock, plan the pending migrations, refuse data-loss hazards
 (measured on the live data) before anything changes, back up, apply in one transaction, then
-verify against schema.dbml and the replayed migrations. A failing migration rolls its
-transaction back; only when something was committed outside a transaction (`-- hasura:
-no-transaction` migrations, which split the run) is the backup restored, and only when `ask`
-agrees.
+verify against schema.dbml and the replayed migrations. Nothing is ever restored
+automatically: a restore would also discard what other sessions wrote meanwhile. A failing
+transactional migration rolls back by itself; a failing `-- hasura: no-transaction` one drops the
+INVALID indexes it left and stays dirty, and the next `db update` resumes it. The backup is for
+an explicit `db revert`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,18 @@ import psycopg
 from nself_py.commands import drift
 from nself_py.database import backup
 from nself_py.database import dataloss as hazards
-from nself_py.database.apply import Plan, migrate_up, migration_lock, plan_up
+from nself_py.database.apply import (
+    Plan,
+    database_errors,
+    migrate_up,
+    migration_lock,
+    plan_up,
+    resumable_dirty,
+)
 from nself_py.database.connection import connect
 from nself_py.database.dataloss import DataLoss
+from nself_py.database.reconcile import reconcile
+from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.database.state import state_store
 from nself_py.errors import MigrationError, NselfError
 from nself_py.migrations.folders import local_migrations
@@ -75,30 +85,28 @@ def _describe_plan(plan: Plan) -> list[str]:
     ]
 
 
-def _recover(
-    conn: psycopg.Connection,
-    url: str,
-    before: dict[int, bool],
-    store_read: Callable[[], dict[int, bool]],
-    backup_dir: Path,
-    ask: Ask,
-    report: Report,
+def _after_lost_connection(
+    url: str, project_dir: Path, database_name: str, where: str, report: Report
 ) -> None:
-    """After a failed apply: say what state the database is in, restoring if needed."""
-    if store_read() == before:
-        report("the failing migration's transaction was rolled back: the database is as before")
+    """The connection died mid-run: say, from a fresh one, what the state is and what next."""
+    try:
+        with connect(url, autocommit=True) as fresh:
+            state = state_store(fresh, project_dir, database_name).read(fresh)
+    except (NselfError, psycopg.Error):
+        report(
+            f"the connection was lost and the database cannot be reached now; run "
+            f"`nself-py db update{where}` again when it can"
+        )
         return
+    dirty = sorted(v for v, is_dirty in state.items() if is_dirty)
+    said = f"version {dirty[-1]} is dirty; " if dirty else "nothing is half-done; "
     report(
-        "some migrations were committed outside a transaction before the failure; the database "
-        f"no longer matches the backup in {backup_dir}"
+        "the connection was lost mid-run (read again on a fresh connection): "
+        f"{said}run `nself-py db update{where}` to finish"
     )
-    if not ask(f"Restore the database from {backup_dir}?"):
-        report(f"not restored; restore later with `nself-py db revert --backup {backup_dir.name}`")
-        return
-    backup.restore_backup(url, conn, backup_dir)
-    report(f"restored the database from {backup_dir}: it is as before the update")
 
 
+@database_errors
 def update(
     url: str,
     project_dir: Path,
@@ -115,12 +123,16 @@ def update(
     report: Report = lambda _line: None,
 ) -> UpdateResult:
     """Back up, apply every pending migration atomically, verify. Raises DataLossRefused,
-    ConfirmationRequired, or the MigrationError after rolling back / restoring."""
+    ConfirmationRequired, or the MigrationError (nothing restored: see the module docstring).
+    `ask` is kept for callers; no question is asked any more."""
     with connect(url, autocommit=True) as conn, migration_lock(conn, lock_timeout, report):
         store = state_store(conn, project_dir, database_name)
-        before = store.read(conn)
         local = local_migrations(migrations_dir) if migrations_dir.is_dir() else []
-        plan = plan_up(local, before)
+        before = reconcile(conn, store, local, database_name)
+        resuming = resumable_dirty(local, before, store)
+        plan = plan_up(local, {v: d for v, d in before.items() if v not in resuming})
+        for version in sorted(resuming):
+            report(f"version {version} is dirty (interrupted outside a transaction): resuming it")
         losses = hazards.data_loss(conn, plan.steps)
         if losses and not allow_data_loss:
             raise DataLossRefused(losses)
@@ -141,6 +153,7 @@ def update(
                 report("applying:\n" + "\n".join(_describe_plan(plan)))
             for loss in losses:
                 report(f"warning: applying with data loss (--allow-data-loss): {loss}")
+            where = "" if database_name == DEFAULT_DATABASE else f" --database-name {database_name}"
             try:
                 migrate_up(
                     conn,
@@ -149,17 +162,11 @@ def update(
                     migrations_dir,
                     lock_timeout=lock_timeout,
                     report=report,
+                    next_command=f"nself-py db update{where}",
                 )
             except MigrationError:
-                _recover(
-                    conn,
-                    url,
-                    before,
-                    lambda: store.read(conn),
-                    backup_dir,
-                    ask,
-                    report,
-                )
+                if conn.closed or conn.broken:
+                    _after_lost_connection(url, project_dir, database_name, where, report)
                 raise
     with connect(url) as conn:
         found = drift.check_drift(url, conn, written, project_dir, database_name, migrations_dir)

@@ -5,7 +5,8 @@ checked) and only then touches the database. All migrations of a run execute in 
 together with their state writes, so a failure keeps nothing (Hasura v2's apply is not atomic:
 hasura/graphql-engine#7166). A `-- hasura:no-transaction` migration splits the batch: it runs on
 its own, statement by statement, marked dirty before and clean after, so a crash inside it leaves
-a visible dirty version. A session advisory lock keeps a second run waiting until the first is
+a visible dirty version, which the next run resumes when it can (`database.resume`). A session
+advisory lock, polled without holding a snapshot, keeps a second run waiting until the first is
 done; it then plans again and finds the work already applied.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,11 @@ from typing import ParamSpec, TypeVar
 import psycopg
 
 from nself_py.database.connection import redact
+from nself_py.database.reconcile import reconcile
+from nself_py.database.resume import drop_invalid_indexes, resumable
+from nself_py.database.resume import remaining as resume_remaining
 from nself_py.database.state import (
+    MetadataStore,
     StateStore,
     log_applied,
     log_removed,
@@ -33,6 +38,7 @@ from nself_py.database.state import (
 from nself_py.errors import DatabaseError, MigrationError, NselfError
 from nself_py.migrations.folders import Migration, Script, local_migrations, scripts_sha256
 from nself_py.migrations.lint import lint_pending
+from nself_py.sql.parse import Statement
 
 UP, DOWN, GOTO = "up", "down", "goto"
 LOCK_KEY = 7_309_626_473_510_135_001
@@ -220,24 +226,36 @@ def plan_goto(local: list[Migration], state: dict[int, bool], version: int) -> P
 # --- running --------------------------------------------------------------------------------
 
 
+LOCK_POLL_SECONDS = 0.1
+"""How often a waiting run tries the lock again."""
+
+
+def _try_lock(conn: psycopg.Connection) -> bool:
+    return conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]
+
+
 @contextmanager
 def migration_lock(conn: psycopg.Connection, timeout: float, report: Report) -> Iterator[None]:
-    """Hold the per-database migration lock, waiting up to `timeout` seconds for it."""
-    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+    """Hold the per-database migration lock, waiting up to `timeout` seconds for it.
+
+    A waiter polls `pg_try_advisory_lock` between sleeps instead of blocking in
+    `pg_advisory_lock`: a blocked statement keeps a snapshot open, and `CREATE INDEX
+    CONCURRENTLY` in the run holding the lock waits for every older snapshot, so the two would
+    deadlock. Between tries the waiter holds no transaction and no snapshot."""
+    if not _try_lock(conn):
         if timeout <= 0:
             raise NselfError("another nself-py migration run holds the lock on this database")
         report(
             f"another migration run is in progress on this database; waiting up to {timeout:g} s"
         )
-        conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(timeout * 1000)}ms",))
-        try:
-            conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-        except psycopg.errors.LockNotAvailable:
-            raise NselfError(
-                f"another migration run still held the lock after {timeout:g} s (--lock-timeout)"
-            ) from None
-        finally:
-            conn.execute("RESET lock_timeout")
+        deadline = time.monotonic() + timeout
+        while not _try_lock(conn):
+            if time.monotonic() >= deadline:
+                raise NselfError(
+                    f"another migration run still held the lock after {timeout:g} s "
+                    "(--lock-timeout)"
+                )
+            time.sleep(LOCK_POLL_SECONDS)
     try:
         yield
     finally:
@@ -252,8 +270,14 @@ def _relative(path: Path, base: Path) -> str:
         return str(path)
 
 
-def _run_script(conn: psycopg.Connection, step: Step, script: Script, project_dir: Path) -> None:
-    for statement in script.statements:
+def _run_script(
+    conn: psycopg.Connection,
+    step: Step,
+    script: Script,
+    project_dir: Path,
+    statements: Iterable[Statement] | None = None,
+) -> None:
+    for statement in script.statements if statements is None else statements:
         try:
             conn.execute(statement.sql)  # type: ignore[arg-type]  # SQL from a migration file
         except psycopg.Error as error:
@@ -280,11 +304,24 @@ class _Runner:
     project_dir: Path
     database_name: str
     report: Report
+    next_command: str
 
-    def run(self, step: Step) -> None:
+    def run(self, step: Step, resume: bool = False) -> None:
         started = time.perf_counter()
-        for script in step.scripts:
-            _run_script(self.conn, step, script, self.project_dir)
+        if resume:
+            todo, dropped = resume_remaining(self.conn, step.scripts)
+            for name in dropped:
+                self.report(f"dropped the INVALID index {name} left by the interruption")
+            skipped = step.statement_count - len(todo)
+            self.report(
+                f"resuming {step.migration.label}: {skipped} statement(s) already done, "
+                f"{len(todo)} to run"
+            )
+            for script, statement in todo:
+                _run_script(self.conn, step, script, self.project_dir, [statement])
+        else:
+            for script in step.scripts:
+                _run_script(self.conn, step, script, self.project_dir)
         note = f"{step.direction} {step.migration.label} ({step.statement_count} statements"
         note += f", {time.perf_counter() - started:.2f} s)"
         if step.metadata_actions:
@@ -295,36 +332,94 @@ class _Runner:
         """State and log writes for finished steps, in the same transaction as their SQL."""
         ups = [s for s in steps if s.direction == UP]
         downs = [s.migration.version for s in steps if s.direction == DOWN]
-        changes: dict[int, bool | None] = dict.fromkeys(downs)
-        changes.update((s.migration.version, False) for s in ups)
-        self.store.write(self.conn, changes)
+        if not isinstance(self.store, MetadataStore):
+            self.store.write(self.conn, _changes(steps))
         if ups:
             hashes = {s.migration.version: scripts_sha256(s.scripts) for s in ups}
             log_applied(self.conn, self.database_name, hashes)
         if downs:
             log_removed(self.conn, self.database_name, downs)
+        if isinstance(self.store, MetadataStore):
+            self.store.check_deferred(self.conn)
+
+    def settle(self, steps: list[Step]) -> None:
+        """After the commit: a state kept in another database follows the log, which committed
+        with the migration (a kill before this leaves the versions dirty, and the next run
+        reconciles them from the log)."""
+        if isinstance(self.store, MetadataStore):
+            self.store.write(self.conn, _changes(steps))
 
     def run_batch(self, steps: list[Step]) -> None:
-        with self.conn.transaction():
-            for step in steps:
-                self.run(step)
-            self.record(steps)
+        if isinstance(self.store, MetadataStore):
+            self.store.write(self.conn, {s.migration.version: True for s in steps})
+        try:
+            with self.conn.transaction():
+                for step in steps:
+                    self.run(step)
+                self.record(steps)
+        except (NselfError, psycopg.Error) as error:
+            if isinstance(self.store, MetadataStore):
+                self._unmark(steps)
+            if isinstance(error, MigrationError):
+                labels = ", ".join(s.migration.label for s in steps)
+                self.report(
+                    f"the transaction of {labels} was rolled back: the database is as before it"
+                )
+            raise
+        self.settle(steps)
 
-    def run_alone(self, step: Step) -> None:
+    def _unmark(self, steps: list[Step]) -> None:
+        """The batch rolled back: its dirty marks go (a failure here is settled next run)."""
+        undo = {s.migration.version: None if s.direction == UP else False for s in steps}
+        try:
+            self.store.write(self.conn, undo)
+        except (NselfError, psycopg.Error):
+            self.report("the state will be settled from nself.migration_log on the next run")
+
+    def run_alone(self, step: Step, resume: bool = False) -> None:
         """A no-transaction step: dirty first, each statement committed, clean at the end."""
         with self.conn.transaction():
             self.store.write(self.conn, {step.migration.version: True})
         self.report(f"running {step.migration.label} outside a transaction (marked dirty)")
         try:
-            self.run(step)
+            self.run(step, resume)
         except MigrationError:
-            self.report(
-                f"warning: {step.migration.label} ran outside a transaction: its statements "
-                "before the failing one stay done and the version stays marked dirty"
-            )
+            self._after_failure(step)
             raise
         with self.conn.transaction():
             self.record([step])
+        self.settle([step])
+
+    def _after_failure(self, step: Step) -> None:
+        """Undo what a failed no-transaction step cannot keep (its INVALID indexes) and say how
+        to go on; the statements before the failing one stay done."""
+        try:
+            for name in drop_invalid_indexes(self.conn, step.scripts):
+                self.report(f"dropped the INVALID index {name} the failed statement left")
+        except psycopg.Error as error:
+            self.report(f"could not drop INVALID indexes: {redact(str(error)).strip()}")
+        label = step.migration.label
+        if step.direction == UP and resumable(step.migration):
+            self.report(
+                f"version {step.migration.version} ({label}) stays dirty: it ran outside a "
+                "transaction and its statements before the failing one stay done. Fix the "
+                f"cause, then run `{self.next_command}`: it resumes {label}, skipping what is "
+                "done"
+            )
+        else:
+            self.report(
+                f"version {step.migration.version} ({label}) stays dirty: it ran outside a "
+                "transaction and its statements before the failing one stay done; "
+                + self.store.fix_hint(step.migration.version)
+            )
+
+
+def _changes(steps: list[Step]) -> dict[int, bool | None]:
+    changes: dict[int, bool | None] = {
+        s.migration.version: None for s in steps if s.direction == DOWN
+    }
+    changes.update((s.migration.version, False) for s in steps if s.direction == UP)
+    return changes
 
 
 def _batches(steps: tuple[Step, ...], per_migration: bool) -> list[list[Step]]:
@@ -360,6 +455,15 @@ def _lint(conn: psycopg.Connection, plan: Plan, report: Report) -> None:
     if plan.direction == UP and plan.steps:
         lint_pending(conn, ((s.migration.label, s.scripts) for s in plan.steps), report)
 
+def resumable_dirty(local: list[Migration], state: dict[int, bool], store: StateStore) -> set[int]:
+    """The dirty versions a rerun can finish; raises for any other dirty version."""
+    by_version = {m.version: m for m in local}
+    dirty = {v for v, is_dirty in state.items() if is_dirty}
+    finishable = {v for v in dirty if v in by_version and resumable(by_version[v])}
+    if dirty - finishable:
+        _refuse_dirty({v: True for v in dirty - finishable}, store)
+    return finishable
+
 
 def _refuse_dirty(state: dict[int, bool], store: StateStore) -> None:
     dirty = sorted(v for v, is_dirty in state.items() if is_dirty)
@@ -383,10 +487,13 @@ def migrate(
     per_migration_transaction: bool = False,
     lock_timeout: float = 60.0,
     report: Report = no_report,
+    next_command: str = "nself-py db migrate:up",
 ) -> Outcome:
     """Plan with `planner` against the current state, then run the plan (unless `dry_run`).
 
-    `conn` must be in autocommit mode: transactions are opened here, per batch."""
+    A dirty version whose migration is resumable (see `database.resume`) is finished first when
+    the plan applies it; any other dirty version refuses the run. `conn` must be in autocommit
+    mode: transactions are opened here, per batch."""
     if not conn.autocommit:
         raise ValueError("migrate() needs an autocommit connection")
     started = time.perf_counter()
@@ -394,14 +501,18 @@ def migrate(
     store = state_store(conn, project_dir, database_name)
     if dry_run:
         state = store.read(conn)
-        _refuse_dirty(state, store)
-        plan = planner(local, state)
+        resuming = resumable_dirty(local, state, store)
+        plan = planner(local, {v: d for v, d in state.items() if v not in resuming})
         _lint(conn, plan, report)
         return Outcome(plan, store.describe(), 0.0)
     with migration_lock(conn, lock_timeout, report):
-        state = store.read(conn)
-        _refuse_dirty(state, store)
-        plan = planner(local, state)
+        state = reconcile(conn, store, local, database_name)
+        resuming = resumable_dirty(local, state, store)
+        plan = planner(local, {v: d for v, d in state.items() if v not in resuming})
+        if resuming and (
+            plan.direction != UP or not resuming <= {s.migration.version for s in plan.steps}
+        ):
+            _refuse_dirty(state, store)
         for warning in plan.warnings:
             report("warning: " + warning)
         _lint(conn, plan, report)
@@ -409,10 +520,10 @@ def migrate(
             with conn.transaction():
                 store.prepare(conn)
                 prepare_log(conn)
-            runner = _Runner(conn, store, project_dir, database_name, report)
+            runner = _Runner(conn, store, project_dir, database_name, report, next_command)
             for batch in _batches(plan.steps, per_migration_transaction):
                 if batch[0].no_transaction:
-                    runner.run_alone(batch[0])
+                    runner.run_alone(batch[0], batch[0].migration.version in resuming)
                 else:
                     runner.run_batch(batch)
     return Outcome(plan, store.describe(), time.perf_counter() - started)
@@ -498,9 +609,14 @@ def migration_status(
 ) -> Status:
     """Every local or applied migration with its status; reads in a read-only transaction."""
     local = local_migrations(migrations_dir)
+    store = state_store(conn, project_dir, database_name)
+    if isinstance(store, MetadataStore) and _try_lock(conn):
+        try:  # only while no run holds the lock: a run's own dirty marks are not settled yet
+            reconcile(conn, store, local, database_name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
-        store = state_store(conn, project_dir, database_name)
         state = store.read(conn)
         hashes = logged_sha256(conn, database_name)
     newest = max(state, default=0)

@@ -157,9 +157,11 @@ class MetadataStore(_Store):
     """The `cli_state` document of the metadata database, for another database's migrations.
 
     It is reached on its own connection, so a state write cannot share the migration's
-    transaction (nor does the Hasura CLI's: it sets the catalog state after run_sql). The write
-    comes last inside that transaction, after `SET CONSTRAINTS ALL IMMEDIATE` has run the
-    deferred checks, so only a connection lost at the final COMMIT can leave the two apart."""
+    transaction (nor does the Hasura CLI's: it sets the catalog state after run_sql). The target
+    database's own `nself.migration_log`, written in the migration's transaction, is the truth:
+    a run marks the versions dirty here first, commits the migration with its log rows, and only
+    then writes them clean (or removes them). A kill in between leaves them dirty, and the next
+    run (or `db status`) settles them from the log (`database.reconcile`)."""
 
     url: str
     database_name: str
@@ -177,15 +179,18 @@ class MetadataStore(_Store):
         with connect(self.url, autocommit=True) as metadata:
             return CatalogStore(self.database_name).read(metadata)
 
+    @staticmethod
+    def check_deferred(conn: psycopg.Connection) -> None:
+        """Run deferred checks now, so a failing one is reported as such before COMMIT."""
+        try:
+            conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        except psycopg.Error as error:
+            raise NselfError(
+                "a deferred constraint failed at the end of the transaction (it was rolled "
+                f"back): {redact(str(error)).strip()}"
+            ) from None
+
     def write(self, conn: psycopg.Connection, changes: Changes) -> None:
-        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
-            try:
-                conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            except psycopg.Error as error:
-                raise NselfError(
-                    "a deferred constraint failed at the end of the transaction (it was rolled "
-                    f"back): {redact(str(error)).strip()}"
-                ) from None
         with connect(self.url) as metadata:  # commits on leaving the block
             CatalogStore(self.database_name).write(metadata, changes)
 
