@@ -134,6 +134,7 @@ def main() -> None:
         metadata,
         migrate,
         run,
+        seed,
         server,
         team,
     )

@@ -617,7 +617,8 @@ class Builder:
                     row[0].offset, f"record has {len(row)} values for {len(columns)} columns"
                 )
             rows.append(tuple(_record_value(v) for v in row))
-        return model.Records(table.name, tuple(columns), tuple(rows))
+        offsets = tuple(tuple(v.offset for v in row) for row in r.rows)
+        return model.Records(table.name, tuple(columns), tuple(rows), offsets)
 
     # -- whole schema --------------------------------------------------------------------------
 
