@@ -131,8 +131,8 @@ def db_run(
             markup=False,
             soft_wrap=True,
         )
-    _print_metadata(result, proj.dir, dry_run)
     if dry_run:
+        _print_metadata(result, proj.dir, dry_run)
         console.print("-- up.sql", style="bold")
         console.print(plan.up_sql, markup=False)
         console.print("-- down.sql", style="bold")
@@ -141,6 +141,7 @@ def db_run(
     for folder in result.migration_dirs:
         console.print(f"✓ Migration created: {folder.relative_to(proj.dir)}")
         console.print(f"  Review: {folder.relative_to(proj.dir)}/up.sql and …/down.sql")
+    _print_metadata(result, proj.dir, dry_run)
     if result.backup_dir is not None:
         prune(proj, keep)
 
