@@ -233,14 +233,20 @@ def test_metadata_check_catches_each_inconsistency(tmp_path: Path, db_url: str) 
             "DROP TABLE public.employees;"  # tracked table that does not exist
             "ALTER TABLE public.messages DROP CONSTRAINT messages_recipient_id_fkey;"  # gone FK
             "CREATE TABLE public.extra (id int PRIMARY KEY);"  # untracked managed table
-            "CREATE TABLE public.notes (id int);"
         )
-    (tables_dir(project) / "public_notes.yaml").unlink(missing_ok=True)
+    tables = tables_dir(project) / "tables.yaml"
+    # tags untracked by hand while post_tags keeps its relationship to it
+    tables.write_text(tables.read_text().replace('- "!include public_tags.yaml"\n', ""))
+    (tables_dir(project) / "public_profiles.yaml").unlink()  # an include whose file is gone
     result = nself(project, db_url, "db", "metadata", "check")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "missing_table: tracked table public.employees does not exist" in result.stderr
-    assert "broken_relationship: " in result.stderr and "userByRecipientId" in result.stderr
-    assert "untracked_table: " in result.stderr and "public.extra" in result.stderr
+    err = result.stderr
+    assert "missing_table: tracked table public.employees does not exist" in err
+    assert "missing_table: included file public_profiles.yaml is missing" in err
+    assert "broken_relationship: " in err and "userByRecipientId" in err
+    assert "untracked_table: " in err and "public.extra" in err and "public.tags" in err
+    assert "relationship_to_untracked_table: " in err and "post_tags" in err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("version", [2, 3])
