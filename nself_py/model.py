@@ -144,3 +144,6 @@ class Records:
     table: Name
     columns: tuple[str, ...]
     rows: tuple[tuple[object, ...], ...]
+    offsets: tuple[tuple[int, ...], ...] = field(default=(), compare=False)
+    """Where each value was written, for errors: token indexes (`Tokens.offset_of` of the DBML
+    lexer turns one into a position)."""

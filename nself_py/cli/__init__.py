@@ -143,7 +143,15 @@ def confirm(question: str, project: Project) -> bool:
 
 def main() -> None:
     """Entry point: runs the app and turns errors into a message and an exit code."""
-    from nself_py.cli import lint, migrate, run, server, team  # noqa: F401  (they register their commands)
+    from nself_py.cli import (  # noqa: F401  (they register their commands)
+        lint,
+        metadata,
+        migrate,
+        run,
+        seed,
+        server,
+        team,
+    )
 
     try:
         result = app(standalone_mode=False)

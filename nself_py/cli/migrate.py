@@ -26,6 +26,7 @@ from nself_py.cli import (
     err_console,
     project,
 )
+from nself_py.cli.seed import print_seed_status
 from nself_py.cli.team import drift_of, print_drift
 from nself_py.commands.update import ConfirmationRequired, is_production
 from nself_py.database.apply import (
@@ -672,7 +673,9 @@ def status_command(
 
     def show(target: Target) -> str:
         status = read(target)
-        return _print_status(status, conflicts(target, status))
+        line = _print_status(status, conflicts(target, status))
+        print_seed_status(target.project.dir, target.name, target.url)
+        return line
 
     if hasura:
         headings = config_version(targets[0].project.dir) >= 3

@@ -20,6 +20,7 @@ from nself_py.cli import (
     prune,
     schema_app,
 )
+from nself_py.commands import metadata as hasura_metadata
 from nself_py.commands import run as engine
 from nself_py.database.connection import connect
 from nself_py.errors import ConfigError
@@ -131,6 +132,7 @@ def db_run(
             soft_wrap=True,
         )
     if dry_run:
+        _print_metadata(result, proj.dir, dry_run)
         console.print("-- up.sql", style="bold")
         console.print(plan.up_sql, markup=False)
         console.print("-- down.sql", style="bold")
@@ -142,8 +144,25 @@ def db_run(
     from nself_py.cli.lint import lint_written  # the linter's findings on what was written
 
     lint_written(url, proj.dir, database_name, list(result.migration_dirs))
+    _print_metadata(result, proj.dir, dry_run)
     if result.backup_dir is not None:
         prune(proj, keep)
+
+
+def _print_metadata(result: engine.RunResult, project_dir: Path, dry_run: bool) -> None:
+    """The Hasura metadata change that goes with the migration, and the files it touches."""
+    change = result.metadata
+    if change is None:
+        return
+    for warning in change.warnings:
+        console.print(f"! metadata: {warning}", style="yellow", markup=False)
+    if change.empty:
+        console.print("✓ Hasura metadata: up to date", markup=False)
+        return
+    verb = "would change (dry run, not written)" if dry_run else "updated"
+    console.print(f"✓ Hasura metadata {verb}: {change.summary}", markup=False)
+    for path in hasura_metadata.affected_files(change, project_dir):
+        console.print(f"  {path}", markup=False)
 
 
 def _ask_rename(candidate: RenameCandidate) -> bool:

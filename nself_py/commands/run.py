@@ -20,9 +20,11 @@ from pathlib import Path
 
 import psycopg
 
+from nself_py.commands import metadata as hasura_metadata
 from nself_py.database import backup, state
 from nself_py.database.connection import connect
 from nself_py.errors import NselfError
+from nself_py.metadata import MetadataPlan
 from nself_py.migrations import folders as migrations
 from nself_py.migrations.conflicts import base_line
 from nself_py.migrations.folders import NO_TRANSACTION_MARKER
@@ -388,6 +390,8 @@ class RunResult:
     migration_dir: Path | None
     """The first migration written (an online plan may write several: `migration_dirs`)."""
     migration_dirs: tuple[Path, ...] = ()
+    metadata: MetadataPlan | None = None
+    """The Hasura metadata change written with the migration (planned only, on a dry run)."""
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -516,8 +520,14 @@ def run(
             unchanged.store(memo_file, unchanged.Verdict(inputs, digest, describe(result.target)))
         return RunResult(result, None, None)
     report(f"Schema changes detected: {change_summary(result.operations)}")
+    managed = set(result.target.schemas) | set(also_manage)
+    if all_schemas:
+        managed |= set(result.current.schemas)
+    hasura = hasura_metadata.plan_for_run(
+        project_dir, database_name, result.target, result.current, managed, result.operations
+    )
     if dry_run:
-        return RunResult(result, None, None)
+        return RunResult(result, None, None, metadata=hasura)
     backup_dir = None
     applied = state.applied_versions(conn, project_dir, database_name)
     if make_backup:
@@ -535,4 +545,6 @@ def run(
         )
         folders.append(folder)
         base = int(folder.name.split("_", 1)[0])
-    return RunResult(result, backup_dir, folders[0], tuple(folders))
+    if hasura is not None and not hasura.empty:
+        hasura_metadata.apply(hasura)
+    return RunResult(result, backup_dir, folders[0], tuple(folders), hasura)

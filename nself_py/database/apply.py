@@ -455,6 +455,7 @@ def _lint(conn: psycopg.Connection, plan: Plan, report: Report) -> None:
     if plan.direction == UP and plan.steps:
         lint_pending(conn, ((s.migration.label, s.scripts) for s in plan.steps), report)
 
+
 def resumable_dirty(local: list[Migration], state: dict[int, bool], store: StateStore) -> set[int]:
     """The dirty versions a rerun can finish; raises for any other dirty version."""
     by_version = {m.version: m for m in local}

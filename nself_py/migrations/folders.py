@@ -235,11 +235,17 @@ def config_version(project_dir: Path) -> int:
 
 
 def find_migrations_dir(project_dir: Path, database_name: str) -> Path:
-    """`hasura/migrations/<database>` (config v3); for older configs whose migrations sit
-    directly in `hasura/migrations`, that folder."""
+    """`hasura/migrations/<database>` (config v3); under config v2 `hasura/migrations` itself,
+    where the Hasura CLI reads them (unless an earlier nself-py already wrote `<database>/`);
+    for a config v1 project whose migrations sit directly in `hasura/migrations`, that folder."""
     v3 = project_dir / "hasura" / "migrations" / database_name
     legacy = v3.parent
-    if v3.is_dir() or config_version(project_dir) >= 3 or not legacy.is_dir():
+    version = config_version(project_dir)
+    if v3.is_dir() or version >= 3:
+        return v3
+    if version == 2:
+        return legacy
+    if not legacy.is_dir():
         return v3
     if any(_FOLDER.fullmatch(p.name) or _FLAT_FILE.fullmatch(p.name) for p in legacy.iterdir()):
         return legacy

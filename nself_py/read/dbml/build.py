@@ -683,7 +683,8 @@ class Builder:
                 if v.kind == "expr":
                     self.check_expression(v.text, v.offset, "record value")
             rows.append(tuple(_record_value(v) for v in row))
-        return model.Records(table.name, tuple(columns), tuple(rows))
+        offsets = tuple(tuple(v.offset for v in row) for row in r.rows)
+        return model.Records(table.name, tuple(columns), tuple(rows), offsets)
 
     # -- whole schema --------------------------------------------------------------------------
 

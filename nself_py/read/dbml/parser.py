@@ -743,7 +743,8 @@ class Parser:
         if self.is_op("("):
             self.i += 1
             while True:
-                columns.append((self.name("a column name"), self.offset()))
+                at = self.offset()  # the name's own token, before name() moves past it
+                columns.append((self.name("a column name"), at))
                 if self.is_op(","):
                     self.i += 1
                     continue

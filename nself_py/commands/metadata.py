@@ -1,0 +1,156 @@
+"""Hasura metadata next to the migrations: what `db run` plans with each migration, and the
+`db metadata sync` / `db metadata check` commands for an existing database.
+
+When: a project maintains metadata when `hasura/config.yaml` declares `version: 2` or `3` (a
+Hasura CLI project: the metadata is created from nothing on the first run that changes
+something), or, without config.yaml, when `hasura/metadata` exists (read as config v3). A project
+with neither, or on config v1, is left alone: it may not use Hasura, or not this format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from nself_py.metadata import (
+    Inconsistency,
+    MetadataPlan,
+    apply,
+    check,
+    plan_metadata,
+)
+from nself_py.migrations import folders
+from nself_py.model import Name, Schema
+from nself_py.plan import operations as ops
+from nself_py.plan.operations import Operation
+from nself_py.read.introspect import introspect
+
+HASURA_OWN_SCHEMAS = ("auth", "storage")
+"""Schemas Hasura/Nhost manage themselves: never "managed" by default in `db metadata`."""
+
+
+__all__ = ["apply", "check_live", "maintained", "plan_for_run", "sync"]
+
+
+def hasura_dir(project_dir: Path) -> Path:
+    return project_dir / "hasura"
+
+
+def maintained(project_dir: Path) -> bool:
+    """Whether this project keeps Hasura metadata (see the module docstring)."""
+    hasura = hasura_dir(project_dir)
+    if not (hasura / "config.yaml").is_file():
+        return (hasura / "metadata").is_dir()
+    return folders.config_version(project_dir) in (2, 3)
+
+
+def renames_of(
+    operations: Collection[Operation],
+) -> tuple[dict[Name, Name], dict[tuple[Name, str], str]]:
+    """The table and column renames a plan carries (as `--rename` resolved them), in the form
+    `plan_metadata` takes: table old → new, (new table, old column) → new column."""
+    tables = {op.old: op.new for op in operations if isinstance(op, ops.RenameTable)}
+    columns = {(op.table, op.old): op.new for op in operations if isinstance(op, ops.RenameColumn)}
+    return tables, columns
+
+
+def plan_for_run(
+    project_dir: Path,
+    database_name: str,
+    target: Schema,
+    current: Schema,
+    managed: Collection[str],
+    operations: Collection[Operation],
+) -> MetadataPlan | None:
+    """The metadata change that goes with a migration from `current` (the live catalog, so
+    drops are known) to `target`; None when the project keeps no metadata."""
+    if not maintained(project_dir):
+        return None
+    tables, columns = renames_of(operations)
+    return plan_metadata(
+        target,
+        hasura_dir(project_dir),
+        managed,
+        source=database_name,
+        previous=current,
+        table_renames=tables,
+        column_renames=columns,
+    )
+
+
+def managed_schemas(project_dir: Path, database_name: str, live: Schema) -> list[str]:
+    """schema.dbml's schemas and those earlier migrations managed; without schema.dbml, every
+    user schema of the live database but Hasura's own (`auth`, `storage`)."""
+    from nself_py.commands.run import recorded_schemas
+    from nself_py.read.dbml import read_dbml
+
+    schema_file = project_dir / "schema.dbml"
+    migrations_dir = folders.find_migrations_dir(project_dir, database_name)
+    found = recorded_schemas(migrations_dir)
+    if schema_file.is_file():
+        found |= set(read_dbml(schema_file).schemas)
+    else:
+        found |= {s for s in live.schemas if s not in HASURA_OWN_SCHEMAS}
+    return sorted(found)
+
+
+def other_relations(conn: psycopg.Connection, schemas: Collection[str]) -> list[Name]:
+    """Views, materialized views and foreign tables of `schemas` (one query): tracking them is
+    fine, the model just does not hold them."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind IN ('v', 'm', 'f') AND n.nspname = ANY(%s)",
+        (list(schemas),),
+    ).fetchall()
+    return [Name(schema, name) for schema, name in rows]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    plan: MetadataPlan
+    managed: tuple[str, ...]
+    written: bool
+
+
+def sync(
+    conn: psycopg.Connection, project_dir: Path, database_name: str, *, dry_run: bool = False
+) -> SyncResult:
+    """Track every managed table of the live database and its relationships (idempotent: a
+    second sync plans nothing). Nothing is untracked: the live model is also `previous`."""
+    live = introspect(conn)
+    managed = managed_schemas(project_dir, database_name, live)
+    plan = plan_metadata(
+        live, hasura_dir(project_dir), managed, source=database_name, previous=live
+    )
+    if not dry_run and not plan.empty:
+        apply(plan)
+    return SyncResult(plan, tuple(managed), not dry_run and not plan.empty)
+
+
+def check_live(
+    conn: psycopg.Connection, project_dir: Path, database_name: str
+) -> tuple[list[Inconsistency], tuple[str, ...]]:
+    """What in `hasura/metadata` the live database contradicts, and the managed schemas."""
+    live = introspect(conn)
+    managed = managed_schemas(project_dir, database_name, live)
+    schemas = sorted(set(managed) | set(live.schemas))
+    found = check(
+        hasura_dir(project_dir),
+        live,
+        managed,
+        source=database_name,
+        other_relations=other_relations(conn, schemas),
+    )
+    return found, tuple(managed)
+
+
+def affected_files(plan: MetadataPlan, project_dir: Path) -> list[str]:
+    """The plan's paths relative to the project: writes, then deletes (marked)."""
+    shown = [(p, "") for p in plan.writes] + [(p, " (deleted)") for p in plan.deletes]
+    return [
+        f"{p.relative_to(project_dir) if p.is_relative_to(project_dir) else p}{mark}"
+        for p, mark in shown
+    ]
