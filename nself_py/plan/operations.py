@@ -47,6 +47,8 @@ class Hazard:
 
     kind: str
     message: str
+    blocking: int | None = None
+    """Rows of the live data that make the statement fail (measured by `db run`), if any."""
 
 
 class Operation:
@@ -525,6 +527,30 @@ def _type_change(old: str, new: str) -> tuple[bool, bool]:
     return True, True
 
 
+_FLOATS = {"real", "double precision"}
+_TIMES = re.compile(r"(timestamp|time)(?:\((\d+)\))? (with|without) time zone")
+
+
+def _rounds(old: str, new: str) -> bool:
+    """Whether casting `old` to `new` changes a value that does not fit instead of raising:
+    numeric scale, floats and numerics to integers, time precision, timestamps to dates."""
+    old_num, new_num = _NUMERIC.fullmatch(old), _NUMERIC.fullmatch(new)
+    if (old_num or old in _FLOATS) and new_num and new_num.group(1) is not None:
+        if old_num and old_num.group(1) is not None:
+            return int(new_num.group(2) or 0) < int(old_num.group(2) or 0)
+        return True
+    if (old_num or old in _FLOATS) and new in _INTEGERS:
+        return True
+    if old == "double precision" and new == "real":
+        return True
+    old_time, new_time = _TIMES.fullmatch(old), _TIMES.fullmatch(new)
+    if old_time and old_time.group(1) == "timestamp" and new == "date":
+        return True
+    if old_time and new_time and old_time.group(1) == new_time.group(1):
+        return int(new_time.group(2) or 6) < int(old_time.group(2) or 6)
+    return False
+
+
 # Integers and timestamps have no cast between them: integers are read as epoch milliseconds
 # (as pg-schema-diff does), and written back the same way, so down undoes up.
 _TIMESTAMP, _TIMESTAMPTZ = "timestamp without time zone", "timestamp with time zone"
@@ -565,13 +591,27 @@ class AlterColumnType(Operation):
 
     @property
     def using(self) -> str:
+        """The USING expression, "" for none. Never a cast that cuts or rounds silently: to
+        varchar(n) the value is left to the assignment cast (PostgreSQL raises "value too
+        long"); where even that would round, a checked cast raises on the first changed
+        value, naming it."""
         column = quote_ident(self.column)
         epoch = _EPOCH_CONVERSIONS.get((self.old_type, self.new_type))
         if epoch is not None:
             return epoch.format(column=column, type=self.new_type)
+        bounded = _VARCHAR.fullmatch(self.new_type)
+        if bounded and bounded.group(1) is not None:
+            return f"{column}::text" if self.via_text else ""
         array = "[]" if self.new_type.endswith("[]") else ""
         cast = f"::text{array}" if self.via_text else ""
-        return f"{column}{cast}::{self.new_type}"
+        converted = f"{column}{cast}::{self.new_type}"
+        if self.via_text or not _rounds(self.old_type, self.new_type):
+            return converted
+        where = quote_literal(f"{self.table}.{self.column} would change: ")
+        return (
+            f"CASE WHEN {converted}::{self.old_type} IS DISTINCT FROM {column} "
+            f"THEN ({where} || {column}::text)::{self.new_type} ELSE {converted} END"
+        )
 
     @property
     def hazards(self) -> tuple[Hazard, ...]:

@@ -1,0 +1,105 @@
+"""What `db run` refuses to write: a target that would drop most of the managed tables (an
+empty, truncated or wrong schema.dbml), and a migration the live data cannot accept (it would
+only fail later, in `db update`, with no way forward but `migrate:delete`).
+
+Both checks read the plan `db run` already made, with its live-measured hazards; the only
+extra query counts the rows of the tables a suspicious plan drops, in one statement."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from nself_py.errors import NselfError
+from nself_py.model import Name
+from nself_py.plan.operations import (
+    AddColumn,
+    AddConstraint,
+    AddForeignKey,
+    AlterColumnNullability,
+    CreateIndex,
+    DropTable,
+    Operation,
+    RecreateEnum,
+)
+
+
+class SuspiciousTarget(NselfError):
+    """schema.dbml would drop most or all of the managed tables; --allow-data-loss is needed."""
+
+
+class DataWouldReject(NselfError):
+    """The migration would fail on the live data; --force writes it anyway."""
+
+
+def _rows(conn: psycopg.Connection, tables: list[Name]) -> int:
+    counts = sql.SQL(" + ").join(
+        sql.SQL("(SELECT count(*) FROM {})").format(sql.Identifier(t.schema, t.name))
+        for t in tables
+    )
+    with conn.transaction(force_rollback=True):
+        return int(conn.execute(sql.SQL("SELECT ") + counts).fetchone()[0])
+
+
+def check_suspicious_target(
+    conn: psycopg.Connection,
+    operations: tuple[Operation, ...],
+    managed_tables: int,
+    target_tables: int,
+    schema_file: str,
+) -> None:
+    """Refuse a plan dropping more than half of the managed tables when they hold rows, or
+    every table (the target has none). The rule is deliberately about tables, not columns:
+    losing most of a database at once is what a wrong file looks like."""
+    dropped = [op.table.name for op in operations if isinstance(op, DropTable)]
+    if not dropped or len(dropped) * 2 <= managed_tables:
+        return
+    rows = _rows(conn, dropped)
+    if not rows and target_tables:
+        return
+    listed = ", ".join(str(t) for t in dropped[:5]) + (" …" if len(dropped) > 5 else "")
+    raise SuspiciousTarget(
+        f"refusing to write: {schema_file} would drop {len(dropped)} of the "
+        f"{managed_tables} managed table(s) ({listed}) holding {rows:,} row(s); "
+        f"it describes {target_tables} table(s). Is it the right file, complete? "
+        "Nothing was written. Pass --allow-data-loss if you mean to drop them."
+    )
+
+
+def _fix(op: Operation) -> str:
+    """How to make the live data acceptable to `op`."""
+    data_migration = "a data migration first (`nself-py db migrate:create <name> --up-sql …`)"
+    if isinstance(op, AddColumn):
+        return (
+            f"give {op.column.name} a default in schema.dbml (`default: …`), or add it nullable, "
+            f"fill it with {data_migration}, then make it NOT NULL"
+        )
+    if isinstance(op, AlterColumnNullability):
+        return f"fill the NULLs of {op.column} with {data_migration}, or give it a default"
+    if isinstance(op, AddConstraint | CreateIndex):
+        return f"remove the offending rows (duplicates, NULLs, violations) with {data_migration}"
+    if isinstance(op, AddForeignKey):
+        return f"delete or fix the orphan rows with {data_migration}"
+    if isinstance(op, RecreateEnum):
+        return (
+            f"move those rows to a value {op.enum} keeps with {data_migration}, e.g. "
+            "`UPDATE t SET c = 'kept' WHERE c = 'removed'` (the remap), then `db run` again"
+        )
+    return f"change the data with {data_migration}"
+
+
+def check_live_data(operations: tuple[Operation, ...], measured: dict) -> None:
+    """Refuse a plan whose statements the live data would make fail (measured counts > 0)."""
+    problems = []
+    for op in operations:
+        failing = [h for h in measured.get(op, ()) if h.blocking]
+        if failing:
+            hazards = "; ".join(f"{h.kind}: {h.message}" for h in failing)
+            problems.append(f"  {op.describe()}: {hazards}\n    fix: {_fix(op)}")
+    if problems:
+        raise DataWouldReject(
+            f"refusing to write: the live data would make {len(problems)} statement(s) of this "
+            "migration fail, so it could never apply (nothing was written):\n"
+            + "\n".join(problems)
+            + "\nPass --force to write it anyway."
+        )
