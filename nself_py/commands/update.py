@@ -25,6 +25,7 @@ from nself_py.database.connection import connect
 from nself_py.database.dataloss import DataLoss
 from nself_py.database.state import state_store
 from nself_py.errors import MigrationError, NselfError
+from nself_py.migrations.conflicts import Conflict, local_conflicts
 from nself_py.migrations.folders import local_migrations
 from nself_py.model import Schema
 
@@ -50,6 +51,23 @@ class DataLossRefused(NselfError):
             f"refusing to apply: {len(losses)} statement(s) of the pending migrations would "
             f"destroy data (nothing was changed):\n{listed}\n"
             "Review them; pass --allow-data-loss to apply anyway (a backup is taken first)."
+        )
+
+
+class MergeConflictRefused(NselfError):
+    """Two pending (or a pending and an applied) migrations were generated from the same base
+    and change the same table: applying both would repeat or undo one of them."""
+
+    def __init__(self, conflicts: list[Conflict]):
+        self.conflicts = conflicts
+        listed = "\n".join(f"  {c}" for c in conflicts)
+        later = max(c.second.version for c in conflicts)
+        super().__init__(
+            f"refusing to apply: {len(conflicts)} likely merge conflict(s) (nothing was "
+            f"changed):\n{listed}\nTo regenerate: `nself-py db migrate:delete --version "
+            f"{later}` (drops the later folder; its change is still in schema.dbml), "
+            "`nself-py db update` (applies the other), then `nself-py db run` writes the "
+            "change again on top of it."
         )
 
 
@@ -121,6 +139,9 @@ def update(
         before = store.read(conn)
         local = local_migrations(migrations_dir) if migrations_dir.is_dir() else []
         plan = plan_up(local, before)
+        conflicts = local_conflicts(migrations_dir, before) if plan.steps else []
+        if conflicts:
+            raise MergeConflictRefused(conflicts)
         losses = hazards.data_loss(conn, plan.steps)
         if losses and not allow_data_loss:
             raise DataLossRefused(losses)
