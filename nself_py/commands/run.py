@@ -21,7 +21,12 @@ from pathlib import Path
 import psycopg
 
 from nself_py.commands.pending import schema_with_pending
-from nself_py.commands.run_checks import check_live_data, check_suspicious_target
+from nself_py.commands.run_checks import (
+    check_hand_written,
+    check_live_data,
+    check_suspicious_target,
+    hand_written_indexes,
+)
 from nself_py.database import backup, state
 from nself_py.database.connection import connect
 from nself_py.errors import NselfError
@@ -523,6 +528,7 @@ def run(
     if dry_run:
         return RunResult(result, None, None)
     if not allow_data_loss:
+        check_hand_written(result.operations, hand_written_indexes(migrations_dir))
         check_suspicious_target(
             conn,
             result.operations,

@@ -14,11 +14,20 @@ from pathlib import Path
 import psycopg
 
 from nself_py.commands.update import ConfirmationRequired, DataLossRefused
-from nself_py.database.apply import Outcome, Plan, migrate, migration_lock, plan_down, plan_goto
+from nself_py.database.apply import (
+    DOWN,
+    Outcome,
+    Plan,
+    migrate,
+    migration_lock,
+    plan_down,
+    plan_goto,
+)
 from nself_py.database.backup import backup_database
 from nself_py.database.dataloss import DataLoss, data_loss
 from nself_py.errors import ConfigError
 from nself_py.migrations.folders import Migration
+from nself_py.plan.operations import NOT_RESTORED
 
 Planner = Callable[[list[Migration], dict[int, bool]], Plan]
 Report = Callable[[str], None]
@@ -105,6 +114,8 @@ def guarded_migrate(
             report(f"backed up the database to {folder}")
         for loss in losses:
             report(f"warning: destroying data (--allow-data-loss): {loss}")
+        for note in _not_restored(plan):
+            report("warning: " + note)
         outcome = migrate(
             *args,
             per_migration_transaction=per_migration_transaction,
@@ -112,3 +123,17 @@ def guarded_migrate(
             report=report,
         )
     return outcome, losses
+
+
+def _not_restored(plan: Plan) -> list[str]:
+    """The NOT_RESTORED hazards `db run` wrote into the down.sql files about to run: what a
+    rollback re-creates empty."""
+    marker = f"-- HAZARD: {NOT_RESTORED}: "
+    return [
+        f"{step.migration.label}: {line.removeprefix(marker)}"
+        for step in plan.steps
+        if step.direction == DOWN
+        for script in step.scripts
+        for line in script.file.read_text(encoding="utf-8").splitlines()
+        if line.startswith(marker)
+    ]

@@ -12,7 +12,7 @@ import heapq
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from nself_py.errors import NselfError
@@ -37,6 +37,9 @@ DELETES_DATA = "DELETES_DATA"
 REWRITES_TABLE = "REWRITES_TABLE"
 BLOCKS_WRITES = "BLOCKS_WRITES"
 MAY_FAIL = "MAY_FAIL"
+NOT_RESTORED = "NOT_RESTORED"
+"""A down step that re-creates what up dropped, empty: the data (and, for a table, what
+depended on it outside the model) does not come back; only a backup has it."""
 
 Key = tuple[object, ...]
 
@@ -358,10 +361,22 @@ class CreateTable(Operation):
     """A table with its keys, checks, indexes and comments; foreign keys are separate ops."""
 
     table: Table
+    restores: bool = field(default=False, compare=False)
+    """The reverse of a DropTable (down.sql): says what it cannot bring back."""
     rank: ClassVar[int] = 20
 
     def reverse(self) -> DropTable:
         return DropTable(self.table)
+
+    @property
+    def hazards(self) -> tuple[Hazard, ...]:
+        if not self.restores:
+            return ()
+        message = (
+            f"re-creates table {quote_name(self.table.name)} empty: its rows, and the triggers, "
+            "views and policies that depended on it, do not come back (restore a backup)"
+        )
+        return (Hazard(NOT_RESTORED, message),)
 
     def describe(self) -> str:
         return f"add table {quote_name(self.table.name)}"
@@ -380,7 +395,7 @@ class DropTable(Operation):
     rank: ClassVar[int] = 90
 
     def reverse(self) -> CreateTable:
-        return CreateTable(self.table)
+        return CreateTable(self.table, restores=True)
 
     @property
     def hazards(self) -> tuple[Hazard, ...]:
@@ -427,6 +442,8 @@ class RenameTable(Operation):
 class AddColumn(Operation):
     table: Name
     column: Column
+    restores: bool = field(default=False, compare=False)
+    """The reverse of a DropColumn (down.sql): says the values do not come back."""
     rank: ClassVar[int] = 30
 
     def reverse(self) -> DropColumn:
@@ -435,9 +452,18 @@ class AddColumn(Operation):
     @property
     def hazards(self) -> tuple[Hazard, ...]:
         c = self.column
+        found = []
+        if self.restores:
+            message = (
+                f"re-adds column {self.table}.{c.name}: the values up.sql dropped do not come "
+                "back (restore a backup)"
+            )
+            found.append(Hazard(NOT_RESTORED, message))
         if not c.nullable and c.default is None and c.identity is None:
-            return (Hazard(MAY_FAIL, f"NOT NULL without a default fails if {self.table} has rows"),)
-        return ()
+            found.append(
+                Hazard(MAY_FAIL, f"NOT NULL without a default fails if {self.table} has rows")
+            )
+        return tuple(found)
 
     def describe(self) -> str:
         return f"add column {self.table}.{self.column.name}"
@@ -456,7 +482,7 @@ class DropColumn(Operation):
     rank: ClassVar[int] = 80
 
     def reverse(self) -> AddColumn:
-        return AddColumn(self.table, self.column)
+        return AddColumn(self.table, self.column, restores=True)
 
     @property
     def hazards(self) -> tuple[Hazard, ...]:
