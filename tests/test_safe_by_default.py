@@ -345,3 +345,38 @@ def test_update_exits_0_when_only_schema_dbml_is_ahead(db_url, conn, tmp_path):
     assert "applied 1 migration(s)" in done.stdout
     assert "run `nself-py db run`" in done.stderr
     assert _columns(conn, "users") == ["id", "name", "bio"]
+
+
+def test_an_index_from_a_hand_written_migration_is_not_dropped_silently(db_url, conn, tmp_path):
+    """Case 8: nself's own `migrate:create add_user_indexes` example was undone by the next
+    `db run` (DROP INDEX, no hazard, no hint)."""
+    project = _blog(db_url, conn, tmp_path)
+    run(
+        "db",
+        "migrate:create",
+        "add_user_indexes",
+        "--project-dir",
+        str(project),
+        "--up-sql",
+        "CREATE INDEX users_name_idx ON users (name);",
+        "--down-sql",
+        "DROP INDEX users_name_idx;",
+    )
+    run("db", "migrate:up", *opts(project, db_url))
+    folders = migration_dirs(project)
+    with_bio = BLOG.replace("name text [not null]", "name text [not null]\n  bio text")
+    (project / "schema.dbml").write_text(with_bio)
+    refused = nself(project, db_url, "db", "run", "--no-backup")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "index users_name_idx on users is not in schema.dbml" in refused.stderr
+    assert "name [name: 'users_name_idx']" in refused.stderr
+    assert migration_dirs(project) == folders
+    declared = with_bio.replace(
+        "  bio text\n}", "  bio text\n  indexes {\n    name [name: 'users_name_idx']\n  }\n}"
+    )
+    (project / "schema.dbml").write_text(declared)
+    written = nself(project, db_url, "db", "run", "--no-backup")
+    assert written.returncode == 0, written.stderr
+    up = (migration_dirs(project)[-1] / "up.sql").read_text()
+    assert "bio" in up and "DROP INDEX" not in up, up
+    assert conn.execute("SELECT to_regclass('users_name_idx')").fetchone()[0] is not None
