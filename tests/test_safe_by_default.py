@@ -235,6 +235,9 @@ def test_an_empty_schema_file_is_refused(db_url: str, conn, tmp_path: Path):
     meant = nself(project, db_url, "db", "run", "--no-backup", "--allow-data-loss")
     assert meant.returncode == 0, meant.stderr
     assert len(migration_dirs(project)) == len(folders) + 1
+    down = (migration_dirs(project)[-1] / "down.sql").read_text()
+    assert "NOT_RESTORED: re-creates table public.posts empty" in down
+    assert "triggers, views and policies" in down
     refused_up = run("db", "migrate:up", *opts(project, db_url), check_code=1)
     assert "drops table public.posts holding 21 rows" in refused_up.stderr
     assert _blog_data(conn) == before
@@ -380,3 +383,26 @@ def test_an_index_from_a_hand_written_migration_is_not_dropped_silently(db_url, 
     up = (migration_dirs(project)[-1] / "up.sql").read_text()
     assert "bio" in up and "DROP INDEX" not in up, up
     assert conn.execute("SELECT to_regclass('users_name_idx')").fetchone()[0] is not None
+
+
+def test_a_rollback_says_what_it_cannot_bring_back(db_url, conn, tmp_path):
+    """Case 9, generated: the down.sql re-adding a dropped column said nothing about its
+    values; the drop itself ran without a backup."""
+    project = _blog(db_url, conn, tmp_path)
+    with_bio = BLOG.replace("name text [not null]", "name text [not null]\n  bio text")
+    (project / "schema.dbml").write_text(with_bio)
+    assert nself(project, db_url, "db", "run", "--no-backup").returncode == 0
+    run("db", "migrate:up", *opts(project, db_url))
+    conn.execute("UPDATE users SET bio = 'bio ' || id")
+    (project / "schema.dbml").write_text(BLOG)
+    assert nself(project, db_url, "db", "run", "--no-backup").returncode == 0
+    refused = run("db", "migrate:up", *opts(project, db_url), check_code=1)
+    assert "drops column public.users.bio holding 5 non-null values" in refused.stderr
+    assert _columns(conn, "users") == ["id", "name", "bio"]
+    dropped = run("db", "migrate:up", "--allow-data-loss", *opts(project, db_url))
+    assert "backed up the database to" in dropped.stdout and _backups(project)
+    back = run("db", "migrate:down", *opts(project, db_url))
+    said = back.stdout + back.stderr
+    assert "re-adds column users.bio: the values up.sql dropped do not come back" in said
+    assert _columns(conn, "users") == ["id", "name", "bio"]
+    assert conn.execute("SELECT count(bio) FROM users").fetchone()[0] == 0

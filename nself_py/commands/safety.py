@@ -91,13 +91,15 @@ def guarded_migrate(
     anything destructive, then run (the run plans again under the same re-entrant lock and so
     finds the same steps). A dry run reports the losses it would refuse."""
     args = (conn, project_dir, database_name, migrations_dir, planner)
+    if dry_run:  # takes no lock, as before
+        outcome = migrate(*args, dry_run=True)
+        losses = data_loss(conn, outcome.plan.steps) if outcome.plan.steps else []
+        for loss in losses:
+            report(f"warning: would destroy data (needs --allow-data-loss): {loss}")
+        return outcome, losses
     with migration_lock(conn, lock_timeout, report):
         plan = migrate(*args, dry_run=True).plan
         losses = data_loss(conn, plan.steps) if plan.steps else []
-        if dry_run:
-            for loss in losses:
-                report(f"warning: would destroy data (needs --allow-data-loss): {loss}")
-            return migrate(*args, dry_run=True), losses
         if losses and not guard.allow_data_loss:
             raise DataLossRefused(losses)
         if guard.production and plan.steps:
