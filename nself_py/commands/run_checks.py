@@ -178,8 +178,8 @@ def check_hand_written(operations: tuple[Operation, ...], hand_written: dict[str
         return
     lines = [
         f"  index {op.index.name} on {op.table} is not in schema.dbml (created by the "
-        f"hand-written migration {hand_written[op.index.name]}); to keep it, add to Table "
-        f"{op.table.name} {{ indexes {{ ... }} }}:\n      {_dbml_index(op)}"
+        f"hand-written migration {hand_written.get(op.index.name or '')}); to keep it, add "
+        f"to Table {op.table.name} {{ indexes {{ ... }} }}:\n      {_dbml_index(op)}"
         for op in dropped
     ]
     raise HandWrittenObjects(

@@ -297,10 +297,10 @@ def measure_plan(
                 result = _run(conn, count.query or "", timeout_ms)
                 counted(count, result if isinstance(result, str) else result[0])
         for table, counts in by_table.items():
-            for count, found in zip(
+            for count, figure in zip(
                 counts, _row_counts(conn, table, counts, timeout_ms), strict=True
             ):
-                counted(count, found)
+                counted(count, figure)
         for op, (table, target) in losses:
             size = sizes[table].rows if table in sizes else 0.0
             if size > max_rows:
