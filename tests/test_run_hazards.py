@@ -48,7 +48,7 @@ def _live_project(url: str, tmp_path: Path) -> Path:
 
 def test_run_counts_what_each_hazard_would_hit(any_db_url: str, tmp_path: Path) -> None:
     project = _live_project(any_db_url, tmp_path)
-    result = nself(project, any_db_url, "db", "run", "--no-backup")
+    result = nself(project, any_db_url, "db", "run", "--no-backup", "--force")
     assert result.returncode == 0, result.stderr
     (folder,) = migration_dirs(project)
     up = (folder / "up.sql").read_text()

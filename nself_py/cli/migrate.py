@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import psycopg
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -28,6 +27,7 @@ from nself_py.cli import (
 )
 from nself_py.cli.seed import print_seed_status
 from nself_py.cli.team import drift_of, print_drift
+from nself_py.commands.safety import Guard, Planner, down_planner, goto_planner, guarded_migrate
 from nself_py.commands.update import ConfirmationRequired, is_production
 from nself_py.database.apply import (
     APPLIED,
@@ -39,15 +39,11 @@ from nself_py.database.apply import (
     Plan,
     Status,
     hasura_status_text,
-    migrate,
-    migrate_down,
-    migrate_up,
-    migration_lock,
     migration_status,
     plan_down,
     plan_goto,
+    plan_up,
 )
-from nself_py.database.backup import backup_database
 from nself_py.database.connection import connect, describe_target
 from nself_py.database.housekeeping import delete, mark_version, plan_deletion
 from nself_py.database.sources import all_sources, source_url
@@ -101,6 +97,13 @@ ConfirmOption = Annotated[
     bool,
     typer.Option(
         "--confirm", help="Apply to a production database (the plan and a backup come first)."
+    ),
+]
+AllowDataLossOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-data-loss",
+        help="Run statements that would destroy data now in the database (a backup comes first).",
     ),
 ]
 PerMigrationOption = Annotated[
@@ -271,6 +274,7 @@ def migrate_up_command(
     lock_timeout: LockTimeoutOption = 60.0,
     skip_execution: SkipExecutionOption = False,
     force: ForceOption = False,
+    allow_data_loss: AllowDataLossOption = False,
     env: EnvOption = None,
     confirmed: ConfirmOption = False,
     all_databases: AllDatabasesOption = False,
@@ -300,54 +304,52 @@ def migrate_up_command(
         _mark(targets[0], version, True, force, dry_run, lock_timeout)  # type: ignore[arg-type]
         return
 
-    def up(conn: psycopg.Connection, target: Target, plan_only: bool) -> Outcome:
-        return migrate_up(
-            conn,
-            target.project.dir,
-            target.name,
-            target.migrations_dir,
-            count=count,
-            version=version,
-            strict_order=strict_order,
-            dry_run=plan_only,
-            per_migration_transaction=per_migration_transaction,
-            lock_timeout=lock_timeout,
-            report=_report,
-        )
-
-    def guarded(conn: psycopg.Connection, target: Target) -> Outcome:
-        """Production: under the lock, the plan, a refusal without --confirm, a backup, the run
-        (which plans again under the same, re-entrant, lock and so finds the same steps)."""
-        with migration_lock(conn, lock_timeout, _report):
-            plan = up(conn, target, plan_only=True).plan
-            if plan.steps:
-                _print_plan(plan, f"production database {target.name}: to apply")
-                if not confirmed:
-                    raise ConfirmationRequired(
-                        "this is a production database: pass --confirm to apply "
-                        f"{len(plan.steps)} pending migration(s) (nothing was changed)"
-                    )
-                folder = backup_database(target.url, conn, target.project.dir, target.name)
-                console.print(f"backed up the database to {folder}", markup=False)
-            return up(conn, target, plan_only=False)
+    def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
+        return plan_up(local, state, count=count, version=version, strict_order=strict_order)
 
     _migrate_each(
         targets,
         dry_run,
-        guarded if production else (lambda conn, target: up(conn, target, dry_run)),
+        lambda _target: planner,
+        Guard(allow_data_loss, production, confirmed),
+        per_migration_transaction,
+        lock_timeout,
     )
 
 
 def _migrate_each(
     targets: list[Target],
     dry_run: bool,
-    migrate_one: Callable[[psycopg.Connection, Target], Outcome],
+    planner_of: Callable[[Target], Planner],
+    guard: Guard,
+    per_migration_transaction: bool,
+    lock_timeout: float,
 ) -> None:
-    """Run one migrate call per database, each on its own connection, and print its outcome."""
+    """Run one guarded migrate call per database, each on its own connection, and print its
+    outcome. The planner may depend on the database (goto --all-databases)."""
+
+    def show(target: Target) -> Callable[[Plan], None]:
+        verb = {"up": "apply", "down": "roll back"}
+        return lambda plan: _print_plan(
+            plan, f"production database {target.name}: to {verb.get(plan.direction, 'run')}"
+        )
 
     def run(target: Target) -> str:
         with connect(target.url, autocommit=True) as conn, _spinner(dry_run):
-            outcome = migrate_one(conn, target)
+            outcome, _ = guarded_migrate(
+                conn,
+                target.url,
+                target.project.dir,
+                target.name,
+                target.migrations_dir,
+                planner_of(target),
+                guard,
+                dry_run=dry_run,
+                per_migration_transaction=per_migration_transaction,
+                lock_timeout=lock_timeout,
+                report=_report,
+                show_plan=show(target),
+            )
         return _print_outcome(outcome, dry_run)
 
     _on_each(targets, run)
@@ -374,6 +376,9 @@ def migrate_down_command(
     lock_timeout: LockTimeoutOption = 60.0,
     skip_execution: SkipExecutionOption = False,
     force: ForceOption = False,
+    allow_data_loss: AllowDataLossOption = False,
+    env: EnvOption = None,
+    confirmed: ConfirmOption = False,
     all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
@@ -391,22 +396,18 @@ def migrate_down_command(
         _mark(targets[0], version, False, force, dry_run, lock_timeout)  # type: ignore[arg-type]
         return
 
+    if all_databases and to_version is not None:
+        _known_somewhere(targets, to_version, "--to-version")
+        planner: Planner = lambda local, state: plan_down(local, state, to_version=to_version)  # noqa: E731
+    else:
+        planner = down_planner(count, to_version, version)
     _migrate_each(
         targets,
         dry_run,
-        lambda conn, target: migrate_down(
-            conn,
-            target.project.dir,
-            target.name,
-            target.migrations_dir,
-            count=count,
-            to_version=to_version,
-            version=version,
-            dry_run=dry_run,
-            per_migration_transaction=per_migration_transaction,
-            lock_timeout=lock_timeout,
-            report=_report,
-        ),
+        lambda _target: planner,
+        Guard(allow_data_loss, is_production(env) and not dry_run, confirmed),
+        per_migration_transaction,
+        lock_timeout,
     )
 
 
@@ -416,6 +417,9 @@ def migrate_goto_command(
     dry_run: DryRunOption = False,
     per_migration_transaction: PerMigrationOption = False,
     lock_timeout: LockTimeoutOption = 60.0,
+    allow_data_loss: AllowDataLossOption = False,
+    env: EnvOption = None,
+    confirmed: ConfirmOption = False,
     all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
@@ -431,25 +435,11 @@ def migrate_goto_command(
     _migrate_each(
         targets,
         dry_run,
-        lambda conn, target: migrate(
-            conn,
-            target.project.dir,
-            target.name,
-            target.migrations_dir,
-            _goto_at_or_before(version) if all_databases else _goto_exactly(version),
-            dry_run=dry_run,
-            per_migration_transaction=per_migration_transaction,
-            lock_timeout=lock_timeout,
-            report=_report,
-        ),
+        lambda _target: _goto_at_or_before(version) if all_databases else goto_planner(version),
+        Guard(allow_data_loss, is_production(env) and not dry_run, confirmed),
+        per_migration_transaction,
+        lock_timeout,
     )
-
-
-Planner = Callable[[list[Migration], dict[int, bool]], Plan]
-
-
-def _goto_exactly(version: int) -> Planner:
-    return lambda local, state: plan_goto(local, state, version)
 
 
 def _goto_at_or_before(version: int) -> Planner:

@@ -49,9 +49,21 @@ def db_run(
         bool, typer.Option("--dry-run", help="Print up/down SQL and hazards; write nothing.")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Write even when local migrations are unapplied.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Write even when local migrations are unapplied or the live data would make "
+            "the migration fail.",
+        ),
     ] = False,
     no_backup: Annotated[bool, typer.Option("--no-backup", help="Skip the backup.")] = False,
+    allow_data_loss: Annotated[
+        bool,
+        typer.Option(
+            "--allow-data-loss",
+            help="Write a migration that drops most or all of the managed tables.",
+        ),
+    ] = False,
     all_schemas: Annotated[
         bool,
         typer.Option(
@@ -109,6 +121,7 @@ def db_run(
             name=name,
             dry_run=dry_run,
             force=force,
+            allow_data_loss=allow_data_loss,
             make_backup=not no_backup,
             all_schemas=all_schemas,
             options=options,

@@ -21,6 +21,13 @@ from pathlib import Path
 import psycopg
 
 from nself_py.commands import metadata as hasura_metadata
+from nself_py.commands.pending import schema_with_pending
+from nself_py.commands.run_checks import (
+    check_hand_written,
+    check_live_data,
+    check_suspicious_target,
+    hand_written_indexes,
+)
 from nself_py.database import backup, state
 from nself_py.database.connection import connect
 from nself_py.errors import NselfError
@@ -449,6 +456,7 @@ def run(
     name: str | None = None,
     dry_run: bool = False,
     force: bool = False,
+    allow_data_loss: bool = False,
     make_backup: bool = True,
     all_schemas: bool = False,
     options: Options = Options(),
@@ -470,14 +478,17 @@ def run(
         listed = ", ".join(str(v) for v in pending[:5]) + (" …" if len(pending) > 5 else "")
         raise PendingMigrationsError(
             f"the database has not applied {len(pending)} local migration(s) ({listed}); a new "
-            "diff would repeat them. Apply them first (`nself-py db migrate:up`, or `db update`), "
-            "or pass --force."
+            "diff would repeat them. Apply them first (`nself-py db migrate:up`, or `db update`); "
+            "one that can never apply (it fails on the live data) is removed with "
+            "`nself-py db migrate:delete --version V`, after which `db run` writes it again "
+            "as schema.dbml now says; --force writes only what they leave to do (diffed with "
+            "them replayed in a scratch database)."
         )
     also_manage = recorded_schemas(migrations_dir)
     memo_file = project_dir / unchanged.MEMO
     source_key = _source_key(conn, source) if source is not None else None
     inputs = None
-    if source_key is not None and catalog is not None:
+    if source_key is not None and catalog is not None and not pending:
         inputs = unchanged.inputs_key(
             source_key, database_name, also_manage, all_schemas, options.renames
         )
@@ -492,6 +503,13 @@ def run(
         if source is None or source_key is None or schema_file is None:
             raise TypeError("run() needs `written`, or `source` and `schema_file`")
         written, canonical = load_target(source, source_key, schema_file, project_dir, report)
+    current = catalog.result if catalog else None
+    if pending:
+        managed = set(written.schemas) | also_manage
+        after = schema_with_pending(
+            url, conn, project_dir, database_name, migrations_dir, managed, report
+        )
+        current = lambda: after  # noqa: E731
     try:
         result = plan(
             conn,
@@ -500,7 +518,7 @@ def run(
             also_manage=also_manage,
             all_schemas=all_schemas,
             options=dataclasses.replace(options, measure=True),
-            catalog=catalog.result if catalog else None,
+            catalog=current,
             source_key=source_key,
             canonical=canonical,
             write_caches=not dry_run,  # a dry run writes nothing, not even a cache
@@ -528,6 +546,17 @@ def run(
     )
     if dry_run:
         return RunResult(result, None, None, metadata=hasura)
+    if not allow_data_loss:
+        check_hand_written(result.operations, hand_written_indexes(migrations_dir))
+        check_suspicious_target(
+            conn,
+            result.operations,
+            len(result.current.tables),
+            len(result.target.tables),
+            schema_file.name if schema_file else "schema.dbml",
+        )
+    if not force:
+        check_live_data(result.operations, result.measured)
     backup_dir = None
     applied = state.applied_versions(conn, project_dir, database_name)
     if make_backup:
@@ -536,7 +565,7 @@ def run(
         backup_dir = backup.take_backup(url, conn, project_dir, full, applied)
         report(f"Backed up database to {backup_dir.relative_to(project_dir)}")
     stem = safe_name(name or migration_name(result.operations))
-    base = max(applied, default=None)
+    base = max([*applied, *pending], default=None)  # generated on top of the pending ones
     folders = []
     for part in result.parts:
         up_sql = _headed(result, part.up_sql, base)

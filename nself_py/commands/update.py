@@ -35,6 +35,7 @@ from nself_py.database.reconcile import reconcile
 from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.database.state import state_store
 from nself_py.errors import MigrationError, NselfError
+from nself_py.migrations.conflicts import Conflict, local_conflicts
 from nself_py.migrations.folders import local_migrations
 from nself_py.model import Schema
 
@@ -60,6 +61,23 @@ class DataLossRefused(NselfError):
             f"refusing to apply: {len(losses)} statement(s) of the pending migrations would "
             f"destroy data (nothing was changed):\n{listed}\n"
             "Review them; pass --allow-data-loss to apply anyway (a backup is taken first)."
+        )
+
+
+class MergeConflictRefused(NselfError):
+    """Two pending (or a pending and an applied) migrations were generated from the same base
+    and change the same table: applying both would repeat or undo one of them."""
+
+    def __init__(self, conflicts: list[Conflict]):
+        self.conflicts = conflicts
+        listed = "\n".join(f"  {c}" for c in conflicts)
+        later = max(c.second.version for c in conflicts)
+        super().__init__(
+            f"refusing to apply: {len(conflicts)} likely merge conflict(s) (nothing was "
+            f"changed):\n{listed}\nTo regenerate: `nself-py db migrate:delete --version "
+            f"{later}` (drops the later folder; its change is still in schema.dbml), "
+            "`nself-py db update` (applies the other), then `nself-py db run` writes the "
+            "change again on top of it."
         )
 
 
@@ -131,6 +149,9 @@ def update(
         before = reconcile(conn, store, local, database_name)
         resuming = resumable_dirty(local, before, store)
         plan = plan_up(local, {v: d for v, d in before.items() if v not in resuming})
+        conflicts = local_conflicts(migrations_dir, before) if plan.steps else []
+        if conflicts:
+            raise MergeConflictRefused(conflicts)
         for version in sorted(resuming):
             report(f"version {version} is dirty (interrupted outside a transaction): resuming it")
         losses = hazards.data_loss(conn, plan.steps)

@@ -195,23 +195,37 @@ def _display(table: tuple[str, str], column: str | None = None) -> str:
     return ".".join([*table, column] if column else table)
 
 
+def _column_type(conn: psycopg.Connection, table: tuple[str, str], column: str) -> str | None:
+    row = conn.execute(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+        "to_regclass(%s) AND attname = %s AND attnum > 0 AND NOT attisdropped",
+        (sql.Identifier(*table).as_string(conn), column),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def _changed_values(conn: psycopg.Connection, target: Target, table: tuple[str, str]) -> int:
-    """How many current values would not read back the same after the type change (0 when the
-    conversion fails: then the migration fails and rolls back, losing nothing)."""
+    """How many current values would not read back the same after the type change: converted
+    and compared in the old type (so 1.50 -> numeric(10,1) is no loss, 1.25 is), else as text.
+    A checked cast (one that raises on loss) is measured by the plain cast it guards: those
+    rows are the ones that make it fail. 0 when no conversion can even be evaluated: then the
+    migration fails and rolls back, losing nothing."""
     column = sql.Identifier(target.column or "")
-    converted = (
-        sql.SQL(target.using)  # type: ignore[arg-type]  # SQL from the migration file itself
-        if target.using
-        else sql.SQL("{}::{}").format(column, sql.SQL(target.new_type or ""))  # type: ignore[arg-type]
-    )
-    query = sql.SQL(
-        "SELECT count(*) FROM {} WHERE {} IS NOT NULL AND ({})::text IS DISTINCT FROM {}::text"
-    ).format(sql.Identifier(*table), column, converted, column)
-    try:
-        with conn.transaction():
-            return conn.execute(query).fetchone()[0]
-    except psycopg.Error:
-        return 0
+    old = _column_type(conn, table, target.column or "")
+    plain = sql.SQL("{}::{}").format(column, sql.SQL(target.new_type or ""))  # type: ignore[arg-type]
+    written = sql.SQL(target.using) if target.using else plain  # type: ignore[arg-type]  # from the migration
+    in_old = "({}) IS DISTINCT FROM {}" if old is None else "({})::" + old + " IS DISTINCT FROM {}"
+    as_text = "({})::text IS DISTINCT FROM {}::text"
+    for converted, compare in ((written, in_old), (written, as_text), (plain, in_old)):
+        query = sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL AND " + compare).format(
+            sql.Identifier(*table), column, converted, column
+        )
+        try:
+            with conn.transaction():
+                return conn.execute(query).fetchone()[0]
+        except psycopg.Error:
+            continue
+    return 0
 
 
 def _plural(count: int, noun: str) -> str:

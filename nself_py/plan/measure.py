@@ -34,8 +34,9 @@ from nself_py.plan.operations import (
     DropTable,
     Hazard,
     Operation,
+    RecreateEnum,
 )
-from nself_py.sql.quote import quote_ident, quote_name
+from nself_py.sql.quote import quote_ident, quote_literal, quote_name
 
 MAX_ROWS = 1_000_000
 BIG_ROWS = 100_000
@@ -58,6 +59,8 @@ class _Count:
     query: str | None
     describe: str
     """How to say the count: `{n} rows violate it`."""
+    kind: str = MAY_FAIL
+    """The hazard the figure belongs to; any count above 0 makes the statement fail."""
 
 
 def _not_null(columns: Sequence[str]) -> str:
@@ -72,8 +75,29 @@ def _duplicates(table: Name, keys: Sequence[str], where: str | None, not_null: s
     )
 
 
+def _enum_counts(op: RecreateEnum, live: dict[Name, Table]) -> list[_Count]:
+    """Rows of each live column still holding a value the rebuilt enum drops."""
+    removed = [v for v in op.old_values if v not in op.new_values]
+    if not removed:
+        return []
+    values = ", ".join(quote_literal(v) for v in removed)
+    found = []
+    for c in op.columns:
+        if c.table not in live:
+            continue
+        column = quote_ident(c.column)
+        condition = (
+            f"{column}::text[] && ARRAY[{values}]" if c.array else f"{column}::text IN ({values})"
+        )
+        words = f"{{n}} row(s) of {c.table}.{c.column} hold {values}"
+        found.append(_Count(op, c.table, condition, None, words, DELETES_DATA))
+    return found
+
+
 def _counts(op: Operation, live: dict[Name, Table]) -> list[_Count]:
     """What to count for one operation (nothing when its table is not live yet)."""
+    if isinstance(op, RecreateEnum):
+        return _enum_counts(op, live)
     table = live.get(getattr(op, "table", None))  # type: ignore[arg-type]
     if table is None:
         return []
@@ -243,6 +267,16 @@ def measure_plan(
     plans = [c for op in ops for c in _counts(op, live)]
     losses = [(op, found) for op in ops if (found := _loss_target(op, live)) is not None]
     figures: dict[Operation, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    blocking: dict[tuple[Operation, str], int] = defaultdict(int)
+
+    def counted(count: _Count, result: int | str) -> None:
+        if isinstance(result, str):
+            figures[count.op][count.kind].append(result)
+            return
+        figures[count.op][count.kind].append(_say(count.describe, result))
+        if result:
+            blocking[count.op, count.kind] += result
+
     outermost = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with conn.transaction(force_rollback=True):
         if outermost:
@@ -256,19 +290,17 @@ def measure_plan(
             size = sizes[count.table].rows if count.table in sizes else 0.0
             if size > max_rows:
                 note = f"not counted: {quote_name(count.table)} has about {size:,.0f} rows"
-                figures[count.op][MAY_FAIL].append(note)
+                figures[count.op][count.kind].append(note)
             elif count.condition is not None:
                 by_table[count.table].append(count)
             else:
                 result = _run(conn, count.query or "", timeout_ms)
-                text = result if isinstance(result, str) else _say(count.describe, result[0])
-                figures[count.op][MAY_FAIL].append(text)
+                counted(count, result if isinstance(result, str) else result[0])
         for table, counts in by_table.items():
-            for count, result in zip(
+            for count, figure in zip(
                 counts, _row_counts(conn, table, counts, timeout_ms), strict=True
             ):
-                text = result if isinstance(result, str) else _say(count.describe, result)
-                figures[count.op][MAY_FAIL].append(text)
+                counted(count, figure)
         for op, (table, target) in losses:
             size = sizes[table].rows if table in sizes else 0.0
             if size > max_rows:
@@ -299,6 +331,6 @@ def measure_plan(
                 message = "; ".join(extra)  # says what the generic message says, with figures
             else:
                 message = "; ".join([hazard.message, *extra])
-            hazards.append(Hazard(hazard.kind, message))
+            hazards.append(Hazard(hazard.kind, message, blocking.get((op, hazard.kind))))
         measured[op] = tuple(hazards) + ((scans[op],) if op in scans else ())
     return measured

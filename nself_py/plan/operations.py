@@ -12,7 +12,7 @@ import heapq
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from nself_py.errors import NselfError
@@ -37,6 +37,9 @@ DELETES_DATA = "DELETES_DATA"
 REWRITES_TABLE = "REWRITES_TABLE"
 BLOCKS_WRITES = "BLOCKS_WRITES"
 MAY_FAIL = "MAY_FAIL"
+NOT_RESTORED = "NOT_RESTORED"
+"""A down step that re-creates what up dropped, empty: the data (and, for a table, what
+depended on it outside the model) does not come back; only a backup has it."""
 
 Key = tuple[object, ...]
 
@@ -47,6 +50,8 @@ class Hazard:
 
     kind: str
     message: str
+    blocking: int | None = None
+    """Rows of the live data that make the statement fail (measured by `db run`), if any."""
 
 
 class Operation:
@@ -356,10 +361,22 @@ class CreateTable(Operation):
     """A table with its keys, checks, indexes and comments; foreign keys are separate ops."""
 
     table: Table
+    restores: bool = field(default=False, compare=False)
+    """The reverse of a DropTable (down.sql): says what it cannot bring back."""
     rank: ClassVar[int] = 20
 
     def reverse(self) -> DropTable:
         return DropTable(self.table)
+
+    @property
+    def hazards(self) -> tuple[Hazard, ...]:
+        if not self.restores:
+            return ()
+        message = (
+            f"re-creates table {quote_name(self.table.name)} empty: its rows, and the triggers, "
+            "views and policies that depended on it, do not come back (restore a backup)"
+        )
+        return (Hazard(NOT_RESTORED, message),)
 
     def describe(self) -> str:
         return f"add table {quote_name(self.table.name)}"
@@ -378,7 +395,7 @@ class DropTable(Operation):
     rank: ClassVar[int] = 90
 
     def reverse(self) -> CreateTable:
-        return CreateTable(self.table)
+        return CreateTable(self.table, restores=True)
 
     @property
     def hazards(self) -> tuple[Hazard, ...]:
@@ -425,6 +442,8 @@ class RenameTable(Operation):
 class AddColumn(Operation):
     table: Name
     column: Column
+    restores: bool = field(default=False, compare=False)
+    """The reverse of a DropColumn (down.sql): says the values do not come back."""
     rank: ClassVar[int] = 30
 
     def reverse(self) -> DropColumn:
@@ -433,9 +452,18 @@ class AddColumn(Operation):
     @property
     def hazards(self) -> tuple[Hazard, ...]:
         c = self.column
+        found = []
+        if self.restores:
+            message = (
+                f"re-adds column {self.table}.{c.name}: the values up.sql dropped do not come "
+                "back (restore a backup)"
+            )
+            found.append(Hazard(NOT_RESTORED, message))
         if not c.nullable and c.default is None and c.identity is None:
-            return (Hazard(MAY_FAIL, f"NOT NULL without a default fails if {self.table} has rows"),)
-        return ()
+            found.append(
+                Hazard(MAY_FAIL, f"NOT NULL without a default fails if {self.table} has rows")
+            )
+        return tuple(found)
 
     def describe(self) -> str:
         return f"add column {self.table}.{self.column.name}"
@@ -454,7 +482,7 @@ class DropColumn(Operation):
     rank: ClassVar[int] = 80
 
     def reverse(self) -> AddColumn:
-        return AddColumn(self.table, self.column)
+        return AddColumn(self.table, self.column, restores=True)
 
     @property
     def hazards(self) -> tuple[Hazard, ...]:
@@ -525,6 +553,30 @@ def _type_change(old: str, new: str) -> tuple[bool, bool]:
     return True, True
 
 
+_FLOATS = {"real", "double precision"}
+_TIMES = re.compile(r"(timestamp|time)(?:\((\d+)\))? (with|without) time zone")
+
+
+def _rounds(old: str, new: str) -> bool:
+    """Whether casting `old` to `new` changes a value that does not fit instead of raising:
+    numeric scale, floats and numerics to integers, time precision, timestamps to dates."""
+    old_num, new_num = _NUMERIC.fullmatch(old), _NUMERIC.fullmatch(new)
+    if (old_num or old in _FLOATS) and new_num and new_num.group(1) is not None:
+        if old_num and old_num.group(1) is not None:
+            return int(new_num.group(2) or 0) < int(old_num.group(2) or 0)
+        return True
+    if (old_num or old in _FLOATS) and new in _INTEGERS:
+        return True
+    if old == "double precision" and new == "real":
+        return True
+    old_time, new_time = _TIMES.fullmatch(old), _TIMES.fullmatch(new)
+    if old_time and old_time.group(1) == "timestamp" and new == "date":
+        return True
+    if old_time and new_time and old_time.group(1) == new_time.group(1):
+        return int(new_time.group(2) or 6) < int(old_time.group(2) or 6)
+    return False
+
+
 # Integers and timestamps have no cast between them: integers are read as epoch milliseconds
 # (as pg-schema-diff does), and written back the same way, so down undoes up.
 _TIMESTAMP, _TIMESTAMPTZ = "timestamp without time zone", "timestamp with time zone"
@@ -565,13 +617,27 @@ class AlterColumnType(Operation):
 
     @property
     def using(self) -> str:
+        """The USING expression, "" for none. Never a cast that cuts or rounds silently: to
+        varchar(n) the value is left to the assignment cast (PostgreSQL raises "value too
+        long"); where even that would round, a checked cast raises on the first changed
+        value, naming it."""
         column = quote_ident(self.column)
         epoch = _EPOCH_CONVERSIONS.get((self.old_type, self.new_type))
         if epoch is not None:
             return epoch.format(column=column, type=self.new_type)
+        bounded = _VARCHAR.fullmatch(self.new_type)
+        if bounded and bounded.group(1) is not None:
+            return f"{column}::text" if self.via_text else ""
         array = "[]" if self.new_type.endswith("[]") else ""
         cast = f"::text{array}" if self.via_text else ""
-        return f"{column}{cast}::{self.new_type}"
+        converted = f"{column}{cast}::{self.new_type}"
+        if self.via_text or not _rounds(self.old_type, self.new_type):
+            return converted
+        where = quote_literal(f"{self.table}.{self.column} would change: ")
+        return (
+            f"CASE WHEN {converted}::{self.old_type} IS DISTINCT FROM {column} "
+            f"THEN ({where} || {column}::text)::{self.new_type} ELSE {converted} END"
+        )
 
     @property
     def hazards(self) -> tuple[Hazard, ...]:
