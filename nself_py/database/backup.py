@@ -162,30 +162,78 @@ def list_backups(project_dir: Path) -> list[Backup]:
         match = _STAMP.fullmatch(folder.name)
         dump, manifest = folder / DUMP_FILE, folder / MANIFEST_FILE
         if match and dump.is_file() and manifest.is_file():
+            try:
+                read = read_manifest(folder)
+            except (OSError, ValueError, TypeError):  # listed by incomplete_backups
+                continue
             key = (match[1], int(match[2] or 1))
-            found.append((key, Backup(folder, read_manifest(folder), dump.stat().st_size)))
+            found.append((key, Backup(folder, read, dump.stat().st_size)))
     return [backup for _, backup in sorted(found, key=lambda pair: pair[0])]
 
 
 def find_backup(project_dir: Path, name: str | None = None) -> Backup:
     """The named backup (folder name under bin/dbsyncs), or the newest one."""
     backups = list_backups(project_dir)
+    if name is not None:
+        for backup in backups:
+            if backup.name == name:
+                return backup
+        for partial in incomplete_backups(project_dir):
+            if partial.name == name:
+                raise ConfigError(
+                    f"backup {name!r} in {project_dir / BACKUP_ROOT} is incomplete "
+                    f"({partial.reason}) and cannot be restored"
+                )
     if not backups:
         raise ConfigError(f"no backups in {project_dir / BACKUP_ROOT} (take one with `db backup`)")
     if name is None:
         return backups[-1]
-    for backup in backups:
-        if backup.name == name:
-            return backup
     known = ", ".join(b.name for b in backups[-5:])
     raise ConfigError(f"no backup named {name!r} in {project_dir / BACKUP_ROOT} (newest: {known})")
 
 
+@dataclass(frozen=True)
+class IncompleteBackup:
+    """A backup folder that cannot be restored: listed with the reason, removed by pruning."""
+
+    folder: Path
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+
+def incomplete_backups(project_dir: Path) -> list[IncompleteBackup]:
+    """Backup folders (timestamp names) lacking their dump or a readable manifest, oldest
+    first: an interrupted pg_dump, a disk that filled up, a folder copied in half."""
+    root = project_dir / BACKUP_ROOT
+    found = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else ():
+        if not folder.is_dir() or not _STAMP.fullmatch(folder.name):
+            continue
+        dump, manifest = folder / DUMP_FILE, folder / MANIFEST_FILE
+        missing = [f.name for f in (dump, manifest) if not f.is_file()]
+        if missing:
+            found.append(IncompleteBackup(folder, f"no {' and no '.join(missing)}"))
+            continue
+        try:
+            read_manifest(folder)
+        except (OSError, ValueError, TypeError) as error:
+            found.append(IncompleteBackup(folder, f"unreadable {MANIFEST_FILE}: {error}"))
+    return found
+
+
 def prune_backups(project_dir: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` backups; returns the deleted folders."""
+    """Delete all but the newest `keep` backups, and the incomplete folders older than the
+    newest complete one (a newer one may still be being written); returns the deleted folders."""
     if keep < 1:
         raise ConfigError("--keep must be at least 1")
-    doomed = [b.folder for b in list_backups(project_dir)[:-keep]]
+    complete = list_backups(project_dir)
+    doomed = [b.folder for b in complete[:-keep]]
+    if complete:
+        newest = complete[-1].name
+        doomed += [i.folder for i in incomplete_backups(project_dir) if i.name < newest]
     for folder in doomed:
         shutil.rmtree(folder)
     return doomed
