@@ -20,7 +20,6 @@ import typing
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
-from copy import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +27,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperOption
 
 from nself_py.errors import EXIT_OK, NselfError
 
@@ -140,20 +140,13 @@ def _long_name(info: Any) -> str | None:
     return names[0] if names else None
 
 
-def _flags_as_flags(annotation: Any) -> Any:
-    """A bool option shows as a flag in help, not `<bool>` (typer 0.2x prints the type)."""
-    if typing.get_origin(annotation) is not Annotated:
-        return annotation
-    base, *extras = typing.get_args(annotation)
-    if base is not bool:
-        return annotation
-    patched = []
-    for extra in extras:
-        if isinstance(extra, typer.models.OptionInfo) and extra.metavar is None:
-            extra = copy(extra)
-            extra.metavar = ""
-        patched.append(extra)
-    return Annotated[(base, *patched)]  # type: ignore[valid-type]
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    """Flags show as flags in help (typer 0.2x prints `<bool>` beside them)."""
+    return "" if self.is_flag else _option_type(self, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 
 def _with_global_options(
@@ -164,8 +157,7 @@ def _with_global_options(
     hints = typing.get_type_hints(func, include_extras=True)
     signature = inspect.signature(func)
     params = [
-        p.replace(annotation=_flags_as_flags(hints.get(p.name, p.annotation)))
-        for p in signature.parameters.values()
+        p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
     ]
     declared: dict[str, str] = {}  # option name -> the function's own parameter
     for param in params:
@@ -181,7 +173,7 @@ def _with_global_options(
                     added[option],
                     inspect.Parameter.KEYWORD_ONLY,
                     default=default,
-                    annotation=_flags_as_flags(annotation),
+                    annotation=annotation,
                 )
             )
 
@@ -355,7 +347,6 @@ def _global_options(
             help="Print the versions of nself-py, pg_dump and the configured server, and exit.",
             callback=_print_version,
             is_eager=True,
-            metavar="",
         ),
     ] = False,
 ) -> None:

@@ -158,7 +158,7 @@ def _print_outcome(outcome: Outcome, dry_run: bool) -> str:
     downs = len(plan.steps) - ups
     done = [f"rolled back {downs}"] if downs else []
     done += [f"applied {ups}"] if ups else []
-    summary = f"{' and '.join(done)} migration(s)"
+    summary = f"{' and '.join(done)} migration{'' if len(plan.steps) == 1 else 's'}"
     if dry_run:
         return "would have " + summary
     summary += f" in {outcome.seconds:.2f} s"

@@ -51,7 +51,14 @@ def db_run(
     force: Annotated[
         bool, typer.Option("--force", help="Write even when local migrations are unapplied.")
     ] = False,
-    no_backup: Annotated[bool, typer.Option("--no-backup", help="Skip the backup.")] = False,
+    backup: Annotated[
+        bool,
+        typer.Option(
+            "--backup/--no-backup",
+            help="Back up the database before writing (off by default: db run changes no data, "
+            "and db update backs up before it applies).",
+        ),
+    ] = False,
     all_schemas: Annotated[
         bool,
         typer.Option(
@@ -113,7 +120,7 @@ def db_run(
             name=name,
             dry_run=dry_run,
             force=force,
-            make_backup=not no_backup,
+            make_backup=backup,
             all_schemas=all_schemas,
             options=options,
             catalog=catalog,
