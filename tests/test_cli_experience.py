@@ -194,7 +194,7 @@ def test_status_hints_are_true_for_each_kind_of_row(tmp_path: Path, db_url: str)
         "-- depends_on: 1980000000000\nSELECT 1;\n"
     )
     (applied,) = [f for f in migrations.iterdir() if f.name.endswith("_add_users")]
-    (applied / "up.sql").write_text((applied / "up.sql").read_text() + "\n-- edited\n")
+    (applied / "up.sql").write_text((applied / "up.sql").read_text() + "\nSELECT 1;\n")
     result = nself(project, "db", "status", "--database-url", db_url, code=1)
     assert "Blocked: needs 1980000000000" in result.stdout
     assert "run `nself-py db migrate:up`" not in result.stdout  # the only pending one is blocked
