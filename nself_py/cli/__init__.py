@@ -26,7 +26,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperOption
 
 from nself_py.errors import EXIT_OK, NselfError
@@ -242,20 +241,14 @@ def _output(state: Globals) -> Iterator[None]:
             typer.echo(json.dumps(document, indent=2, default=str))
 
 
-@contextmanager
-def progress(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
-    """A rich progress bar on stderr for work that can take seconds, on a terminal only.
-
-    Yields `advance(n=1)`; a no-op when stderr is not a terminal, with --json or --quiet."""
+def working(what: str) -> AbstractContextManager[object]:
+    """A spinner with elapsed time on stderr while something of unknown length runs
+    (introspection, a restore, applying migrations); on a terminal only, never with --json or
+    --quiet, so piped output stays exactly the lines."""
     state = options()
     if not err_console.is_terminal or state.as_json or state.quiet:
-        yield lambda *_args, **_kwargs: None
-        return
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
-    columns += [TimeElapsedColumn()]
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1, **kwargs: bar.update(task, advance=n, **kwargs)
+        return nullcontext()
+    return err_console.status(what)
 
 
 class App(typer.Typer):
@@ -432,8 +425,11 @@ def main() -> None:
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err_console.print(
-            "Interrupted: the running transaction was rolled back; nothing was changed by it.",
+            "Interrupted: PostgreSQL rolled back the transaction in progress, so its changes "
+            "were not made; migrations committed before it stay applied (an interrupted "
+            "no-transaction migration shows as dirty): see `nself-py db status`.",
             style="yellow",
+            markup=False,
         )
         sys.exit(130)
     except typer.Abort:

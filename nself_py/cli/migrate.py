@@ -26,6 +26,7 @@ from nself_py.cli import (
     plural,
     print_json,
     project,
+    working,
 )
 from nself_py.cli.team import drift_of, print_drift
 from nself_py.commands.update import ConfirmationRequired, is_production
@@ -125,10 +126,8 @@ def _report(message: str) -> None:
 
 
 def _spinner(dry_run: bool) -> AbstractContextManager[object]:
-    """A live status line under the per-migration lines, on a terminal only."""
-    if dry_run or not console.is_terminal:
-        return nullcontext()
-    return console.status("running migrations…")
+    """A live status line on stderr under the per-migration lines, on a terminal only."""
+    return nullcontext() if dry_run else working("running migrations…")
 
 
 def _print_plan(plan: Plan, title: str) -> None:

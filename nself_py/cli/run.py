@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from nself_py.cli import (
     project,
     prune,
     schema_app,
+    working,
 )
 from nself_py.commands import run as engine
 from nself_py.database.connection import connect
@@ -110,7 +112,9 @@ def db_run(
         lock_timeout=lock_timeout,
         statement_timeout=statement_timeout,
     )
-    with connect(url) as conn:
+    asking = options.confirm_rename is not None  # a prompt must not sit under a spinner
+    spinner = nullcontext() if asking else working("reading schema.dbml and the database…")
+    with connect(url) as conn, spinner:
         result = engine.run(
             conn,
             url,

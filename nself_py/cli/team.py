@@ -24,9 +24,9 @@ from nself_py.cli import (
     err_console,
     plural,
     print_json,
-    progress,
     project,
     prune,
+    working,
 )
 from nself_py.commands.drift import Drift, check_drift
 from nself_py.commands.update import is_production, update
@@ -149,7 +149,7 @@ def revert_command(
     if not confirm(question, proj):
         raise NselfError(f"not reverted: {question.removesuffix('?')} needs --yes")
     url = proj.url()
-    with connect(url) as conn:
+    with connect(url) as conn, working(f"backing up, then restoring {chosen.name}…"):
         result = backup.revert(url, conn, proj.dir, database_name, chosen.name)
     emit(
         restored=chosen.name,
@@ -182,7 +182,7 @@ def backup_command(
     """Take a backup now (pg_dump into bin/dbsyncs/<timestamp>/ with a manifest)."""
     proj = project(project_dir, database_url, database_name)
     url = proj.url()
-    with connect(url) as conn, progress("backing up"):
+    with connect(url) as conn, working("backing up (pg_dump)…"):
         folder = backup.backup_database(url, conn, proj.dir, database_name)
     emit(backup=str(folder))
     console.print(f"backed up the database to {folder}", markup=False)
