@@ -66,8 +66,7 @@ def test_online_migrations_apply_to_a_table_with_rows(any_db_url: str, tmp_path:
     assert run.returncode == 0, run.stderr
     folders = migration_dirs(project)
     assert [folder.name.split("_", 1)[1] for folder in folders] == [
-        "add_teams_alter_users_drop_indexes", "add_teams_alter_users",
-        "add_teams_alter_users_indexes", "add_teams_alter_users_validate",
+        "alter_users_drop_indexes", "alter_users", "alter_users_indexes", "alter_users_validate"
     ]  # fmt: skip
     first, main, built, validated = folders
     for folder in (first, built, validated):

@@ -380,6 +380,10 @@ def migration_name(operations: tuple[Operation, ...]) -> str:
     for op in operations:
         if not isinstance(op, kept):
             by_subject.setdefault(_subject(op), []).append(op)
+    creates = sorted(_subject(op) for op in operations if isinstance(op, ops.CreateTable))
+    if creates and {_SUMMARY[type(op)] for op in operations} <= _CREATION:
+        # new tables with their enums, keys and indexes: named after the tables
+        return f"add_{len(creates)}_tables" if len(creates) > 3 else "add_" + "_".join(creates)
     parts = [
         _words({_SUMMARY[type(op)] for op in changes}, subject, changes)
         for subject, changes in by_subject.items()

@@ -178,7 +178,7 @@ def svg(
         pk = set(table.primary_key.columns) if table.primary_key else set()
         for j, column in enumerate(table.columns):
             cy = top + _HEAD + 15 + j * _ROW
-            name = escape(column.name) + (" 🔑" if column.name in pk else "")
+            name = escape(column.name) + (" · PK" if column.name in pk else "")
             out.append(
                 f'<text x="{x + 8}" y="{cy}">{name}</text>'
                 f'<text x="{x + _WIDTH - 8}" y="{cy}" text-anchor="end" fill="#555">'
