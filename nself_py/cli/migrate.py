@@ -733,7 +733,7 @@ def _status_document(status: Status, blocked: dict[int, list[int]]) -> dict:
     are in the text view."""
     rows = []
     for r in status.rows:
-        row = {"version": str(r.version), "name": r.name, "status": r.status}
+        row: dict[str, object] = {"version": str(r.version), "name": r.name, "status": r.status}
         if r.version in blocked:
             row["needs"] = [str(v) for v in blocked[r.version]]
         rows.append(row)

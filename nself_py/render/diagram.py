@@ -146,11 +146,11 @@ def svg(
         '<rect width="100%" height="100%" fill="#ffffff"/>',
     ]
     legend_x = _GAP // 2
-    for state in (ADDED, ALTERED, DROPPED):
-        fill, stroke = COLOURS[state]
+    for kind in (ADDED, ALTERED, DROPPED):
+        fill, stroke = COLOURS[kind]
         out.append(
             f'<rect x="{legend_x}" y="8" width="14" height="14" fill="{fill}" stroke="{stroke}"/>'
-            f'<text x="{legend_x + 20}" y="20">{state}</text>'
+            f'<text x="{legend_x + 20}" y="20">{kind}</text>'
         )
         legend_x += 90
     for table, _ in tables:
