@@ -8,7 +8,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pgservers import RUN_ID_VARIABLE, Server, embedded_server, system_server
+from pgservers import (
+    RUN_ID_VARIABLE,
+    Server,
+    embedded_server,
+    postgres_processes_under,
+    stop_test_servers,
+    system_server,
+    test_data_dirs,
+)
 from test_state import make_hasura_catalog, v3_project
 
 _servers: dict[str, Server | None] = {}
@@ -24,6 +32,25 @@ def pytest_configure(config: pytest.Config) -> None:
         server = _server(kind)
         if server is not None:
             server.sweep_stale_databases()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In the controlling process, after every worker: stop the test servers, delete their data
+    folders, and fail the run if any PostgreSQL of this checkout's tests is still running (a
+    test that started an embedded server must stop it) or a data folder is left."""
+    if hasattr(session.config, "workerinput"):
+        return
+    stop_test_servers()
+    roots = [*test_data_dirs(), session.config._tmp_path_factory.getbasetemp()]  # type: ignore[attr-defined]
+    left = postgres_processes_under([r for r in roots if r]) + [
+        f"data folder {d}" for d in test_data_dirs()
+    ]
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = "PostgreSQL left behind by the tests:\n  " + "\n  ".join(left)
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _server(kind: str) -> Server | None:

@@ -7,16 +7,23 @@ import glob
 import hashlib
 import itertools
 import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-from nself_py.database.connection import STARTUP_TIMEOUT_SECONDS, start_embedded_server
+from nself_py.database.connection import (
+    STARTUP_TIMEOUT_SECONDS,
+    embedded_server_pid,
+    start_embedded_server,
+)
 from nself_py.errors import DatabaseError
 
 _counter = itertools.count()
@@ -125,3 +132,38 @@ def system_server() -> Server | None:
             "start",
         )
     return Server(f"pg{version}-system", f"postgresql://postgres@/postgres?host={pgdata}")
+
+
+def test_data_dirs() -> list[Path]:
+    """This checkout's test server data directories (embedded 18 and the system's)."""
+    prefix = _data_dir("")
+    return sorted(prefix.parent.glob(prefix.name + "*"))
+
+
+def stop_test_servers() -> None:
+    """Stop every server this checkout's tests started and delete their data directories (the
+    next session starts from initdb: a few seconds, and nothing is left running in between)."""
+    for pgdata in test_data_dirs():
+        pid = embedded_server_pid(pgdata)
+        if pid is not None:  # SIGINT is PostgreSQL's fast shutdown, whatever its version
+            os.kill(pid, signal.SIGINT)
+            deadline = time.monotonic() + 60
+            while embedded_server_pid(pgdata) is not None and time.monotonic() < deadline:
+                time.sleep(0.1)
+        shutil.rmtree(pgdata, ignore_errors=True)
+
+
+def postgres_processes_under(roots: list[Path]) -> list[str]:
+    """Command lines of running postgres processes whose data directory lies under `roots`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # the process ended meanwhile
+            continue
+        if not words or not words[0].endswith("postgres"):
+            continue
+        text = " ".join(words)
+        if any(re.search(re.escape(str(root)) + r"(/|\s|$)", text) for root in roots):
+            found.append(f"pid {cmdline.parent.name}: {text.strip()}")
+    return found

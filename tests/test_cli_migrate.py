@@ -100,7 +100,7 @@ def test_create_up_status_down_round_trip(db_url: str, tmp_path: Path):
     dry = run("db", "migrate:up", "--dry-run", *opts(tmp_path, db_url)).stdout
     assert "VERSION" in dry and "STATEMENTS" in dry and "add_comments" in dry
     out = run("db", "migrate:up", "1", *opts(tmp_path, db_url)).stdout
-    assert "applied 1 migration(s)" in out
+    assert "applied 1 migration in" in out
 
     status = json.loads(run("db", "status", "--json", *opts(tmp_path, db_url)).stdout)
     assert status == {

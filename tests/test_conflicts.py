@@ -80,7 +80,7 @@ def test_two_runs_from_one_base_are_flagged_online_parts_are_not(
     ]
     (conflict,) = merge_conflicts(texts, applied={texts[0].version})
     assert conflict.base == texts[0].version and conflict.tables == ("public.users",)
-    assert {conflict.first.name, conflict.second.name} == {"alter_users", texts[1].name}
+    assert {conflict.first.name, conflict.second.name} == {"alter_users_phone", "alter_users"}
     status = nself(bob, db_url, "db", "status")
     assert status.returncode == 0, status.stderr
     assert "likely a merge conflict" in status.stdout and "public.users" in status.stdout

@@ -138,7 +138,7 @@ def test_view_on_a_view_is_dropped_first_and_created_last(db_url: str, tmp_path:
     assert up.index("DROP VIEW public.top") < up.index("DROP VIEW public.base")
     assert up.index("CREATE VIEW public.base") < up.index("CREATE VIEW public.top")
     assert "untouched" not in up  # it reads the table, not the retyped column
-    assert migration_dirs(project)[-1].name.endswith("_alter_users")  # named after the change
+    assert migration_dirs(project)[-1].name.endswith("_alter_users_id")  # named after the change
     assert views(db_url) == before
     assert sql(db_url, "SELECT greeting FROM top") == [("ann!",)]
     assert sql(db_url, "SELECT pg_typeof(user_id)::text FROM base") == [("bigint",)]

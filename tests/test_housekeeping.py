@@ -262,7 +262,7 @@ def test_cli_skip_execution_goto_and_delete(db_url, conn, tmp_path):
     cli("db", "migrate:up", "--skip-execution", *opts, code=2)
 
     out = cli("db", "migrate:goto", str(V2), *opts)
-    assert "applied 2 migration(s)" in out.stdout and tables(conn) == ["t1", "t2"]
+    assert "applied 2 migrations" in out.stdout and tables(conn) == ["t1", "t2"]
     out = cli("db", "migrate:goto", str(V1), "--dry-run", *opts)
     assert "would goto" in out.stdout and tables(conn) == ["t1", "t2"]
 

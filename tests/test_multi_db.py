@@ -113,8 +113,8 @@ def test_all_databases_apply_each_with_its_own_state(db_url, second_url, tmp_pat
     out = cli("db", "migrate:up", "--all-databases", "--project-dir", str(project))
     assert "Database: default" in out.stdout and "Database: analytics" in out.stdout
     summary = out.stdout.strip().splitlines()[-2:]
-    assert summary[0].startswith("default: applied 1 migration(s) in ")
-    assert summary[1].startswith("analytics: applied 2 migration(s) in ")
+    assert summary[0].startswith("default: applied 1 migration in ")
+    assert summary[1].startswith("analytics: applied 2 migrations in ")
     assert applied(db_url) == ({V1: False}, ["users"])
     assert applied(second_url) == ({V1: False, V2: False}, ["events", "hits"])
 
@@ -217,7 +217,7 @@ def test_every_database_state_lives_in_the_metadata_database(db_url, second_url,
     assert cli_state(db_url)["migrations"] == {"default": {}, "analytics": {str(V1): False}}
 
     out = cli("db", "migrate:up", "--all-databases", *where)
-    assert "analytics: applied 1 migration(s)" in out.stdout
+    assert "analytics: applied 1 migration" in out.stdout
     assert cli_state(db_url) == {
         "migrations": {"default": {str(V1): False}, "analytics": {str(V1): False, str(V2): False}},
         "settings": {"x": "y"},
@@ -295,7 +295,7 @@ def test_goto_all_databases_moves_each_to_the_same_point_in_time(db_url, second_
     assert applied(db_url) == ({V1: False, V3: False}, ["orders", "users"])
 
     out = cli("db", "migrate:goto", str(V2), *where)
-    assert "default: rolled back 1 migration(s)" in out.stdout
+    assert "default: rolled back 1 migration" in out.stdout
     assert "analytics: nothing to do" in out.stdout
     assert applied(db_url) == ({V1: False}, ["users"])
     assert applied(second_url)[0] == {V0: False, V1: False, V2: False}
@@ -338,7 +338,7 @@ def test_squash_all_databases_squashes_each_own_range(db_url, second_url, tmp_pa
     }
     assert not has_hdb_catalog(second_url)
     status = cli("db", "status", "--database-name", "analytics", "--project-dir", str(project))
-    assert "2 migration(s): 2 applied" in status.stdout
+    assert "2 migrations: 2 applied" in status.stdout
 
     out = cli("db", "migrate:squash", "--from", "1600000000000", *where, code=2)
     assert "--from: 1600000000000 is not a migration of any database" in out.stderr

@@ -81,7 +81,7 @@ def test_update_backs_up_applies_and_verifies(tmp_path, any_db_url):
     generate(tmp_path, any_db_url, DBML)
     lines: list[str] = []
     result = run_update(tmp_path, any_db_url, report=lines.append)
-    assert [s.migration.name for s in result.plan.steps] == ["add_users_table"]
+    assert [s.migration.name for s in result.plan.steps] == ["add_users"]
     assert result.backup_dir is not None
     assert backup.read_manifest(result.backup_dir).applied_versions == []
     assert f"backed up the database to {result.backup_dir}" in lines

@@ -2,60 +2,41 @@
 
 Every command module registers on `app` (top level) or `db_app` (`nself-py db …`); errors of type
 NselfError are printed in one place with their exit code, never with a traceback.
+
+The global options (`GLOBAL_OPTIONS`: --project-dir, --database-url, --database-name, --yes,
+--json, --quiet, --no-color) are declared once, here: `App.command` adds the ones a command does
+not declare itself to its signature, so every command accepts them, and `options()` reads them.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import io
+import json
+import os
 import sys
-from dataclasses import dataclass
+import typing
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
-from nself_py.errors import EXIT_CANNOT_RUN, NselfError, excerpt
-
-app = typer.Typer(
-    help="Keep a PostgreSQL database in step with schema.dbml through Hasura migrations.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
-schema_app = typer.Typer(help="Schema file commands.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from nself_py import __version__
-
-        console.print(f"nself-py {__version__}", markup=False)
-        raise typer.Exit()
-
-
-@app.callback()
-def _global_options(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            help="Print the version and exit.",
-            callback=_print_version,
-            is_eager=True,
-        ),
-    ] = False,
-) -> None:
-    """Keep a PostgreSQL database in step with schema.dbml through Hasura migrations."""
-
-
-app.add_typer(schema_app, name="schema")
+from nself_py.errors import EXIT_CANNOT_RUN, EXIT_OK, NselfError, excerpt
 
 # soft_wrap: lines are never broken at the terminal width, so output stays greppable.
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEFAULT_BACKUP_KEEP = 10
+BACKUP_KEEP_SETTING = "NSELF_BACKUP_KEEP"
 
 ProjectDirOption = Annotated[
     Path,
@@ -77,10 +58,297 @@ DatabaseNameOption = Annotated[
     ),
 ]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every prompt.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document (schemas in docs/json.md).")
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and warnings.")]
+NoColorOption = Annotated[
+    bool, typer.Option("--no-color", help="No colour (as NO_COLOR in the environment).")
+]
 KeepOption = Annotated[
     int | None,
-    typer.Option("--keep", help="Afterwards delete all but the newest N backups.", min=1),
+    typer.Option(
+        "--keep",
+        help=f"Afterwards keep only the newest N backups (default: {BACKUP_KEEP_SETTING} "
+        f"in the environment or .env, else {DEFAULT_BACKUP_KEEP}).",
+        min=1,
+        show_default=False,
+    ),
 ]
+
+# option name -> (its field in Globals, its declaration, its default)
+GLOBAL_OPTIONS: dict[str, tuple[str, Any, Any]] = {
+    "--project-dir": ("project_dir", ProjectDirOption, Path(".")),
+    "--database-url": ("database_url", DatabaseUrlOption, None),
+    "--database-name": ("database_name", DatabaseNameOption, "default"),
+    "--yes": ("yes", YesOption, False),
+    "--json": ("as_json", JsonOption, False),
+    "--quiet": ("quiet", QuietOption, False),
+    "--no-color": ("no_color", NoColorOption, False),
+}
+
+
+@dataclass
+class Globals:
+    """The global options of the running command, and the keys it adds to its --json document."""
+
+    command: str = ""
+    project_dir: Path = Path(".")
+    database_url: str | None = None
+    database_name: str = "default"
+    yes: bool = False
+    as_json: bool = False
+    quiet: bool = False
+    no_color: bool = False
+    document: dict[str, Any] = field(default_factory=dict)
+    printed_json: bool = False
+
+
+_current: ContextVar[Globals | None] = ContextVar("nself_globals", default=None)
+
+
+def options() -> Globals:
+    """The global options of the command being run (the defaults outside one)."""
+    return _current.get() or Globals()
+
+
+def emit(**fields: Any) -> None:
+    """Add command-specific keys to the --json document (kept, unused, without --json)."""
+    options().document.update(fields)
+
+
+def print_json(document: Any) -> None:
+    """For status and backups, whose --json shape predates the common envelope."""
+    options().printed_json = True
+    typer.echo(json.dumps(document, indent=2, default=str))
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 enum', '2 enums', '1 index', '3 indexes'."""
+    if count == 1:
+        return f"1 {word}"
+    if many is None:
+        many = word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
+    return f"{count} {many}"
+
+
+def _long_name(info: Any) -> str | None:
+    """The option's --name; in `Annotated` form typer keeps the first name in `default`."""
+    if not isinstance(info, typer.models.OptionInfo):
+        return None
+    names = [info.default, *(info.param_decls or ())]
+    names = [d for d in names if isinstance(d, str) and d.startswith("--")]
+    return names[0] if names else None
+
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    """Flags show as flags in help (typer 0.2x prints `<bool>` beside them)."""
+    return "" if self.is_flag else _option_type(self, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
+
+def _with_global_options(
+    func: Callable[..., Any], command: str, read_only: bool
+) -> Callable[..., Any]:
+    """`func` with every global option it lacks added to its signature; the wrapper records
+    the values in `options()`, applies --quiet/--no-color/--json and passes on the rest."""
+    hints = typing.get_type_hints(func, include_extras=True)
+    signature = inspect.signature(func)
+    params = [
+        p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+    ]
+    declared: dict[str, str] = {}  # option name -> the function's own parameter
+    for param in params:
+        for extra in typing.get_args(param.annotation)[1:]:
+            if _long_name(extra):
+                declared[_long_name(extra)] = param.name  # type: ignore[index]
+    added: dict[str, str] = {}
+    for option, (name, annotation, default) in GLOBAL_OPTIONS.items():
+        if option not in declared:
+            added[option] = f"global_{name}"
+            params.append(
+                inspect.Parameter(
+                    added[option],
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=default,
+                    annotation=annotation,
+                )
+            )
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        values = {
+            name: kwargs[declared[option]] if option in declared else kwargs.pop(added[option])
+            for option, (name, _, _) in GLOBAL_OPTIONS.items()
+        }
+        state = Globals(command=command, **values)
+        token = _current.set(state)
+        try:
+            with _output(state), _guard(read_only):
+                return func(**kwargs)
+        finally:
+            _current.reset(token)
+
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+def _guard(read_only: bool) -> AbstractContextManager[None]:
+    """Read-only commands look at a database but never create the embedded cluster."""
+    if not read_only:
+        return nullcontext()
+    from nself_py.database.connection import no_new_cluster
+
+    return no_new_cluster()
+
+
+@contextmanager
+def _output(state: Globals) -> Iterator[None]:
+    """--quiet and --no-color on the consoles; with --json the text output is collected as
+    `messages` and one document is printed at the end, also when the command fails."""
+    saved = (console.quiet, console.no_color, err_console.no_color, console.file)
+    console.quiet = state.quiet
+    console.no_color = err_console.no_color = state.no_color or bool(os.environ.get("NO_COLOR"))
+    buffer = io.StringIO()
+    if state.as_json:
+        console.file = buffer
+        console.quiet = False
+    code, error = EXIT_OK, None
+    try:
+        yield
+    except typer.Exit as stop:
+        code = stop.exit_code
+        raise
+    except NselfError as failure:
+        code, error = failure.exit_code, str(failure)
+        raise
+    except (typer.Abort, KeyboardInterrupt):
+        code, error = 1, "aborted"
+        raise
+    finally:
+        console.quiet, console.no_color, err_console.no_color, console.file = saved
+        if state.as_json and not state.printed_json:
+            document = {
+                "command": state.command,
+                "ok": code == EXIT_OK,
+                "exit_code": code,
+                "error": error,
+                **state.document,
+                "messages": [line for line in buffer.getvalue().splitlines() if line.strip()],
+            }
+            typer.echo(json.dumps(document, indent=2, default=str))
+
+
+def working(what: str) -> AbstractContextManager[object]:
+    """A spinner with elapsed time on stderr while something of unknown length runs
+    (introspection, a restore, applying migrations); on a terminal only, never with --json or
+    --quiet, so piped output stays exactly the lines."""
+    state = options()
+    if not err_console.is_terminal or state.as_json or state.quiet:
+        return nullcontext()
+    return err_console.status(what)
+
+
+class App(typer.Typer):
+    """A Typer whose commands all take the global options and may show an example in help;
+    `path` ("db", "db server") names its commands in --json documents."""
+
+    def __init__(self, *, path: str, **kwargs: Any) -> None:
+        super().__init__(rich_markup_mode="rich", **kwargs)
+        self.path = path
+
+    def command(  # type: ignore[override]
+        self,
+        name: str | None = None,
+        *,
+        example: str | None = None,
+        read_only: bool = False,
+        **kwargs: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        if example and "epilog" not in kwargs:
+            kwargs["epilog"] = f"Example: [bold]{example}[/bold]"
+        parent = super().command
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            label = f"{self.path} {name or func.__name__.replace('_', '-')}"
+            parent(name, **kwargs)(_with_global_options(func, label, read_only))
+            return func
+
+        return register
+
+
+app = typer.Typer(
+    help="Keep a PostgreSQL database in step with schema.dbml through Hasura migrations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    rich_markup_mode="rich",
+)
+db_app = App(path="db", help="Database commands.", no_args_is_help=True)
+schema_app = App(path="schema", help="Schema file commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def versions(project_dir: Path) -> list[str]:
+    """nself-py's version, pg_dump's, and the configured server's (never starting one)."""
+    import subprocess
+
+    from nself_py import __version__
+    from nself_py.database.connection import redact, server_bin
+    from nself_py.database.sources import DEFAULT_DATABASE, configured_url, find_source
+
+    lines = [f"nself-py {__version__}"]
+    try:
+        pg_dump = server_bin("pg_dump")
+        out = subprocess.run([pg_dump, "--version"], capture_output=True, text=True, timeout=10)
+        lines.append(f"client: {out.stdout.strip()} ({pg_dump})")
+    except Exception as error:  # no client installed: say so rather than fail --version
+        lines.append(f"client: pg_dump not found ({error})")
+    try:
+        url = configured_url(project_dir, find_source(project_dir, DEFAULT_DATABASE))
+    except NselfError:
+        url = None
+    if url is None:
+        lines.append("server: no database configured (DATABASE_URL, .env or --database-url)")
+        return lines
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        lines.append(f"server: PostgreSQL {row[0] if row else '?'} at {redact(url)}")
+    except psycopg.Error as error:
+        lines.append(f"server: unreachable at {redact(url)} ({redact(str(error)).strip()})")
+    return lines
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        for line in versions(Path(".").resolve()):
+            console.print(line, markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the versions of nself-py, pg_dump and the configured server, and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Keep a PostgreSQL database in step with schema.dbml through Hasura migrations."""
+
+
+app.add_typer(schema_app, name="schema")
 
 
 @dataclass(frozen=True)
@@ -120,23 +388,41 @@ def announce(url: str) -> None:
 def project(
     project_dir: Path, database_url: str | None, database_name: str, yes: bool = False
 ) -> Project:
-    return Project(project_dir.resolve(), database_url, database_name, yes)
+    """The project of a command; --yes counts whether the command declares it or not."""
+    return Project(project_dir.resolve(), database_url, database_name, yes or options().yes)
 
 
-def prune(proj: Project, keep: int | None) -> None:
-    """`--keep N` on a command that backs up: delete all but the newest N backups."""
+def backup_keep(project_dir: Path, keep: int | None) -> int:
+    """--keep, else NSELF_BACKUP_KEEP (environment, then .env), else 10."""
     if keep is not None:
-        from nself_py.database.backup import prune_backups
+        return keep
+    from nself_py.database.connection import read_env_file
+    from nself_py.errors import ConfigError
 
-        for folder in prune_backups(proj.dir, keep):
-            console.print(f"pruned old backup {folder.name}", markup=False)
+    raw = os.environ.get(BACKUP_KEEP_SETTING) or read_env_file(project_dir).get(BACKUP_KEEP_SETTING)
+    if not raw:
+        return DEFAULT_BACKUP_KEEP
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ConfigError(f"{BACKUP_KEEP_SETTING}={raw!r}: give a whole number of at least 1")
+    return int(raw)
+
+
+def prune(proj: Project, keep: int | None) -> list[Path]:
+    """After a command that backs up: keep only the newest N backups (retention by default)."""
+    from nself_py.database.backup import prune_backups
+
+    pruned = prune_backups(proj.dir, backup_keep(proj.dir, keep))
+    for folder in pruned:
+        console.print(f"pruned old backup {folder.name}", markup=False)
+    emit(pruned_backups=[str(folder) for folder in pruned])
+    return pruned
 
 
 def confirm(question: str, project: Project) -> bool:
     """Ask on a terminal; with --yes answer yes; never wait when stdin is not a terminal."""
     if project.yes:
         return True
-    if not sys.stdin.isatty():
+    if not sys.stdin.isatty() or options().as_json:
         return False
     return typer.confirm(question, default=False)
 
@@ -144,6 +430,7 @@ def confirm(question: str, project: Project) -> bool:
 def main() -> None:
     """Entry point: runs the app and turns errors into a message and an exit code."""
     from nself_py.cli import (  # noqa: F401  (they register their commands)
+        diagram,
         lint,
         metadata,
         migrate,
@@ -168,7 +455,16 @@ def main() -> None:
     except UnicodeDecodeError as error:  # a file read without decoding.read_utf8
         err_console.print(f"✗ a file is not UTF-8 text: {error.reason}", style="red", markup=False)
         sys.exit(EXIT_CANNOT_RUN)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
+        err_console.print(
+            "Interrupted: PostgreSQL rolled back the transaction in progress, so its changes "
+            "were not made; migrations committed before it stay applied (an interrupted "
+            "no-transaction migration shows as dirty): see `nself-py db status`.",
+            style="yellow",
+            markup=False,
+        )
+        sys.exit(130)
+    except typer.Abort:
         err_console.print("Aborted.")
         sys.exit(1)
     except typer.TyperException as error:  # usage errors, raised by typer's bundled click

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -23,7 +22,10 @@ from nself_py.cli import (
     console,
     db_app,
     err_console,
+    plural,
+    print_json,
     project,
+    working,
 )
 from nself_py.cli.seed import print_seed_status
 from nself_py.cli.team import drift_of, print_drift
@@ -31,9 +33,11 @@ from nself_py.commands.safety import Guard, Planner, down_planner, goto_planner,
 from nself_py.commands.update import ConfirmationRequired, is_production
 from nself_py.database.apply import (
     APPLIED,
+    DIRTY,
     GOTO,
     MISSING,
     MODIFIED,
+    OUT_OF_ORDER,
     PENDING,
     Outcome,
     Plan,
@@ -48,7 +52,7 @@ from nself_py.database.connection import connect, describe_target
 from nself_py.database.housekeeping import delete, mark_version, plan_deletion
 from nself_py.database.sources import all_sources, source_url
 from nself_py.database.squash import DEFAULT_NAME, snap_range, squash
-from nself_py.errors import EXIT_OK, ConfigError, NselfError
+from nself_py.errors import EXIT_OK, EXIT_PROBLEM, ConfigError, NselfError
 from nself_py.migrations.conflicts import Conflict, local_conflicts
 from nself_py.migrations.folders import (
     V1_BACKUP_DIR,
@@ -126,10 +130,8 @@ def _report(message: str) -> None:
 
 
 def _spinner(dry_run: bool) -> AbstractContextManager[object]:
-    """A live status line under the per-migration lines, on a terminal only."""
-    if dry_run or not console.is_terminal:
-        return nullcontext()
-    return console.status("running migrations…")
+    """A live status line on stderr under the per-migration lines, on a terminal only."""
+    return nullcontext() if dry_run else working("running migrations…")
 
 
 def _print_plan(plan: Plan, title: str) -> None:
@@ -159,7 +161,7 @@ def _print_outcome(outcome: Outcome, dry_run: bool) -> str:
     downs = len(plan.steps) - ups
     done = [f"rolled back {downs}"] if downs else []
     done += [f"applied {ups}"] if ups else []
-    summary = f"{' and '.join(done)} migration(s)"
+    summary = f"{' and '.join(done)} migration{'' if len(plan.steps) == 1 else 's'}"
     if dry_run:
         return "would have " + summary
     summary += f" in {outcome.seconds:.2f} s"
@@ -262,7 +264,7 @@ def _mark(
     console.print(f"{verb} {version} as {said} without running it (state: {marked.store})")
 
 
-@db_app.command("migrate:up")
+@db_app.command("migrate:up", example="nself-py db migrate:up 1 --dry-run")
 def migrate_up_command(
     count: Annotated[int | None, typer.Argument(help="Apply only the next N.")] = None,
     version: Annotated[int | None, typer.Option("--version", help="Apply exactly V.")] = None,
@@ -364,7 +366,7 @@ def _check_skip(skip: bool, force: bool, version: int | None, all_databases: boo
         raise ConfigError("--force only applies with --skip-execution")
 
 
-@db_app.command("migrate:down")
+@db_app.command("migrate:down", example="nself-py db migrate:down --to-version 1700000000000")
 def migrate_down_command(
     count: Annotated[int | None, typer.Argument(help="Roll back the last N.")] = None,
     to_version: Annotated[
@@ -411,7 +413,7 @@ def migrate_down_command(
     )
 
 
-@db_app.command("migrate:goto")
+@db_app.command("migrate:goto", example="nself-py db migrate:goto 1700000000000 --dry-run")
 def migrate_goto_command(
     version: Annotated[int, typer.Argument(help="The version to end at (it stays applied).")],
     dry_run: DryRunOption = False,
@@ -462,7 +464,9 @@ def _known_somewhere(targets: list[Target], version: int, option: str) -> None:
         raise ConfigError(f"{option}: {version} is not a migration of any database")
 
 
-@db_app.command("migrate:delete")
+@db_app.command(
+    "migrate:delete", example="nself-py db migrate:delete --version 1700000000000 --server --yes"
+)
 def migrate_delete_command(
     version: Annotated[int | None, typer.Option("--version", help="Delete this version.")] = None,
     all_versions: Annotated[bool, typer.Option("--all", help="Delete every migration.")] = False,
@@ -510,7 +514,9 @@ def migrate_delete_command(
     )
 
 
-@db_app.command("migrate:squash")
+@db_app.command(
+    "migrate:squash", example="nself-py db migrate:squash --from 1700000000000 --name init"
+)
 def migrate_squash_command(
     from_version: Annotated[int, typer.Option("--from", help="First version to squash.")],
     to_version: Annotated[
@@ -574,7 +580,10 @@ def migrate_squash_command(
     _on_each(targets, run)
 
 
-@db_app.command("migrate:create")
+@db_app.command(
+    "migrate:create",
+    example="nself-py db migrate:create add_email_index --up-sql 'CREATE INDEX ...'",
+)
 def migrate_create_command(
     name: Annotated[str, typer.Argument(help="Migration name (letters, digits, _ and -).")],
     up_sql: Annotated[str, typer.Option("--up-sql", help="SQL for up.sql.")] = "",
@@ -597,7 +606,7 @@ def migrate_create_command(
     console.print(f"created {folder}", markup=False)
 
 
-@db_app.command("migrate:convert-v1")
+@db_app.command("migrate:convert-v1", example="nself-py db migrate:convert-v1")
 def migrate_convert_v1_command(
     project_dir: ProjectDirOption = Path("."),
     database_name: DatabaseNameOption = "default",
@@ -630,7 +639,7 @@ _STATUS_LABELS = {
 }
 
 
-@db_app.command("status")
+@db_app.command("status", example="nself-py db status --check-drift --json", read_only=True)
 def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     hasura: Annotated[
@@ -661,9 +670,14 @@ def status_command(
         applied = {r.version for r in status.rows if r.status in (APPLIED, MODIFIED)}
         return local_conflicts(target.migrations_dir, applied)
 
+    problems: list[int] = []
+
     def show(target: Target) -> str:
         status = read(target)
-        line = _print_status(status, conflicts(target, status))
+        blocked = blocked_by(status, target.migrations_dir)
+        if any(r.status in (MODIFIED, DIRTY) for r in status.rows):
+            problems.append(EXIT_PROBLEM)
+        line = _print_status(status, conflicts(target, status), blocked)
         print_seed_status(target.project.dir, target.name, target.url)
         return line
 
@@ -675,39 +689,120 @@ def status_command(
         drift_of(t.project.dir, t.url, t.name, t.migrations_dir) for t in targets if check_drift
     ]
     if as_json:
-        documents = [_status_document(read(t)) for t in targets]
+        documents = []
+        for target in targets:
+            status = read(target)
+            if any(r.status in (MODIFIED, DIRTY) for r in status.rows):
+                problems.append(EXIT_PROBLEM)
+            documents.append(_status_document(status, blocked_by(status, target.migrations_dir)))
         for document, found in zip(documents, drifts, strict=False):
             document["drift"] = found.as_json()
-        typer.echo(json.dumps(documents if all_databases else documents[0], indent=2))
+        print_json(documents if all_databases else documents[0])
     else:
         _on_each(targets, show)
         for found in drifts:
             print_drift(found)
-    if drifts:
-        raise typer.Exit(max(found.exit_code for found in drifts))
+    code = max([*problems, *(found.exit_code for found in drifts)], default=EXIT_OK)
+    if code:
+        raise typer.Exit(code)
 
 
-def _status_document(status: Status) -> dict:
-    """Exactly the documented JSON shape (scripts parse it); conflicts are in the text view."""
-    return {
-        "database": status.database,
-        "migrations": [
-            {"version": str(r.version), "name": r.name, "status": r.status} for r in status.rows
-        ],
-    }
+def blocked_by(status: Status, migrations_dir: Path) -> dict[int, list[int]]:
+    """Pending versions whose `-- depends_on:` names a version that is neither a local folder
+    nor applied: migrate:up refuses them, so status shows them as blocked."""
+    known = {r.version for r in status.rows}
+    pending = {r.version for r in status.rows if r.status in (PENDING, OUT_OF_ORDER)}
+    blocked: dict[int, list[int]] = {}
+    for migration in local_migrations(migrations_dir):
+        if migration.version in pending:
+            needs = [v for v, _ in migration.depends_on() if v not in known]
+            if needs:
+                blocked[migration.version] = needs
+    return blocked
 
 
-def _print_status(status: Status, conflicts: list[Conflict]) -> str:
+def _status_document(status: Status, blocked: dict[int, list[int]]) -> dict:
+    """The documented JSON shape (scripts parse it); `needs` only on blocked rows; conflicts
+    are in the text view."""
+    rows = []
+    for r in status.rows:
+        row: dict[str, object] = {"version": str(r.version), "name": r.name, "status": r.status}
+        if r.version in blocked:
+            row["needs"] = [str(v) for v in blocked[r.version]]
+        rows.append(row)
+    return {"database": status.database, "migrations": rows}
+
+
+_STATUS_STYLES = {
+    APPLIED: "green",
+    PENDING: "cyan",
+    MISSING: "yellow",
+    MODIFIED: "red",
+    OUT_OF_ORDER: "yellow",
+    DIRTY: "red",
+}
+
+
+def _print_status(status: Status, conflicts: list[Conflict], blocked: dict[int, list[int]]) -> str:
+    """The table, the counts, and a hint for each kind of row that needs something done."""
     table = Table("VERSION", "NAME", "STATUS", box=None)
     for row in status.rows:
-        table.add_row(str(row.version), row.name, _STATUS_LABELS[row.status])
+        label = _STATUS_LABELS[row.status]
+        if row.version in blocked:
+            label = "Blocked: needs " + ", ".join(map(str, blocked[row.version]))
+        table.add_row(str(row.version), row.name, Text(label, style=_STATUS_STYLES[row.status]))
     console.print(table)
     counts = {s: sum(r.status == s for r in status.rows) for s in _STATUS_LABELS}
     summary = ", ".join(f"{n} {_STATUS_LABELS[s].lower()}" for s, n in counts.items() if n)
     console.print(f"last applied: {status.last_applied or 'none'}  (state: {status.store})")
-    console.print(f"{len(status.rows)} migration(s): {summary or 'none'}")
-    if counts[PENDING] or counts[MISSING]:
-        console.print("run `nself-py db migrate:up` to apply pending migrations")
+    console.print(f"{plural(len(status.rows), 'migration')}: {summary or 'none'}")
+    for hint in status_hints(status, blocked):
+        console.print(f"hint: {hint}", style="yellow", markup=False)
     for conflict in conflicts:
         console.print(f"! {conflict}", style="yellow", markup=False)
-    return f"{len(status.rows)} migration(s): {summary or 'none'}"
+    return f"{plural(len(status.rows), 'migration')}: {summary or 'none'}"
+
+
+def status_hints(status: Status, blocked: dict[int, list[int]]) -> list[str]:
+    """What to do about each kind of row present; nothing when everything is applied."""
+    by_status: dict[str, list[int]] = {}
+    for row in status.rows:
+        by_status.setdefault(row.status, []).append(row.version)
+    runnable = [
+        v for v in by_status.get(PENDING, []) + by_status.get(OUT_OF_ORDER, []) if v not in blocked
+    ]
+    hints = []
+    if runnable:
+        hints.append(
+            f"run `nself-py db migrate:up` to apply {plural(len(runnable), 'pending migration')}"
+        )
+    for version, needs in blocked.items():
+        hints.append(
+            f"{version} needs {', '.join(map(str, needs))}, which is neither a local folder nor "
+            "applied: restore that migration or remove the `-- depends_on:` line"
+        )
+    if by_status.get(OUT_OF_ORDER):
+        hints.append(
+            "out-of-order versions are older than the newest applied one: migrate:up applies "
+            "them with a warning (--strict-order refuses)"
+        )
+    if by_status.get(MISSING):
+        listed = ", ".join(map(str, by_status[MISSING]))
+        hints.append(
+            f"applied but not here: {listed}; get the folders from version control (or forget "
+            "them with `nself-py db migrate:delete --version V --server`)"
+        )
+    if by_status.get(MODIFIED):
+        listed = ", ".join(map(str, by_status[MODIFIED]))
+        hints.append(
+            f"changed after being applied: {listed}; restore the applied up.sql from version "
+            "control and put the change in a new migration"
+        )
+    if by_status.get(DIRTY):
+        listed = ", ".join(map(str, by_status[DIRTY]))
+        hints.append(
+            f"started but did not finish: {listed}; check the database, then settle it with "
+            "`nself-py db migrate:up --version V --skip-execution` (it finished) or "
+            "`migrate:down --version V --skip-execution` (it did not)"
+        )
+    return hints

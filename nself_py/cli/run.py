@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -16,9 +17,11 @@ from nself_py.cli import (
     YesOption,
     console,
     db_app,
+    emit,
     project,
     prune,
     schema_app,
+    working,
 )
 from nself_py.commands import metadata as hasura_metadata
 from nself_py.commands import run as engine
@@ -37,7 +40,7 @@ def _read_schema_file(path: Path) -> Schema:
     return read_dbml(path)
 
 
-@db_app.command("run")
+@db_app.command("run", example="nself-py db run --dry-run --rename users.fullname=name")
 def db_run(
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
@@ -56,7 +59,14 @@ def db_run(
             "the migration fail.",
         ),
     ] = False,
-    no_backup: Annotated[bool, typer.Option("--no-backup", help="Skip the backup.")] = False,
+    backup: Annotated[
+        bool,
+        typer.Option(
+            "--backup/--no-backup",
+            help="Back up the database before writing (off by default: db run changes no data, "
+            "and db update backs up before it applies).",
+        ),
+    ] = False,
     allow_data_loss: Annotated[
         bool,
         typer.Option(
@@ -94,6 +104,10 @@ def db_run(
         str | None,
         typer.Option("--statement-timeout", help="With --online: SET statement_timeout first."),
     ] = None,
+    diagram: Annotated[
+        bool,
+        typer.Option("--diagram", help="Also print the change as a Mermaid erDiagram block."),
+    ] = False,
     yes: YesOption = False,
     keep: KeepOption = None,
 ) -> None:
@@ -111,7 +125,9 @@ def db_run(
         lock_timeout=lock_timeout,
         statement_timeout=statement_timeout,
     )
-    with connect(url) as conn:
+    asking = options.confirm_rename is not None  # a prompt must not sit under a spinner
+    spinner = nullcontext() if asking else working("reading schema.dbml and the database…")
+    with connect(url) as conn, spinner:
         result = engine.run(
             conn,
             url,
@@ -122,7 +138,7 @@ def db_run(
             dry_run=dry_run,
             force=force,
             allow_data_loss=allow_data_loss,
-            make_backup=not no_backup,
+            make_backup=backup,
             all_schemas=all_schemas,
             options=options,
             catalog=catalog,
@@ -131,6 +147,25 @@ def db_run(
             report=lambda line: console.print(f"✓ {line}"),
         )
     plan = result.plan
+    emit(
+        changed=bool(plan and plan.operations),
+        summary=engine.change_summary(plan.operations) if plan else "",
+        operations=[op.describe() for op in plan.operations] if plan else [],
+        hazards=[str(h) for h in plan.hazards] if plan else [],
+        rename_candidates=[c.describe() for c in plan.rename_candidates] if plan else [],
+        backup=str(result.backup_dir) if result.backup_dir else None,
+        migrations=[str(folder) for folder in result.migration_dirs],
+        up_sql=plan.up_sql if plan and dry_run else None,
+        down_sql=plan.down_sql if plan and dry_run else None,
+        diagram=None,
+        next=None,
+    )
+    picture = None
+    if diagram and plan is not None:
+        from nself_py.render.diagram import mermaid
+
+        picture = mermaid(plan.target, plan.operations, plan.current)
+        emit(diagram=picture)
     if plan is None or not plan.operations:
         console.print(f"✓ Database matches {proj.schema_file.name} — no migration written")
         return
@@ -144,22 +179,35 @@ def db_run(
             markup=False,
             soft_wrap=True,
         )
+    if picture is not None:
+        console.print("```mermaid", markup=False)
+        console.print(picture, markup=False, end="")
+        console.print("```", markup=False)
     if dry_run:
         _print_metadata(result, proj.dir, dry_run)
         console.print("-- up.sql", style="bold")
         console.print(plan.up_sql, markup=False)
         console.print("-- down.sql", style="bold")
         console.print(plan.down_sql, markup=False)
+        console.print("next: rerun without --dry-run to write this migration", style="cyan")
         return
     for folder in result.migration_dirs:
-        console.print(f"✓ Migration created: {folder.relative_to(proj.dir)}")
-        console.print(f"  Review: {folder.relative_to(proj.dir)}/up.sql and …/down.sql")
+        console.print(f"✓ Migration created: {folder}", markup=False)
+        console.print(f"  Review: {folder}/up.sql and …/down.sql", markup=False)
     from nself_py.cli.lint import lint_written  # the linter's findings on what was written
 
     lint_written(url, proj.dir, database_name, list(result.migration_dirs))
     _print_metadata(result, proj.dir, dry_run)
     if result.backup_dir is not None:
         prune(proj, keep)
+    following = "nself-py db update"
+    emit(next=following)
+    console.print(
+        f"next: review, then `{following}` (backs up, applies, verifies) "
+        "or `nself-py db migrate:up`",
+        style="cyan",
+        markup=False,
+    )
 
 
 def _print_metadata(result: engine.RunResult, project_dir: Path, dry_run: bool) -> None:
@@ -183,7 +231,7 @@ def _ask_rename(candidate: RenameCandidate) -> bool:
     return typer.confirm(f"Is this a rename: {candidate.describe()}?", default=False)
 
 
-@db_app.command("pull")
+@db_app.command("pull", example="nself-py db pull -o schema.dbml --overwrite", read_only=True)
 def db_pull(
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
@@ -206,7 +254,7 @@ def db_pull(
     console.print(f"✓ Wrote {target}: {engine.describe(schema)}")
 
 
-@schema_app.command("check")
+@schema_app.command("check", example="nself-py schema check schema.dbml")
 def schema_check(
     file: Annotated[Path, typer.Argument(help="The DBML file.")] = Path("schema.dbml"),
 ) -> None:

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from nself_py.cli import (
     DatabaseNameOption,
     DatabaseUrlOption,
+    JsonOption,
     KeepOption,
     ProjectDirOption,
     YesOption,
+    backup_keep,
     confirm,
     console,
     db_app,
+    emit,
     err_console,
+    plural,
+    print_json,
     project,
     prune,
+    working,
 )
 from nself_py.commands.drift import Drift, check_drift
 from nself_py.commands.revert import revert, what_revert_discards
@@ -59,7 +65,7 @@ def print_drift(found: Drift) -> None:
         console.print("no drift: the database matches schema.dbml and the applied migrations")
 
 
-@db_app.command("update")
+@db_app.command("update", example="nself-py db update --yes")
 def update_command(
     allow_data_loss: Annotated[
         bool,
@@ -94,14 +100,25 @@ def update_command(
         allow_data_loss=allow_data_loss,
         production=production,
         confirmed=confirmed,
-        keep=keep,
+        keep=backup_keep(proj.dir, keep),
         lock_timeout=lock_timeout,
         ask=(lambda _q: proj.yes) if production else (lambda q: confirm(q, proj)),
         report=_say,
     )
     count = len(result.plan.steps)
+    emit(
+        applied=[
+            {"version": str(s.migration.version), "name": s.migration.name}
+            for s in result.plan.steps
+        ],
+        backup=str(result.backup_dir) if result.backup_dir else None,
+        data_loss=[str(loss) for loss in result.losses],
+        verification=result.drift.as_json(),
+    )
     console.print(
-        f"applied {count} migration(s)" if count else "nothing to apply: the database is up to date"
+        f"applied {plural(count, 'migration')}"
+        if count
+        else "nothing to apply: the database is up to date"
     )
     print_drift(result.drift)
     if result.drift.errors or result.drift.against_migrations:
@@ -120,7 +137,7 @@ def update_command(
         )
 
 
-@db_app.command("revert")
+@db_app.command("revert", example="nself-py db revert --backup 2026-01-31_12-00-00 --yes")
 def revert_command(
     backup_name: Annotated[
         str | None, typer.Option("--backup", help="Backup folder name (default: the newest).")
@@ -152,8 +169,15 @@ def revert_command(
     )
     if not confirm(question, proj):
         raise NselfError(f"not reverted: {question.removesuffix('?')} needs --yes")
-    with connect(url) as conn:
+    with connect(url) as conn, working(f"backing up, then restoring {chosen.name}…"):
         result = revert(url, conn, proj.dir, database_name, chosen.name)
+    emit(
+        restored=chosen.name,
+        version=str(chosen.version) if chosen.version else None,
+        safety_backup=str(result.safety_backup),
+        row_counts=result.row_counts,
+        schema_hash_matches=result.schema_hash_matches,
+    )
     console.print(f"backed up the current state to {result.safety_backup}", markup=False)
     console.print(f"restored {chosen.name} (migration version {chosen.version or 'none'})")
     table = Table("TABLE", "ROWS", box=None)
@@ -168,7 +192,7 @@ def revert_command(
     console.print("verified: the schema hash equals the backup's manifest")
 
 
-@db_app.command("backup")
+@db_app.command("backup", example="nself-py db backup --keep 5")
 def backup_command(
     keep: KeepOption = None,
     project_dir: ProjectDirOption = Path("."),
@@ -178,42 +202,77 @@ def backup_command(
     """Take a backup now (pg_dump into bin/dbsyncs/<timestamp>/ with a manifest)."""
     proj = project(project_dir, database_url, database_name)
     url = proj.url()
-    with connect(url) as conn:
+    with connect(url) as conn, working("backing up (pg_dump)…"):
         folder = backup.backup_database(url, conn, proj.dir, database_name)
+    emit(backup=str(folder))
     console.print(f"backed up the database to {folder}", markup=False)
     prune(proj, keep)
 
 
-@db_app.command("backups")
+@db_app.command("backups", example="nself-py db backups --json", read_only=True)
 def backups_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    keep: KeepOption = None,
+    as_json: JsonOption = False,
+    keep: Annotated[
+        int | None,
+        typer.Option("--keep", help="First delete all but the newest N backups.", min=1),
+    ] = None,
     project_dir: ProjectDirOption = Path("."),
 ) -> None:
-    """List backups: time, size, database and migration version, oldest first."""
+    """List backups: time, size, database and migration version, oldest first; incomplete
+    folders (no dump or manifest) with the reason."""
     proj = project(project_dir, None, "default")
-    prune(proj, keep)
+    if keep is not None:
+        prune(proj, keep)
     found, incomplete = backup.scan_backups(proj.dir)
     for broken in incomplete:
         err_console.print(f"incomplete backup {broken.name}: {broken.reason}", markup=False)
     if as_json:
-        rows = [
+        rows: list[dict[str, object]] = [
             {
                 "name": b.name,
+                "path": str(b.folder),
                 "created_at": b.manifest.created_at,
                 "size": b.size,
                 "database": b.manifest.database,
                 "version": str(b.version) if b.version else None,
+                "complete": True,
             }
             for b in found
         ]
-        typer.echo(json.dumps(rows, indent=2))
+        rows += [
+            {"name": i.name, "path": str(i.folder), "complete": False, "reason": i.reason}
+            for i in incomplete
+        ]
+        print_json(rows)
         return
     table = Table("NAME", "TIME", "SIZE", "DATABASE", "VERSION", box=None)
+    for name, width in (("NAME", 21), ("TIME", 25)):
+        column = next(c for c in table.columns if c.header == name)
+        column.no_wrap, column.min_width = True, width
     for b in found:
         table.add_row(
-            b.name, b.manifest.created_at, f"{b.size:,} B", b.manifest.database, str(b.version)
+            b.name,
+            b.manifest.created_at,
+            human_size(b.size),
+            b.manifest.database,
+            str(b.version or "none"),
         )
+    for i in incomplete:
+        table.add_row(i.name, Text(f"incomplete: {i.reason}", style="yellow"), "", "", "")
     console.print(table)
     skipped = f" ({len(incomplete)} incomplete, not restorable)" if incomplete else ""
-    console.print(f"{len(found)} backup(s) in {backup.BACKUP_ROOT}{skipped}")
+    total = sum(b.size for b in found)
+    line = (
+        f"{plural(len(found), 'backup')}, {human_size(total)}, in {proj.dir / backup.BACKUP_ROOT}"
+    )
+    console.print(line + skipped, markup=False)
+
+
+def human_size(size: int) -> str:
+    """Bytes as people read them: 812 B, 4.1 MB, 1.2 GB."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"

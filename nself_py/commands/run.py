@@ -357,26 +357,72 @@ _CREATION = {
 }
 
 
+def _column_name(op: Operation) -> str | None:
+    """The one column an operation is about, if any (`users.email` → `email`)."""
+    column = getattr(op, "column", None)
+    if isinstance(op, ops.RenameColumn):
+        column = getattr(op, "new", column)
+    return getattr(column, "name", column) if column is not None else None
+
+
+def _words(kinds: set[tuple[str, str]], subject: str, changes: list[Operation]) -> str:
+    """One subject's part of a name: `add_bookmarks`, `drop_comments`, `alter_posts_title`."""
+    if ("table", "added") in kinds and kinds <= _CREATION:
+        return f"add_{subject}"
+    if kinds == {("table", "dropped")}:
+        return f"drop_{subject}"
+    if kinds == {("enum", "added")}:
+        return f"add_{subject}_enum"
+    if kinds == {("enum", "dropped")}:
+        return f"drop_{subject}_enum"
+    columns = {_column_name(op) for op in changes}
+    if len(columns) == 1 and None not in columns:
+        return f"alter_{subject}_{next(iter(columns))}"
+    return f"alter_{subject}"
+
+
 def migration_name(operations: tuple[Operation, ...]) -> str:
-    """`add_posts_table`, `alter_users`, or `schema_update` when the change is mixed."""
-    kinds = {_SUMMARY[type(op)] for op in operations}
-    creates = [op for op in operations if isinstance(op, ops.CreateTable)]
-    if creates and kinds <= _CREATION:
-        names = sorted(_subject(op) for op in creates)
-        if len(names) > 3:
-            return f"add_{len(names)}_tables"
-        return f"add_{'_'.join(names)}_table" + ("s" if len(names) > 1 else "")
-    # views dropped and re-created around a change are not what the migration is about
-    kept = (ops.DropView, ops.CreateView)
-    subjects = {_subject(op) for op in operations if not isinstance(op, kept)}
-    if len(subjects) == 1:
-        subject = next(iter(subjects))
-        if kinds == {("table", "dropped")}:
-            return f"drop_{subject}_table"
-        if kinds == {("enum", "added")}:
-            return f"add_{subject}_enum"
-        return f"alter_{subject}"
-    return "schema_update"
+    """Named after the change: `add_bookmarks`, `alter_posts_title`, `drop_comments`,
+    `add_bookmarks_alter_posts_title`; `alter_5_tables` when more than three things change."""
+    kept = (ops.DropView, ops.CreateView)  # re-created around a change: not what it is about
+    by_subject: dict[str, list[Operation]] = {}
+    for op in operations:
+        if not isinstance(op, kept):
+            by_subject.setdefault(_subject(op), []).append(op)
+    creates = sorted(_subject(op) for op in operations if isinstance(op, ops.CreateTable))
+    if creates and {_SUMMARY[type(op)] for op in operations} <= _CREATION:
+        # new tables with their enums, keys and indexes: named after the tables
+        return f"add_{len(creates)}_tables" if len(creates) > 3 else "add_" + "_".join(creates)
+    parts = [
+        _words({_SUMMARY[type(op)] for op in changes}, subject, changes)
+        for subject, changes in by_subject.items()
+    ]
+    if not parts:
+        return "schema_update"
+    if len(parts) > 3:
+        verbs = {part.split("_", 1)[0] for part in parts}
+        verb = verbs.pop() if len(verbs) == 1 else "alter"
+        return f"{verb}_{len(parts)}_tables"
+    if all(part.startswith("add_") and not part.endswith("_enum") for part in parts):
+        return "add_" + "_".join(sorted(part.removeprefix("add_") for part in parts))
+    if all(part.startswith("drop_") and not part.endswith("_enum") for part in parts):
+        return "drop_" + "_".join(sorted(part.removeprefix("drop_") for part in parts))
+    return "_".join(parts)
+
+
+def unique_name(migrations_dir: Path, stem: str) -> str:
+    """`stem`, or `stem_2`, `stem_3` … when a migration of that name already exists, so the
+    history reads as distinct steps."""
+    taken = {
+        folder.name.split("_", 1)[1]
+        for folder in (migrations_dir.iterdir() if migrations_dir.is_dir() else ())
+        if "_" in folder.name
+    }
+    candidate, n = stem, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{stem}_{n}"
+    return candidate
 
 
 def safe_name(name: str) -> str:
@@ -408,7 +454,8 @@ class RunResult:
 def describe(schema: Schema) -> str:
     """A schema's size as the run reports it: "12 tables, 3 enums, 15 refs"."""
     refs = sum(len(t.foreign_keys) for t in schema.tables)
-    return f"{len(schema.tables)} tables, {len(schema.enums)} enums, {refs} refs"
+    counted = ((len(schema.tables), "table"), (len(schema.enums), "enum"), (refs, "ref"))
+    return ", ".join(f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in counted)
 
 
 def load_target(
@@ -563,8 +610,12 @@ def run(
         full = introspect(conn)
         conn.rollback()
         backup_dir = backup.take_backup(url, conn, project_dir, full, applied)
-        report(f"Backed up database to {backup_dir.relative_to(project_dir)}")
-    stem = safe_name(name or migration_name(result.operations))
+        report(f"Backed up database to {backup_dir}")
+    stem = (
+        safe_name(name)
+        if name
+        else unique_name(migrations_dir, safe_name(migration_name(result.operations)))
+    )
     base = max([*applied, *pending], default=None)  # generated on top of the pending ones
     folders = []
     for part in result.parts:

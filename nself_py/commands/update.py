@@ -97,7 +97,8 @@ class UpdateResult:
 
 def _describe_plan(plan: Plan) -> list[str]:
     return [
-        f"  {step.migration.label} ({step.statement_count} statements"
+        f"  {step.migration.label} ({step.statement_count} statement"
+        + ("" if step.statement_count == 1 else "s")
         + (", outside a transaction)" if step.no_transaction else ")")
         for step in plan.steps
     ]

