@@ -279,57 +279,9 @@ def _headed(result: Plan, up_sql: str, base: int | None) -> str:
 
 
 # What each operation kind counts as in the summary line: (object, verb).
-_SUMMARY: dict[type[Operation], tuple[str, str]] = {
-    ops.CreateSchema: ("schema", "added"),
-    ops.DropSchema: ("schema", "dropped"),
-    ops.CreateEnum: ("enum", "added"),
-    ops.DropEnum: ("enum", "dropped"),
-    ops.AddEnumValue: ("enum", "altered"),
-    ops.RecreateEnum: ("enum", "altered"),
-    ops.CreateTable: ("table", "added"),
-    ops.DropTable: ("table", "dropped"),
-    ops.RenameTable: ("table", "renamed"),
-    ops.AddColumn: ("column", "added"),
-    ops.DropColumn: ("column", "dropped"),
-    ops.RenameColumn: ("column", "renamed"),
-    ops.AlterColumnType: ("column", "altered"),
-    ops.AlterColumnNullability: ("column", "altered"),
-    ops.AlterColumnDefault: ("column", "altered"),
-    ops.AlterColumnIdentity: ("column", "altered"),
-    ops.AddConstraint: ("constraint", "added"),
-    ops.AttachUniqueIndex: ("constraint", "added"),
-    ops.DropConstraint: ("constraint", "dropped"),
-    ops.AddForeignKey: ("foreign key", "added"),
-    ops.DropForeignKey: ("foreign key", "dropped"),
-    ops.RenameConstraint: ("constraint", "renamed"),
-    ops.CreateIndex: ("index", "added"),
-    ops.DropIndex: ("index", "dropped"),
-    ops.CommentOn: ("comment", "changed"),
-    ops.DropView: ("view", "dropped"),
-    ops.CreateView: ("view", "re-created"),
-}
-
-
-def _subject(op: Operation) -> str:
-    """The object an operation is about, for naming the migration."""
-    if isinstance(op, ops.CreateSchema | ops.DropSchema):
-        return op.schema
-    if isinstance(op, ops.RenameTable):
-        return op.new.name
-    if isinstance(op, ops.CommentOn):
-        return op.target.name
-    if isinstance(op, ops.CreateEnum | ops.DropEnum):
-        return op.enum.name.name
-    if isinstance(op, ops.AddEnumValue | ops.RecreateEnum):
-        return op.enum.name
-    if isinstance(op, ops.CreateTable | ops.DropTable):
-        return op.table.name.name
-    return op.table.name  # type: ignore[attr-defined]
-
-
 def change_summary(operations: tuple[Operation, ...]) -> str:
     """`2 tables added, 1 column altered`: counts per (object, verb) in first-seen order."""
-    counts = Counter(_SUMMARY[type(op)] for op in operations)
+    counts = Counter((op.noun, op.verb) for op in operations)
     parts = []
     for (noun, verb), count in counts.items():
         plural = noun if count == 1 else ("indexes" if noun == "index" else noun + "s")
@@ -350,16 +302,16 @@ _CREATION = {
 
 def migration_name(operations: tuple[Operation, ...]) -> str:
     """`add_posts_table`, `alter_users`, or `schema_update` when the change is mixed."""
-    kinds = {_SUMMARY[type(op)] for op in operations}
+    kinds = {(op.noun, op.verb) for op in operations}
     creates = [op for op in operations if isinstance(op, ops.CreateTable)]
     if creates and kinds <= _CREATION:
-        names = sorted(_subject(op) for op in creates)
+        names = sorted(op.subject() for op in creates)
         if len(names) > 3:
             return f"add_{len(names)}_tables"
         return f"add_{'_'.join(names)}_table" + ("s" if len(names) > 1 else "")
     # views dropped and re-created around a change are not what the migration is about
     kept = (ops.DropView, ops.CreateView)
-    subjects = {_subject(op) for op in operations if not isinstance(op, kept)}
+    subjects = {op.subject() for op in operations if not isinstance(op, kept)}
     if len(subjects) == 1:
         subject = next(iter(subjects))
         if kinds == {("table", "dropped")}:

@@ -1,0 +1,121 @@
+"""Schema changes as frozen data: one class per kind, each knowing its reverse and its risks.
+
+A migration's down.sql is the reverse of its up.sql, op by op, so nothing is written twice. Each
+operation also declares what it changes and which objects it needs in their old or new state;
+`order` turns that into a dependency graph and sorts it with graphlib (no fixed phases).
+
+One module per object kind; everything else a kind needs (summary words, drift wording, online
+form, live measurement, view dependencies) is declared on its class (see `base.DECLARED`), and
+rendered by the template named after it.
+"""
+
+from nself_py.plan.operations.base import (
+    BLOCKS_WRITES,
+    DECLARED,
+    DELETES_DATA,
+    DROP,
+    DROP_INDEXES,
+    INDEXES,
+    KINDS,
+    MAY_FAIL,
+    RETYPE,
+    REWRITES_TABLE,
+    VALIDATE,
+    DataLoss,
+    Hazard,
+    Key,
+    LiveCount,
+    Operation,
+    Roots,
+    type_enum,
+)
+from nself_py.plan.operations.columns import (
+    SERIAL_TYPES,
+    AddColumn,
+    AlterColumnDefault,
+    AlterColumnIdentity,
+    AlterColumnNullability,
+    AlterColumnType,
+    DropColumn,
+    RenameColumn,
+    nextval_default,
+    serial_sequence,
+)
+from nself_py.plan.operations.comments import CommentOn
+from nself_py.plan.operations.constraints import (
+    AddConstraint,
+    AddForeignKey,
+    AttachUniqueIndex,
+    DropConstraint,
+    DropForeignKey,
+    RenameConstraint,
+)
+from nself_py.plan.operations.enums import (
+    AddEnumValue,
+    CreateEnum,
+    DropEnum,
+    EnumColumn,
+    RecreateEnum,
+)
+from nself_py.plan.operations.indexes import CreateIndex, DropIndex
+from nself_py.plan.operations.ordering import OrderingError, order, reverse_plan
+from nself_py.plan.operations.schemas import CreateSchema, DropSchema
+from nself_py.plan.operations.tables import CreateTable, DropTable, RenameTable
+from nself_py.plan.operations.views import CreateView, DropView, Grant, View
+
+__all__ = [
+    "BLOCKS_WRITES",
+    "DECLARED",
+    "DELETES_DATA",
+    "DROP",
+    "DROP_INDEXES",
+    "INDEXES",
+    "KINDS",
+    "MAY_FAIL",
+    "RETYPE",
+    "REWRITES_TABLE",
+    "SERIAL_TYPES",
+    "VALIDATE",
+    "AddColumn",
+    "AddConstraint",
+    "AddEnumValue",
+    "AddForeignKey",
+    "AlterColumnDefault",
+    "AlterColumnIdentity",
+    "AlterColumnNullability",
+    "AlterColumnType",
+    "AttachUniqueIndex",
+    "CommentOn",
+    "CreateEnum",
+    "CreateIndex",
+    "CreateSchema",
+    "CreateTable",
+    "CreateView",
+    "DataLoss",
+    "DropColumn",
+    "DropConstraint",
+    "DropEnum",
+    "DropForeignKey",
+    "DropIndex",
+    "DropSchema",
+    "DropTable",
+    "DropView",
+    "EnumColumn",
+    "Grant",
+    "Hazard",
+    "Key",
+    "LiveCount",
+    "Operation",
+    "OrderingError",
+    "RecreateEnum",
+    "RenameColumn",
+    "RenameConstraint",
+    "RenameTable",
+    "Roots",
+    "View",
+    "nextval_default",
+    "order",
+    "reverse_plan",
+    "serial_sequence",
+    "type_enum",
+]
