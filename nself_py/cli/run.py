@@ -22,6 +22,7 @@ from nself_py.cli import (
 )
 from nself_py.commands import run as engine
 from nself_py.database.connection import connect
+from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.errors import ConfigError
 from nself_py.model import Schema
 from nself_py.plan.renames import RenameCandidate
@@ -40,7 +41,7 @@ def _read_schema_file(path: Path) -> Schema:
 def db_run(
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
     name: Annotated[
         str | None, typer.Option("--name", help="Migration name (default: from the change).")
     ] = None,
@@ -152,7 +153,7 @@ def _ask_rename(candidate: RenameCandidate) -> bool:
 def db_pull(
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (default: schema.dbml).")
     ] = None,

@@ -22,6 +22,7 @@ import psycopg
 
 from nself_py.database import backup, state
 from nself_py.database.connection import connect
+from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.errors import NselfError
 from nself_py.migrations import folders as migrations
 from nself_py.migrations.conflicts import base_line
@@ -393,7 +394,7 @@ def run(
     written: Schema | None,
     *,
     project_dir: Path,
-    database_name: str = "default",
+    database_name: str = DEFAULT_DATABASE,
     name: str | None = None,
     dry_run: bool = False,
     force: bool = False,
