@@ -133,6 +133,7 @@ def test_unknown_type_is_a_clear_error_and_changes_nothing(db_url: str, tmp_path
     assert catalog(db_url).tables == ()
 
 
+@pytest.mark.db  # starts the project's own embedded server
 def test_embedded_default_database_when_none_is_configured(tmp_path: Path) -> None:
     project = make_project(tmp_path, "Table notes {\n  id int [pk]\n  body text\n}\n")
     try:
