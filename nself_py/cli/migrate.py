@@ -224,9 +224,9 @@ def _on_each(targets: list[Target], run: Callable[[Target], str]) -> None:
     worst = max(code for _, _, code in results)
     if worst != EXIT_OK:
         failed = [name for name, _, code in results if code != EXIT_OK]
-        error = NselfError(f"failed on {len(failed)} database(s): {', '.join(failed)}")
-        error.exit_code = worst
-        raise error
+        failure = NselfError(f"failed on {len(failed)} database(s): {', '.join(failed)}")
+        failure.exit_code = worst
+        raise failure
 
 
 def _mark(

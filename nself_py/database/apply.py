@@ -254,7 +254,7 @@ def _relative(path: Path, base: Path) -> str:
 def _run_script(conn: psycopg.Connection, step: Step, script: Script, project_dir: Path) -> None:
     for statement in script.statements:
         try:
-            conn.execute(statement.sql)  # type: ignore[arg-type]  # SQL from a migration file
+            conn.execute(statement.sql)  # SQL from a migration file
         except psycopg.Error as error:
             diag = error.diag
             message = f"{diag.severity or 'ERROR'}: {diag.message_primary or str(error).strip()}"

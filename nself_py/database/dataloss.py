@@ -169,13 +169,13 @@ def statement_targets(text: str) -> list[Target]:
             return []
         return [Target("DELETE_ALL", name[0])]
     if r.take("ALTER", "TABLE"):
-        name = _altered_table(r)
-        if name is None:
+        table = _altered_table(r)
+        if table is None:
             return []
         return [
             target
             for action in _split_top_level(r.rest())
-            for target in _alter_table_targets(text, name, action)
+            for target in _alter_table_targets(text, table, action)
         ]
     return []
 
@@ -227,13 +227,13 @@ def statement_changes(text: str) -> list[NameChange]:
         name = r.qualified_name()
         return [NameChange("CREATE_TABLE", name[0])] if name else []
     if r.take("ALTER", "TABLE"):
-        name = _altered_table(r)
-        if name is None:
+        table = _altered_table(r)
+        if table is None:
             return []
         return [
             change
             for action in _split_top_level(r.rest())
-            for change in _alter_table_changes(name, action)
+            for change in _alter_table_changes(table, action)
         ]
     return []
 
@@ -283,9 +283,9 @@ def _changed_values(conn: psycopg.Connection, target: Target, table: tuple[str, 
     conversion fails: then the migration fails and rolls back, losing nothing)."""
     column = sql.Identifier(target.column or "")
     converted = (
-        sql.SQL(target.using)  # type: ignore[arg-type]  # SQL from the migration file itself
+        sql.SQL(target.using)  # SQL from the migration file itself
         if target.using
-        else sql.SQL("{}::{}").format(column, sql.SQL(target.new_type or ""))  # type: ignore[arg-type]
+        else sql.SQL("{}::{}").format(column, sql.SQL(target.new_type or ""))
     )
     query = sql.SQL(
         "SELECT count(*) FROM {} WHERE {} IS NOT NULL AND ({})::text IS DISTINCT FROM {}::text"

@@ -274,7 +274,7 @@ def find_dependents(
     with conn.transaction(force_rollback=True):
         conn.execute("SET LOCAL search_path = pg_catalog")
         cursor = conn.cursor(row_factory=dict_row)
-        rows = cursor.execute(_QUERY, params).fetchall()  # type: ignore[arg-type]
+        rows = cursor.execute(_QUERY, params).fetchall()
         users = conn.execute(_COLUMN_USERS, params).fetchall() if params["col_name"] else []
     effect = {RETYPE: "whose type this migration changes", DROP: "which this migration drops"}
     problems = [f"{what} uses {uses}, {effect[why]}" for why, what, uses in users]
@@ -294,7 +294,7 @@ def _dependent(row: dict) -> Dependent:
         definition=row["definition"].strip().removesuffix(";"),
         owner=row["owner"],
         set_owner=not row["owned"],
-        options=tuple(tuple(o.split("=", 1)) for o in row["options"]),  # type: ignore[misc]
+        options=tuple(tuple(o.split("=", 1)) for o in row["options"]),
         comment=row["comment"],
         column_comments=tuple((c, text) for c, text in row["column_comments"]),
         column_defaults=tuple((c, expr) for c, expr in row["defaults"]),

@@ -107,7 +107,8 @@ def _run(conn: psycopg.Connection, query: str, timeout_ms: int) -> list[int] | s
     """The query's counts, or why there are none (timeout, an object created by the plan)."""
     try:
         with conn.transaction():
-            row = conn.execute(sql.SQL(query)).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(sql.SQL(query)).fetchone()
+            assert row is not None  # an aggregate query returns one row
             return [int(v) for v in row]
     except psycopg.errors.QueryCanceled:
         return f"not counted: gave up after {timeout_ms} ms"
@@ -188,8 +189,8 @@ def measure_plan(
         for table, counted in by_table.items():
             counts = [count for _, count in counted]
             results = _row_counts(conn, table, counts, timeout_ms)
-            for (op, count), result in zip(counted, results, strict=True):
-                text = result if isinstance(result, str) else _say(count.describe, result)
+            for (op, count), outcome in zip(counted, results, strict=True):
+                text = outcome if isinstance(outcome, str) else _say(count.describe, outcome)
                 figures[op][MAY_FAIL].append(text)
         for op, (table, target) in losses:
             size = sizes[table].rows if table in sizes else 0.0

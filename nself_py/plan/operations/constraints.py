@@ -50,7 +50,9 @@ def _constraint_keys(table: Name, constraint: PrimaryKey | Unique | Check) -> se
     return keys
 
 
-def _constraint_needs(table: Name, constraint: PrimaryKey | Unique | Check, columns) -> set[Key]:
+def _constraint_needs(
+    table: Name, constraint: PrimaryKey | Unique | Check, columns: Collection[str]
+) -> set[Key]:
     if isinstance(constraint, Check):
         cols = tuple(expression_columns(constraint.expression, columns))
         return {_table(table)} | _constraint_columns(table, cols)
