@@ -53,7 +53,7 @@ def _tagged(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> object:
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node)
-    return loader.construct_mapping(node)
+    return loader.construct_mapping(node)  # type: ignore[arg-type]
 
 
 _Loader.add_multi_constructor("!", _tagged)
