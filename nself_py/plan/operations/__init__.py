@@ -6,8 +6,12 @@ operation also declares what it changes and which objects it needs in their old 
 
 One module per object kind; everything else a kind needs (summary words, drift wording, online
 form, live measurement, view dependencies) is declared on its class (see `base.DECLARED`), and
-rendered by the template named after it.
+rendered by the template named after it. Every module of this package is imported here, so a
+kind added in a new module is registered (`KINDS`) without being listed anywhere else.
 """
+
+import importlib
+import pkgutil
 
 from nself_py.plan.operations.base import (
     BLOCKS_WRITES,
@@ -119,3 +123,6 @@ __all__ = [
     "serial_sequence",
     "type_enum",
 ]
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
