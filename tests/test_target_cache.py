@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from test_db_run import make_project, nself
+from helpers import make_project, nself
 
 import nself_py
 from nself_py.read import target_cache
