@@ -7,13 +7,13 @@ NselfError are printed in one place with their exit code, never with a traceback
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from nself_py.commands.project import Project
 from nself_py.errors import NselfError
 
 app = typer.Typer(
@@ -79,29 +79,6 @@ KeepOption = Annotated[
     int | None,
     typer.Option("--keep", help="Afterwards delete all but the newest N backups.", min=1),
 ]
-
-
-@dataclass(frozen=True)
-class Project:
-    """The options every `db` command shares."""
-
-    dir: Path
-    database_url: str | None
-    database_name: str
-    yes: bool
-
-    @property
-    def migrations_dir(self) -> Path:
-        return self.dir / "hasura" / "migrations" / self.database_name
-
-    @property
-    def schema_file(self) -> Path:
-        return self.dir / "schema.dbml"
-
-    def url(self) -> str:
-        from nself_py.database.connection import resolve_database_url
-
-        return resolve_database_url(self.dir, self.database_url)
 
 
 def project(

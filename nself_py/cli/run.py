@@ -32,8 +32,7 @@ from nself_py.read.pull import to_dbml
 
 
 def _read_schema_file(path: Path) -> Schema:
-    if not path.is_file():
-        raise ConfigError(f"{path} not found (create it, or run `nself-py db pull` to start one)")
+    engine.require_schema_file(path)
     return read_dbml(path)
 
 
@@ -87,11 +86,6 @@ def db_run(
 ) -> None:
     """Diff schema.dbml against the database and write a reviewed up/down migration."""
     proj = project(project_dir, database_url, database_name, yes)
-    if not proj.schema_file.is_file():
-        _read_schema_file(proj.schema_file)  # the clear "not found" error, before connecting
-    url = proj.url()
-    catalog = engine.CatalogPrefetch(url)
-    source = proj.schema_file.read_bytes()
     options = engine.Options(
         renames=tuple(rename or ()),
         confirm_rename=_ask_rename if sys.stdin.isatty() and not yes else None,
@@ -99,24 +93,18 @@ def db_run(
         lock_timeout=lock_timeout,
         statement_timeout=statement_timeout,
     )
-    with connect(url) as conn:
-        result = engine.run(
-            conn,
-            url,
-            None,
-            project_dir=proj.dir,
-            database_name=database_name,
+    result = engine.run(
+        proj,
+        engine.RunOptions(
             name=name,
             dry_run=dry_run,
             force=force,
             make_backup=not no_backup,
             all_schemas=all_schemas,
-            options=options,
-            catalog=catalog,
-            source=source,
-            schema_file=proj.schema_file,
+            plan=options,
             report=lambda line: console.print(f"✓ {line}"),
-        )
+        ),
+    )
     plan = result.plan
     if plan is None or not plan.operations:
         console.print(f"✓ Database matches {proj.schema_file.name} — no migration written")

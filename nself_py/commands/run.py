@@ -20,10 +20,10 @@ from pathlib import Path
 
 import psycopg
 
+from nself_py.commands.project import Project
 from nself_py.database import backup, state
 from nself_py.database.connection import connect
-from nself_py.database.sources import DEFAULT_DATABASE
-from nself_py.errors import NselfError
+from nself_py.errors import ConfigError, NselfError
 from nself_py.migrations import folders as migrations
 from nself_py.migrations.conflicts import base_line
 from nself_py.migrations.folders import NO_TRANSACTION_MARKER
@@ -177,9 +177,11 @@ TARGET_CACHE = Path(".nself") / "target-cache.marshal"
 
 
 def _source_key(conn: psycopg.Connection, source: bytes) -> str:
-    version, database = conn.execute(
+    row = conn.execute(
         "SELECT current_setting('server_version_num')::int, current_database()"
     ).fetchone()
+    assert row is not None
+    version, database = row
     return target_cache.cache_key(source, version, database)
 
 
@@ -388,31 +390,62 @@ def unapplied_local_versions(
     return [m.version for m in local if m.version not in applied]
 
 
-def run(
+def _silent(_line: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `db run` is asked to do, beyond which project and database."""
+
+    name: str | None = None
+    """The migration's name (default: from the change)."""
+    dry_run: bool = False
+    force: bool = False
+    """Write even when local migrations are unapplied."""
+    make_backup: bool = True
+    all_schemas: bool = False
+    plan: Options = Options()
+    report: Callable[[str], None] = _silent
+    """Where progress lines go (the CLI prints them with a check mark)."""
+
+
+def require_schema_file(path: Path) -> None:
+    """The clear "not found" error, before connecting."""
+    if not path.is_file():
+        raise ConfigError(f"{path} not found (create it, or run `nself-py db pull` to start one)")
+
+
+def run(project: Project, options: RunOptions = RunOptions()) -> RunResult:
+    """`db run`: write the migration that takes the live database to schema.dbml (nothing when
+    equal). The catalog is read in the background while the file is read and decoded, and a run
+    whose inputs are exactly those of the last run that found no change says so at once."""
+    require_schema_file(project.schema_file)
+    url = project.url()
+    catalog = CatalogPrefetch(url)
+    source = project.schema_file.read_bytes()
+    with connect(url) as conn:
+        return _run(conn, url, project, options, catalog, source)
+
+
+def _run(
     conn: psycopg.Connection,
     url: str,
-    written: Schema | None,
-    *,
-    project_dir: Path,
-    database_name: str = DEFAULT_DATABASE,
-    name: str | None = None,
-    dry_run: bool = False,
-    force: bool = False,
-    make_backup: bool = True,
-    all_schemas: bool = False,
-    options: Options = Options(),
-    catalog: CatalogPrefetch | None = None,
-    source: bytes | None = None,
-    schema_file: Path | None = None,
-    canonical: bool = False,
-    report: Callable[[str], None] = lambda _line: None,
+    project: Project,
+    run_options: RunOptions,
+    catalog: CatalogPrefetch,
+    source: bytes,
 ) -> RunResult:
-    """Write the migration that takes the live database to `written` (nothing when equal).
-
-    With `written` None the target is read from `source`, schema.dbml's bytes (or the target
-    cache). With `source` and `catalog` too, a run whose inputs are exactly those of the last
-    run that found no change says so at once (see `unchanged`). A backup is taken only when
-    there is something to migrate: a run that finds no change leaves nothing behind."""
+    """`run` on an open connection. A backup is taken only when there is something to migrate: a
+    run that finds no change leaves nothing behind."""
+    project_dir, database_name, schema_file = (
+        project.dir,
+        project.database_name,
+        project.schema_file,
+    )
+    name, dry_run, force = run_options.name, run_options.dry_run, run_options.force
+    make_backup, all_schemas = run_options.make_backup, run_options.all_schemas
+    options, report = run_options.plan, run_options.report
     migrations_dir = migrations.find_migrations_dir(project_dir, database_name)
     pending = unapplied_local_versions(conn, project_dir, database_name, migrations_dir)
     if pending and not force:
@@ -424,23 +457,18 @@ def run(
         )
     also_manage = recorded_schemas(migrations_dir)
     memo_file = project_dir / unchanged.MEMO
-    source_key = _source_key(conn, source) if source is not None else None
-    inputs = None
-    if source_key is not None and catalog is not None:
-        inputs = unchanged.inputs_key(
-            source_key, database_name, also_manage, all_schemas, options.renames
+    source_key = _source_key(conn, source)
+    inputs = unchanged.inputs_key(
+        source_key, database_name, also_manage, all_schemas, options.renames
+    )
+    known = unchanged.load(memo_file)
+    if known and known.inputs == inputs and known.catalog == catalog.digest():
+        report(
+            f"{schema_file.name} and the database are as the last run that found no change "
+            f"saw them: {known.summary}"
         )
-        known = unchanged.load(memo_file)
-        if known and known.inputs == inputs and known.catalog == catalog.digest():
-            report(
-                f"{schema_file.name if schema_file else 'schema.dbml'} and the database are as "
-                f"the last run that found no change saw them: {known.summary}"
-            )
-            return RunResult(None, None, None)
-    if written is None:
-        if source is None or source_key is None or schema_file is None:
-            raise TypeError("run() needs `written`, or `source` and `schema_file`")
-        written, canonical = load_target(source, source_key, schema_file, project_dir, report)
+        return RunResult(None, None, None)
+    written, canonical = load_target(source, source_key, schema_file, project_dir, report)
     result = plan(
         conn,
         written,
@@ -448,15 +476,15 @@ def run(
         also_manage=also_manage,
         all_schemas=all_schemas,
         options=dataclasses.replace(options, measure=True),
-        catalog=catalog.result if catalog else None,
+        catalog=catalog.result,
         source_key=source_key,
         canonical=canonical,
         write_caches=not dry_run,  # a dry run writes nothing, not even a cache
     )
     conn.rollback()
     if not result.operations:
-        digest = catalog.digest() if catalog else None
-        if inputs is not None and digest is not None and not dry_run:
+        digest = catalog.digest()
+        if digest is not None and not dry_run:
             unchanged.store(memo_file, unchanged.Verdict(inputs, digest, describe(result.target)))
         return RunResult(result, None, None)
     report(f"Schema changes detected: {change_summary(result.operations)}")
