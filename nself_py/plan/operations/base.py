@@ -79,6 +79,8 @@ VALIDATE = "_validate"
 
 KINDS: list[type[Operation]] = []
 """Every operation kind, in definition order (registered by subclassing `Operation`)."""
+FAMILIES: list[type[Operation]] = []
+"""Bases that kinds share declarations through (`PlainOperation`), not kinds themselves."""
 
 DECLARED = (
     "noun",
@@ -114,9 +116,11 @@ class Operation:
     verb: ClassVar[str]
     """How the change summary says it: `added` in `2 tables added`."""
 
-    def __init_subclass__(cls, **kwargs: object) -> None:
+    def __init_subclass__(cls, family: bool = False, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
+        if family:
+            FAMILIES.append(cls)
+        elif not cls.__name__.startswith("_"):
             KINDS.append(cls)
 
     def reverse(self) -> Operation | tuple[Operation, ...]:
@@ -222,6 +226,20 @@ def duplicate_groups(table: Name, keys: Sequence[str], where: str | None, not_nu
         f"SELECT count(*) FROM (SELECT 1 FROM {quote_name(table)} WHERE {condition} "
         f"GROUP BY {', '.join(keys)} HAVING count(*) > 1) AS duplicate"
     )
+
+
+class PlainOperation(Operation, family=True):
+    """The family of kinds with nothing special about them: the same online, in the
+    transactional part, nothing counted or measured live, no scan under a lock, no rows lost, no
+    view roots. A kind that subclasses it says so in one word; it still declares its summary
+    words, subject and drift wording."""
+
+    online_form = same_online
+    online_part = in_transaction
+    live_counts = counts_nothing
+    scan_lock = no_scan
+    data_loss = loses_nothing
+    roots = no_roots
 
 
 def in_source_only(thing: str, source: str) -> str:

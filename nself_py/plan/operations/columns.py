@@ -26,6 +26,7 @@ from nself_py.plan.operations.base import (
     Key,
     LiveCount,
     Operation,
+    PlainOperation,
     Roots,
     _column,
     _table,
@@ -131,7 +132,7 @@ class DropColumn(Operation):
 
 
 @dataclass(frozen=True)
-class RenameColumn(Operation):
+class RenameColumn(PlainOperation):
     table: Name
     old: str
     new: str
@@ -139,12 +140,6 @@ class RenameColumn(Operation):
 
     noun: ClassVar[str] = "column"
     verb: ClassVar[str] = "renamed"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.table.name
@@ -385,7 +380,7 @@ class AlterColumnNullability(Operation):
 
 
 @dataclass(frozen=True)
-class AlterColumnDefault(Operation):
+class AlterColumnDefault(PlainOperation):
     table: Name
     column: str
     old: str | None
@@ -394,12 +389,6 @@ class AlterColumnDefault(Operation):
 
     noun: ClassVar[str] = "column"
     verb: ClassVar[str] = "altered"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.table.name
@@ -442,7 +431,7 @@ def nextval_default(sequence: Name) -> str:
 
 
 @dataclass(frozen=True)
-class AlterColumnIdentity(Operation):
+class AlterColumnIdentity(PlainOperation):
     """Switch between no auto-increment, identity (by default / always) and serial."""
 
     table: Name
@@ -457,12 +446,6 @@ class AlterColumnIdentity(Operation):
 
     noun: ClassVar[str] = "column"
     verb: ClassVar[str] = "altered"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.table.name

@@ -10,24 +10,18 @@ from nself_py.model import (
 )
 from nself_py.plan.operations.base import (
     Key,
-    Operation,
+    PlainOperation,
     _column,
     _enum,
     _relname,
     _table,
-    counts_nothing,
     in_database_only,
-    in_transaction,
-    loses_nothing,
-    no_roots,
-    no_scan,
-    same_online,
 )
 from nself_py.sql.quote import quote_ident, quote_name
 
 
 @dataclass(frozen=True)
-class CommentOn(Operation):
+class CommentOn(PlainOperation):
     """`COMMENT ON TABLE|COLUMN|INDEX|TYPE … IS …`; a None comment is `IS NULL`."""
 
     kind: str
@@ -39,12 +33,6 @@ class CommentOn(Operation):
 
     noun: ClassVar[str] = "comment"
     verb: ClassVar[str] = "changed"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.target.name

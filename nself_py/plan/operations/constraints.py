@@ -23,6 +23,7 @@ from nself_py.plan.operations.base import (
     Key,
     LiveCount,
     Operation,
+    PlainOperation,
     _constraint_columns,
     _relname,
     _table,
@@ -32,7 +33,6 @@ from nself_py.plan.operations.base import (
     duplicate_groups,
     in_database_only,
     in_source_only,
-    in_transaction,
     loses_nothing,
     no_roots,
     no_scan,
@@ -148,7 +148,7 @@ class AddConstraint(Operation):
 
 
 @dataclass(frozen=True)
-class DropConstraint(Operation):
+class DropConstraint(PlainOperation):
     table: Name
     constraint: PrimaryKey | Unique | Check
     table_columns: tuple[str, ...] = ()
@@ -156,12 +156,6 @@ class DropConstraint(Operation):
 
     noun: ClassVar[str] = "constraint"
     verb: ClassVar[str] = "dropped"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.table.name
@@ -301,7 +295,7 @@ class AddForeignKey(Operation):
 
 
 @dataclass(frozen=True)
-class DropForeignKey(Operation):
+class DropForeignKey(PlainOperation):
     table: Name
     foreign_key: ForeignKey
     new_table: bool = False
@@ -310,12 +304,6 @@ class DropForeignKey(Operation):
 
     noun: ClassVar[str] = "foreign key"
     verb: ClassVar[str] = "dropped"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.table.name
@@ -337,7 +325,7 @@ class DropForeignKey(Operation):
 
 
 @dataclass(frozen=True)
-class RenameConstraint(Operation):
+class RenameConstraint(PlainOperation):
     """Rename a constraint (`ALTER TABLE … RENAME CONSTRAINT`) or an index (`ALTER INDEX`)."""
 
     table: Name
@@ -348,12 +336,6 @@ class RenameConstraint(Operation):
 
     noun: ClassVar[str] = "constraint"
     verb: ClassVar[str] = "renamed"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.table.name

@@ -17,6 +17,7 @@ from nself_py.plan.operations.base import (
     Hazard,
     Key,
     Operation,
+    PlainOperation,
     Roots,
     _column,
     _enum,
@@ -26,7 +27,6 @@ from nself_py.plan.operations.base import (
     in_source_only,
     in_transaction,
     loses_nothing,
-    no_roots,
     no_scan,
     same_online,
 )
@@ -35,18 +35,12 @@ from nself_py.sql.quote import quote_literal
 
 
 @dataclass(frozen=True)
-class CreateEnum(Operation):
+class CreateEnum(PlainOperation):
     enum: Enum
     rank: ClassVar[int] = 12
 
     noun: ClassVar[str] = "enum"
     verb: ClassVar[str] = "added"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.enum.name.name

@@ -9,32 +9,20 @@ from nself_py.plan.operations.base import (
     MAY_FAIL,
     Hazard,
     Key,
-    Operation,
+    PlainOperation,
     _schema,
-    counts_nothing,
     in_database_only,
     in_source_only,
-    in_transaction,
-    loses_nothing,
-    no_roots,
-    no_scan,
-    same_online,
 )
 
 
 @dataclass(frozen=True)
-class CreateSchema(Operation):
+class CreateSchema(PlainOperation):
     schema: str
     rank: ClassVar[int] = 10
 
     noun: ClassVar[str] = "schema"
     verb: ClassVar[str] = "added"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.schema
@@ -53,18 +41,12 @@ class CreateSchema(Operation):
 
 
 @dataclass(frozen=True)
-class DropSchema(Operation):
+class DropSchema(PlainOperation):
     schema: str
     rank: ClassVar[int] = 99
 
     noun: ClassVar[str] = "schema"
     verb: ClassVar[str] = "dropped"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.schema

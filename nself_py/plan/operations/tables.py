@@ -15,6 +15,7 @@ from nself_py.plan.operations.base import (
     Hazard,
     Key,
     Operation,
+    PlainOperation,
     Roots,
     _column,
     _relname,
@@ -26,8 +27,6 @@ from nself_py.plan.operations.base import (
     in_database_only,
     in_source_only,
     in_transaction,
-    loses_nothing,
-    no_roots,
     no_scan,
     same_online,
 )
@@ -56,7 +55,7 @@ def _table_needs(table: Table) -> set[Key]:
 
 
 @dataclass(frozen=True)
-class CreateTable(Operation):
+class CreateTable(PlainOperation):
     """A table with its keys, checks, indexes and comments; foreign keys are separate ops."""
 
     table: Table
@@ -64,12 +63,6 @@ class CreateTable(Operation):
 
     noun: ClassVar[str] = "table"
     verb: ClassVar[str] = "added"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.table.name.name
@@ -133,19 +126,13 @@ class DropTable(Operation):
 
 
 @dataclass(frozen=True)
-class RenameTable(Operation):
+class RenameTable(PlainOperation):
     old: Name
     new: Name
     rank: ClassVar[int] = 15
 
     noun: ClassVar[str] = "table"
     verb: ClassVar[str] = "renamed"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.new.name

@@ -13,16 +13,10 @@ from nself_py.plan.operations.base import (
     REWRITES_TABLE,
     Hazard,
     Key,
-    Operation,
+    PlainOperation,
     _column,
     _enum,
-    counts_nothing,
     in_database_only,
-    in_transaction,
-    loses_nothing,
-    no_roots,
-    no_scan,
-    same_online,
 )
 
 
@@ -80,7 +74,7 @@ class View:
 
 
 @dataclass(frozen=True)
-class DropView(Operation):
+class DropView(PlainOperation):
     """Drop a view before a change PostgreSQL refuses while it exists; `CreateView` restores it."""
 
     view: View
@@ -89,12 +83,6 @@ class DropView(Operation):
 
     noun: ClassVar[str] = "view"
     verb: ClassVar[str] = "dropped"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.view.name.name
@@ -118,7 +106,7 @@ class DropView(Operation):
 
 
 @dataclass(frozen=True)
-class CreateView(Operation):
+class CreateView(PlainOperation):
     """Re-create a view exactly as it was: definition, options, owner, comments, grants."""
 
     view: View
@@ -126,12 +114,6 @@ class CreateView(Operation):
 
     noun: ClassVar[str] = "view"
     verb: ClassVar[str] = "re-created"
-    online_form = same_online
-    online_part = in_transaction
-    live_counts = counts_nothing
-    scan_lock = no_scan
-    data_loss = loses_nothing
-    roots = no_roots
 
     def subject(self) -> str:
         return self.view.name.name
