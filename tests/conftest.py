@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,16 +24,24 @@ from test_state import make_hasura_catalog, v3_project
 _servers: dict[str, Server | None] = {}
 
 
+SERVER_FIXTURES = frozenset(
+    {"pg_server", "any_pg_server", "db_url", "any_db_url", "conn", "own_pgdata"}
+)
+"""Fixtures that start a PostgreSQL server: a test using any of them (directly or through
+another fixture) is marked `db`, so `pytest -m "not db"` runs the rest without a server."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """In the controlling process (before any xdist worker starts): name this run, and drop the
-    databases that killed earlier runs left on the shared test servers."""
-    if hasattr(config, "workerinput"):
-        return
-    os.environ[RUN_ID_VARIABLE] = str(os.getpid())
-    for kind in ("embedded", "system"):
-        server = _server(kind)
-        if server is not None:
-            server.sweep_stale_databases()
+    """In the controlling process (before any xdist worker starts): name this run, so databases
+    left by killed earlier runs can be told apart from this run's (workers inherit the name)."""
+    if not hasattr(config, "workerinput"):
+        os.environ[RUN_ID_VARIABLE] = str(os.getpid())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -54,8 +64,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def _server(kind: str) -> Server | None:
+    """The server, started on first use (once per process; a file lock keeps xdist workers from
+    starting it together), after dropping the databases killed earlier runs left on it."""
     if kind not in _servers:
-        _servers[kind] = embedded_server() if kind == "embedded" else system_server()
+        lock = Path(tempfile.gettempdir()) / f"nself-py-tests-{os.getuid()}-{kind}.lock"
+        with open(lock, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            server = embedded_server() if kind == "embedded" else system_server()
+            if server is not None:
+                server.sweep_stale_databases()
+        _servers[kind] = server
     return _servers[kind]
 
 

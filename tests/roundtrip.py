@@ -18,6 +18,7 @@ import psycopg
 from pgservers import Server
 
 from nself_py.commands import run as engine
+from nself_py.commands.project import Project
 from nself_py.database.apply import migrate_down, migrate_up
 from nself_py.model import Schema, Table
 from nself_py.read.introspect import introspect
@@ -77,19 +78,8 @@ def target_dbml(server: Server, sql: str) -> str:
 
 def db_run(url: str, project: Path) -> engine.RunResult:
     """`nself-py db run --all-schemas --no-backup`, in process, the way the command wires it."""
-    schema_file = project / "schema.dbml"
-    with psycopg.connect(url) as conn:
-        return engine.run(
-            conn,
-            url,
-            None,
-            project_dir=project,
-            make_backup=False,
-            all_schemas=True,
-            catalog=engine.CatalogPrefetch(url),
-            source=schema_file.read_bytes(),
-            schema_file=schema_file,
-        )
+    options = engine.RunOptions(make_backup=False, all_schemas=True)
+    return engine.run(Project(project, url), options)
 
 
 def round_trip(server: Server, start_sql: str, dbml_text: str, target_sql: str) -> RoundTrip:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from test_db_run import mdir
+from helpers import add_tables, mdir, state
 from test_state import make_hasura_catalog, v3_project
 
 from nself_py.database.apply import (
@@ -22,7 +22,6 @@ from nself_py.database.apply import (
     migrate_up,
     migration_status,
 )
-from nself_py.database.state import state_store
 from nself_py.errors import DatabaseError, MigrationError, NselfError
 from nself_py.migrations.folders import write_migration
 
@@ -33,27 +32,12 @@ def add(project: Path, version: int, name: str, up: str, down: str = "") -> Path
     return write_migration(mdir(project), name, up, down, version=version)
 
 
-def add_tables(project: Path, *versions: int) -> None:
-    for v in versions:
-        add(
-            project,
-            v,
-            f"t{v % 100}",
-            f"CREATE TABLE t{v % 100} (id int);",
-            f"DROP TABLE t{v % 100};",
-        )
-
-
 def up(conn: psycopg.Connection, project: Path, **options):
     return migrate_up(conn, project, "default", mdir(project), **options)
 
 
 def down(conn: psycopg.Connection, project: Path, **options):
     return migrate_down(conn, project, "default", mdir(project), **options)
-
-
-def state(conn: psycopg.Connection, project: Path) -> dict[int, bool]:
-    return state_store(conn, project, "default").read(conn)
 
 
 def user_tables(conn: psycopg.Connection) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from test_db_run import mdir
+from helpers import cli, mdir
 
 from nself_py.database.apply import LOCK_KEY
 from nself_py.migrations.folders import write_migration
@@ -23,13 +23,7 @@ BASE = 1700000000000
 
 
 def run(*args: str, check_code: int | None = 0, **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, **kwargs
-    )
-    if check_code is not None:
-        assert result.returncode == check_code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
+    return cli(*args, code=check_code, **kwargs)
 
 
 def start(*args: str) -> subprocess.Popen:

@@ -6,7 +6,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from test_db_run import make_project, migration_dirs, nself
+from helpers import make_project, migration_dirs, nself
 
 from nself_py.migrations.conflicts import (
     MigrationText,

@@ -12,39 +12,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from helpers import make_project, migration_dirs, nself
 from pgservers import Server
 from roundtrip import catalog, in_transaction, load, round_trip
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def nself(project: Path, url: str | None, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "nself_py", *args]
-    if args[0] == "db":
-        command += ["--project-dir", str(project)]
-    if url:
-        command += ["--database-url", url]
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    return subprocess.run(
-        command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False
-    )
-
-
-def make_project(tmp_path: Path, dbml: str) -> Path:
-    (tmp_path / "hasura" / "migrations" / "default").mkdir(parents=True)
-    (tmp_path / "hasura" / "config.yaml").write_text("version: 3\n")
-    (tmp_path / "schema.dbml").write_text(textwrap.dedent(dbml))
-    return tmp_path
-
-
-def mdir(project: Path) -> Path:
-    """The project's migrations folder for the default database."""
-    return project / "hasura" / "migrations" / "default"
-
-
-def migration_dirs(project: Path) -> list[Path]:
-    return sorted(p for p in mdir(project).iterdir() if p.is_dir())
-
 
 BLOG = """
     Enum post_status {
@@ -133,6 +103,7 @@ def test_unknown_type_is_a_clear_error_and_changes_nothing(db_url: str, tmp_path
     assert catalog(db_url).tables == ()
 
 
+@pytest.mark.db  # starts the project's own embedded server
 def test_embedded_default_database_when_none_is_configured(tmp_path: Path) -> None:
     project = make_project(tmp_path, "Table notes {\n  id int [pk]\n  body text\n}\n")
     try:

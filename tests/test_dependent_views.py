@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
-from test_db_run import make_project, migration_dirs, nself
+from helpers import make_project, migration_dirs, nself
 
 from nself_py.model import Column, Name
 from nself_py.plan.dependents import keep_views

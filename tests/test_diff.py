@@ -31,6 +31,7 @@ from nself_py.plan import operations as o
 from nself_py.plan.diff import diff
 from nself_py.plan.operations import OrderingError, order, reverse_plan
 from nself_py.sql.naming import choose_name, index_column_names, make_object_name, name_addition
+from nself_py.sql.quote import quote_name
 
 
 def test_identical_models_give_no_operations():
@@ -73,7 +74,7 @@ def test_order_respects_dependencies():
         if isinstance(op, o.AddForeignKey):
             assert (
                 position[op.describe()]
-                > position[f"add table {o.quote_name(op.foreign_key.ref_table)}"]
+                > position[f"add table {quote_name(op.foreign_key.ref_table)}"]
             )
 
 

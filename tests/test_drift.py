@@ -8,10 +8,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from test_db_run import mdir
+from helpers import mdir
 
 from nself_py.commands import run as engine
 from nself_py.commands.drift import check_drift
+from nself_py.commands.project import Project
 from nself_py.database.apply import migrate_up
 from nself_py.migrations.folders import write_migration
 from nself_py.read.dbml import read_dbml
@@ -31,8 +32,7 @@ Table users {
 
 def generate_and_apply(project: Path, url: str, dbml: str = DBML) -> None:
     (project / "schema.dbml").write_text(dbml)
-    with psycopg.connect(url) as conn:
-        engine.run(conn, url, read_dbml(project / "schema.dbml"), project_dir=project)
+    engine.run(Project(project, url))
     with psycopg.connect(url, autocommit=True) as conn:
         migrate_up(conn, project, "default", mdir(project))
 

@@ -3,13 +3,9 @@ on both state stores, with the refusals that make them safer than Hasura's verbs
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import psycopg
 import pytest
-from test_db_run import mdir
+from helpers import add_tables, cli, mdir, state
 
 from nself_py.database.apply import GOTO, migrate_down, migrate_goto, migrate_up, migration_status
 from nself_py.database.housekeeping import delete, mark_version, plan_deletion
@@ -20,17 +16,6 @@ from nself_py.migrations.folders import write_migration
 from nself_py.sql.parse import split_statements as split_sql
 
 V1, V2, V3, V4, V5 = (1700000000001 + i for i in range(5))
-
-
-def add_tables(project: Path, *versions: int) -> None:
-    for v in versions:
-        name = f"t{v % 100}"
-        up = f"CREATE TABLE {name} (id int);"
-        write_migration(mdir(project), name, up, f"DROP TABLE {name};", version=v)
-
-
-def state(conn: psycopg.Connection, project: Path) -> dict[int, bool]:
-    return state_store(conn, project, "default").read(conn)
 
 
 def tables(conn: psycopg.Connection) -> list[str]:
@@ -233,20 +218,6 @@ def test_delete_unknown_version_is_refused(conn, project):
 
 
 # --- the CLI --------------------------------------------------------------------------------
-
-
-def cli(*args: str, code: int = 0) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "nself_py", *args],
-        cwd=Path(__file__).resolve().parent.parent,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    return result
 
 
 def test_cli_skip_execution_goto_and_delete(db_url, conn, tmp_path):

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from helpers import cli
 from pgservers import Server
 from test_state import make_hasura_catalog, v3_project
 
@@ -19,7 +18,6 @@ from nself_py.database.sources import Source, find_source, project_sources, sour
 from nself_py.errors import ConfigError
 from nself_py.migrations.folders import write_migration
 
-ROOT = Path(__file__).resolve().parent.parent
 V1, V2 = 1700000000001, 1700000000002
 
 DATABASES_YAML = """\
@@ -45,21 +43,6 @@ DATABASES_YAML = """\
     value:
       connection: mongodb://mongo:27017/
 """
-
-
-def cli(*args: str, code: int = 0) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
-    result = subprocess.run(
-        [sys.executable, "-m", "nself_py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    return result
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import psycopg
 import pytest
-from test_db_run import ROOT, make_project, migration_dirs, nself
+from helpers import ROOT, make_project, migration_dirs, nself
 
 from nself_py.database.apply import migrate_up
 from nself_py.plan.diff import diff

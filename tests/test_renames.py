@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from test_db_run import ROOT, make_project, migration_dirs, nself
+from helpers import ROOT, make_project, migration_dirs, nself
 
 from nself_py.commands import run as engine
 from nself_py.model import Name

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import psycopg
-from test_db_run import make_project, migration_dirs, nself
+from helpers import make_project, migration_dirs, nself
 
 from nself_py.commands import run as engine
 from nself_py.plan.measure import measure_plan

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from helpers import mdir, state
 from pgservers import Server
-from test_db_run import mdir
 
 from nself_py.database.apply import APPLIED, PENDING, migrate_down, migrate_up, migration_status
 from nself_py.database.squash import read_catalog, squash
-from nself_py.database.state import state_store
 from nself_py.errors import NselfError
 from nself_py.migrations.folders import local_migrations, write_migration
 
@@ -48,10 +47,6 @@ FIVE = [
 def add_five(project: Path) -> None:
     for version, (name, up, down) in zip(V, FIVE, strict=True):
         write_migration(mdir(project), name, up, down, version=version)
-
-
-def state(conn: psycopg.Connection, project: Path) -> dict[int, bool]:
-    return state_store(conn, project, "default").read(conn)
 
 
 def listing(project: Path) -> list[str]:

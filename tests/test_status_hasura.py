@@ -8,31 +8,17 @@ empty line and `Database: <name>` before each database. Hasura's own test expect
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
+from helpers import cli
 from test_state import make_hasura_catalog, v3_project
 
 from nself_py.database.apply import APPLIED, MISSING, PENDING, Status, StatusRow, hasura_status_text
 from nself_py.database.state import state_store
 from nself_py.migrations.folders import write_migration
 
-ROOT = Path(__file__).resolve().parent.parent
 V1, V2, V3 = 1700000000001, 1700000000002, 1700000000009
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "nself_py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def test_format_matches_the_hasura_cli_for_one_database():

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
-from test_db_run import make_project, nself
+from helpers import make_project, nself
 
+import nself_py
 from nself_py.read import target_cache
 from nself_py.read.dbml import parse_dbml
 from nself_py.read.dbml.build import RecordExpression
@@ -77,3 +81,33 @@ def test_cache_files_are_replaced_whole_and_leave_no_temporary(tmp_path: Path) -
     write_atomically(path, b"new")
     assert path.read_bytes() == b"new"
     assert sorted(p.name for p in path.parent.iterdir()) == ["cache"]
+
+
+def _code_hash_of(package_parent: Path) -> str:
+    script = "from nself_py.fingerprint import code_hash; print(code_hash())"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=package_parent,
+        env={"PYTHONPATH": str(package_parent)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_cache_is_keyed_by_the_packages_code_not_its_version(tmp_path: Path):
+    """An edited module (or template) gives a different key, with the same __version__."""
+
+    source = Path(nself_py.__file__).parent
+    copy = tmp_path / "nself_py"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = _code_hash_of(tmp_path)
+    assert before == _code_hash_of(tmp_path)  # stable between processes
+    template = copy / "render" / "templates" / "drop_table.sql.j2"
+    template.write_text(template.read_text() + "\n-- edited\n")
+    after_template = _code_hash_of(tmp_path)
+    assert after_template != before
+    module = copy / "plan" / "diff.py"
+    module.write_text(module.read_text() + "\n# edited\n")
+    assert _code_hash_of(tmp_path) not in (before, after_template)

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import cli as run_cli
 
 DBML = """
 Table users {
@@ -24,17 +22,8 @@ Table users {
 
 
 def cli(project: Path, url: str, *args: str, code: int = 0) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "nself_py", *args, "--project-dir", str(project)]
-        + (["--database-url", url] if args[:2] != ("db", "backups") else []),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
+    database = ["--database-url", url] if args[:2] != ("db", "backups") else []
+    return run_cli(*args, "--project-dir", str(project), *database, code=code)
 
 
 def rows(url: str, query: str) -> list[tuple]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
-from test_db_run import BLOG, make_project, migration_dirs, nself
+from helpers import make_project, migration_dirs, nself
+from test_db_run import BLOG
 
 from nself_py.read.introspect import read_catalog
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from test_db_run import mdir
+from helpers import mdir
 
 from nself_py.commands import run as engine
+from nself_py.commands.project import Project
 from nself_py.commands.update import ConfirmationRequired, DataLossRefused, is_production, update
 from nself_py.database import backup
 from nself_py.database.apply import migration_status
@@ -31,10 +32,7 @@ Table users {
 
 def generate(project: Path, url: str, dbml: str) -> Path:
     (project / "schema.dbml").write_text(dbml)
-    with psycopg.connect(url) as conn:
-        result = engine.run(
-            conn, url, read_dbml(project / "schema.dbml"), project_dir=project, make_backup=False
-        )
+    result = engine.run(Project(project, url), engine.RunOptions(make_backup=False))
     assert result.migration_dir is not None
     return result.migration_dir
 

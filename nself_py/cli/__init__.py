@@ -29,6 +29,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperOption
 
+from nself_py.commands import project as projects
 from nself_py.errors import EXIT_CANNOT_RUN, EXIT_OK, NselfError, excerpt
 
 # soft_wrap: lines are never broken at the terminal width, so output stays greppable.
@@ -352,28 +353,13 @@ app.add_typer(schema_app, name="schema")
 
 
 @dataclass(frozen=True)
-class Project:
-    """The options every `db` command shares."""
-
-    dir: Path
-    database_url: str | None
-    database_name: str
-    yes: bool
-
-    @property
-    def migrations_dir(self) -> Path:
-        return self.dir / "hasura" / "migrations" / self.database_name
-
-    @property
-    def schema_file(self) -> Path:
-        return self.dir / "schema.dbml"
+class Project(projects.Project):
+    """The project of the running command: resolving its URL also says which database it is."""
 
     def url(self) -> str:
         """The target database (the one resolution order of database/sources.py), announced
         on stderr before anything is done to it."""
-        from nself_py.database.sources import target_url
-
-        url = target_url(self.dir, self.database_name, self.database_url)
+        url = super().url()
         announce(url)
         return url
 

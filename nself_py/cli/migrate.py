@@ -50,7 +50,7 @@ from nself_py.database.apply import (
 )
 from nself_py.database.connection import connect, describe_target
 from nself_py.database.housekeeping import delete, mark_version, plan_deletion
-from nself_py.database.sources import all_sources, source_url
+from nself_py.database.sources import DEFAULT_DATABASE, all_sources, source_url
 from nself_py.database.squash import DEFAULT_NAME, snap_range, squash
 from nself_py.errors import EXIT_OK, EXIT_PROBLEM, ConfigError, NselfError
 from nself_py.migrations.conflicts import Conflict, local_conflicts
@@ -230,9 +230,9 @@ def _on_each(targets: list[Target], run: Callable[[Target], str]) -> None:
     worst = max(code for _, _, code in results)
     if worst != EXIT_OK:
         failed = [name for name, _, code in results if code != EXIT_OK]
-        error = NselfError(f"failed on {len(failed)} database(s): {', '.join(failed)}")
-        error.exit_code = worst
-        raise error
+        failure = NselfError(f"failed on {len(failed)} database(s): {', '.join(failed)}")
+        failure.exit_code = worst
+        raise failure
 
 
 def _mark(
@@ -282,7 +282,7 @@ def migrate_up_command(
     all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Apply pending migrations in one transaction (all, the next N, or --version V).
 
@@ -384,7 +384,7 @@ def migrate_down_command(
     all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Roll back the last applied migration (or the last N, down to --to-version, or V)."""
     _one_of(("N", count), ("--to-version", to_version), ("--version", version))
@@ -425,7 +425,7 @@ def migrate_goto_command(
     all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Move up or down to exactly V: roll back what is newer, apply what is pending up to V.
 
@@ -477,7 +477,7 @@ def migrate_delete_command(
     all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Forget migrations: remove their state rows and (without --server) their folders.
 
@@ -531,7 +531,7 @@ def migrate_squash_command(
     all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Squash a range into one migration at its newest version, checked equivalent first.
 
@@ -592,7 +592,7 @@ def migrate_create_command(
         Path | None, typer.Option("--from-file", help="Read up.sql's SQL from this file.")
     ] = None,
     project_dir: ProjectDirOption = Path("."),
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Write a new, empty or given migration folder."""
     if from_file is not None:
@@ -609,7 +609,7 @@ def migrate_create_command(
 @db_app.command("migrate:convert-v1", example="nself-py db migrate:convert-v1")
 def migrate_convert_v1_command(
     project_dir: ProjectDirOption = Path("."),
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Rewrite config v1 flat migration files as v3 folders (originals kept in a backup)."""
     proj = project(project_dir, None, database_name)
@@ -657,7 +657,7 @@ def status_command(
     all_databases: AllDatabasesOption = False,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Show each migration as Applied, Pending, Missing locally, Modified or Out of order."""
     targets = _targets(project_dir, database_url, database_name, all_databases)

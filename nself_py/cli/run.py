@@ -26,6 +26,7 @@ from nself_py.cli import (
 from nself_py.commands import metadata as hasura_metadata
 from nself_py.commands import run as engine
 from nself_py.database.connection import connect
+from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.errors import ConfigError
 from nself_py.model import Schema
 from nself_py.plan.renames import RenameCandidate
@@ -35,8 +36,7 @@ from nself_py.read.pull import to_dbml
 
 
 def _read_schema_file(path: Path) -> Schema:
-    if not path.is_file():
-        raise ConfigError(f"{path} not found (create it, or run `nself-py db pull` to start one)")
+    engine.require_schema_file(path)
     return read_dbml(path)
 
 
@@ -44,7 +44,7 @@ def _read_schema_file(path: Path) -> Schema:
 def db_run(
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
     name: Annotated[
         str | None, typer.Option("--name", help="Migration name (default: from the change).")
     ] = None,
@@ -113,11 +113,6 @@ def db_run(
 ) -> None:
     """Diff schema.dbml against the database and write a reviewed up/down migration."""
     proj = project(project_dir, database_url, database_name, yes)
-    if not proj.schema_file.is_file():
-        _read_schema_file(proj.schema_file)  # the clear "not found" error, before connecting
-    url = proj.url()
-    catalog = engine.CatalogPrefetch(url)
-    source = proj.schema_file.read_bytes()
     options = engine.Options(
         renames=tuple(rename or ()),
         confirm_rename=_ask_rename if sys.stdin.isatty() and not yes else None,
@@ -127,24 +122,19 @@ def db_run(
     )
     asking = options.confirm_rename is not None  # a prompt must not sit under a spinner
     spinner = nullcontext() if asking else working("reading schema.dbml and the database…")
-    with connect(url) as conn, spinner:
+    with spinner:
         result = engine.run(
-            conn,
-            url,
-            None,
-            project_dir=proj.dir,
-            database_name=database_name,
-            name=name,
-            dry_run=dry_run,
-            force=force,
-            allow_data_loss=allow_data_loss,
-            make_backup=backup,
-            all_schemas=all_schemas,
-            options=options,
-            catalog=catalog,
-            source=source,
-            schema_file=proj.schema_file,
-            report=lambda line: console.print(f"✓ {line}"),
+            proj,
+            engine.RunOptions(
+                name=name,
+                dry_run=dry_run,
+                force=force,
+                allow_data_loss=allow_data_loss,
+                make_backup=backup,
+                all_schemas=all_schemas,
+                plan=options,
+                report=lambda line: console.print(f"✓ {line}"),
+            ),
         )
     plan = result.plan
     emit(
@@ -196,7 +186,7 @@ def db_run(
         console.print(f"  Review: {folder}/up.sql and …/down.sql", markup=False)
     from nself_py.cli.lint import lint_written  # the linter's findings on what was written
 
-    lint_written(url, proj.dir, database_name, list(result.migration_dirs))
+    lint_written(result.url, proj.dir, database_name, list(result.migration_dirs))
     _print_metadata(result, proj.dir, dry_run)
     if result.backup_dir is not None:
         prune(proj, keep)
@@ -235,7 +225,7 @@ def _ask_rename(candidate: RenameCandidate) -> bool:
 def db_pull(
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (default: schema.dbml).")
     ] = None,

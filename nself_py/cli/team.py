@@ -33,6 +33,7 @@ from nself_py.commands.revert import revert, what_revert_discards
 from nself_py.commands.update import is_production, update
 from nself_py.database import backup
 from nself_py.database.connection import connect
+from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.errors import NselfError
 from nself_py.migrations.folders import find_migrations_dir
 from nself_py.read.dbml import read_dbml
@@ -84,7 +85,7 @@ def update_command(
     ] = 60.0,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
     yes: YesOption = False,
 ) -> None:
     """Back up, apply every pending migration in one transaction, verify against schema.dbml."""
@@ -145,7 +146,7 @@ def revert_command(
     keep: KeepOption = None,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
     yes: YesOption = False,
 ) -> None:
     """Restore the newest (or the named) backup: schema, data and migration state."""
@@ -197,7 +198,7 @@ def backup_command(
     keep: KeepOption = None,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
-    database_name: DatabaseNameOption = "default",
+    database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Take a backup now (pg_dump into bin/dbsyncs/<timestamp>/ with a manifest)."""
     proj = project(project_dir, database_url, database_name)
@@ -220,7 +221,7 @@ def backups_command(
 ) -> None:
     """List backups: time, size, database and migration version, oldest first; incomplete
     folders (no dump or manifest) with the reason."""
-    proj = project(project_dir, None, "default")
+    proj = project(project_dir, None, DEFAULT_DATABASE)
     if keep is not None:
         prune(proj, keep)
     found, incomplete = backup.scan_backups(proj.dir)

@@ -28,7 +28,6 @@ from nself_py.database.state import applied_versions
 from nself_py.errors import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEM, NselfError
 from nself_py.migrations.folders import Migration, Script, local_migrations
 from nself_py.model import Schema
-from nself_py.plan import operations as ops
 from nself_py.plan.diff import diff
 from nself_py.plan.operations import Operation
 from nself_py.read.introspect import introspect
@@ -38,49 +37,9 @@ DBML_SOURCE = "schema.dbml"
 MIGRATIONS_SOURCE = "the applied migrations"
 
 
-def _in_source_only(thing: str, source: str) -> str:
-    return f"{thing} is in {source} but missing from the database"
-
-
-def _in_database_only(thing: str, source: str) -> str:
-    return f"{thing} exists in the database but not in {source}"
-
-
 def describe(op: Operation, source: str) -> str:
     """An operation that would take the database to `source`, as the difference it repairs."""
-    if isinstance(op, ops.CreateTable):
-        return _in_source_only(f"table {op.table.name}", source)
-    if isinstance(op, ops.DropTable):
-        return _in_database_only(f"table {op.table.name}", source)
-    if isinstance(op, ops.AlterColumnType):
-        return (
-            f"column {op.table}.{op.column} is {op.old_type} in the database but "
-            f"{op.new_type} in {source}"
-        )
-    if isinstance(op, ops.AlterColumnNullability):
-        spelled = {True: "nullable", False: "NOT NULL"}
-        return (
-            f"column {op.table}.{op.column} is {spelled[not op.nullable]} in the database but "
-            f"{spelled[op.nullable]} in {source}"
-        )
-    if isinstance(op, ops.AlterColumnDefault):
-        return (
-            f"column {op.table}.{op.column} has default {op.old or 'none'} in the database but "
-            f"{op.new or 'none'} in {source}"
-        )
-    if isinstance(op, ops.AddEnumValue | ops.RecreateEnum):
-        new = op.new_values if isinstance(op, ops.RecreateEnum) else (*op.old_values, op.value)
-        return (
-            f"enum {op.enum} has values ({', '.join(op.old_values)}) in the database but "
-            f"({', '.join(new)}) in {source}"
-        )
-    words = op.describe()
-    for verb in ("add ", "create "):
-        if words.startswith(verb):
-            return _in_source_only(words.removeprefix(verb), source)
-    if words.startswith("drop "):
-        return _in_database_only(words.removeprefix("drop "), source)
-    return f"the database differs from {source}: {words}"
+    return op.drift(source)
 
 
 @dataclass(frozen=True)

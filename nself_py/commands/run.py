@@ -22,6 +22,7 @@ import psycopg
 
 from nself_py.commands import metadata as hasura_metadata
 from nself_py.commands.pending import schema_with_pending
+from nself_py.commands.project import Project
 from nself_py.commands.run_checks import (
     check_hand_written,
     check_live_data,
@@ -30,7 +31,7 @@ from nself_py.commands.run_checks import (
 )
 from nself_py.database import backup, state
 from nself_py.database.connection import connect
-from nself_py.errors import NselfError
+from nself_py.errors import ConfigError, NselfError
 from nself_py.metadata import MetadataPlan
 from nself_py.migrations import folders as migrations
 from nself_py.migrations.conflicts import base_line
@@ -185,9 +186,11 @@ TARGET_CACHE = Path(".nself") / "target-cache.marshal"
 
 
 def _source_key(conn: psycopg.Connection, source: bytes) -> str:
-    version, database = conn.execute(
+    row = conn.execute(
         "SELECT current_setting('server_version_num')::int, current_database()"
     ).fetchone()
+    assert row is not None
+    version, database = row
     return target_cache.cache_key(source, version, database)
 
 
@@ -288,57 +291,9 @@ def _headed(result: Plan, up_sql: str, base: int | None) -> str:
 
 
 # What each operation kind counts as in the summary line: (object, verb).
-_SUMMARY: dict[type[Operation], tuple[str, str]] = {
-    ops.CreateSchema: ("schema", "added"),
-    ops.DropSchema: ("schema", "dropped"),
-    ops.CreateEnum: ("enum", "added"),
-    ops.DropEnum: ("enum", "dropped"),
-    ops.AddEnumValue: ("enum", "altered"),
-    ops.RecreateEnum: ("enum", "altered"),
-    ops.CreateTable: ("table", "added"),
-    ops.DropTable: ("table", "dropped"),
-    ops.RenameTable: ("table", "renamed"),
-    ops.AddColumn: ("column", "added"),
-    ops.DropColumn: ("column", "dropped"),
-    ops.RenameColumn: ("column", "renamed"),
-    ops.AlterColumnType: ("column", "altered"),
-    ops.AlterColumnNullability: ("column", "altered"),
-    ops.AlterColumnDefault: ("column", "altered"),
-    ops.AlterColumnIdentity: ("column", "altered"),
-    ops.AddConstraint: ("constraint", "added"),
-    ops.AttachUniqueIndex: ("constraint", "added"),
-    ops.DropConstraint: ("constraint", "dropped"),
-    ops.AddForeignKey: ("foreign key", "added"),
-    ops.DropForeignKey: ("foreign key", "dropped"),
-    ops.RenameConstraint: ("constraint", "renamed"),
-    ops.CreateIndex: ("index", "added"),
-    ops.DropIndex: ("index", "dropped"),
-    ops.CommentOn: ("comment", "changed"),
-    ops.DropView: ("view", "dropped"),
-    ops.CreateView: ("view", "re-created"),
-}
-
-
-def _subject(op: Operation) -> str:
-    """The object an operation is about, for naming the migration."""
-    if isinstance(op, ops.CreateSchema | ops.DropSchema):
-        return op.schema
-    if isinstance(op, ops.RenameTable):
-        return op.new.name
-    if isinstance(op, ops.CommentOn):
-        return op.target.name
-    if isinstance(op, ops.CreateEnum | ops.DropEnum):
-        return op.enum.name.name
-    if isinstance(op, ops.AddEnumValue | ops.RecreateEnum):
-        return op.enum.name
-    if isinstance(op, ops.CreateTable | ops.DropTable):
-        return op.table.name.name
-    return op.table.name  # type: ignore[attr-defined]
-
-
 def change_summary(operations: tuple[Operation, ...]) -> str:
     """`2 tables added, 1 column altered`: counts per (object, verb) in first-seen order."""
-    counts = Counter(_SUMMARY[type(op)] for op in operations)
+    counts = Counter((op.noun, op.verb) for op in operations)
     parts = []
     for (noun, verb), count in counts.items():
         plural = noun if count == 1 else ("indexes" if noun == "index" else noun + "s")
@@ -388,13 +343,13 @@ def migration_name(operations: tuple[Operation, ...]) -> str:
     by_subject: dict[str, list[Operation]] = {}
     for op in operations:
         if not isinstance(op, kept):
-            by_subject.setdefault(_subject(op), []).append(op)
-    creates = sorted(_subject(op) for op in operations if isinstance(op, ops.CreateTable))
-    if creates and {_SUMMARY[type(op)] for op in operations} <= _CREATION:
+            by_subject.setdefault(op.subject(), []).append(op)
+    creates = sorted(op.subject() for op in operations if isinstance(op, ops.CreateTable))
+    if creates and {(op.noun, op.verb) for op in operations} <= _CREATION:
         # new tables with their enums, keys and indexes: named after the tables
         return f"add_{len(creates)}_tables" if len(creates) > 3 else "add_" + "_".join(creates)
     parts = [
-        _words({_SUMMARY[type(op)] for op in changes}, subject, changes)
+        _words({(op.noun, op.verb) for op in changes}, subject, changes)
         for subject, changes in by_subject.items()
     ]
     if not parts:
@@ -445,6 +400,8 @@ class RunResult:
     migration_dirs: tuple[Path, ...] = ()
     metadata: MetadataPlan | None = None
     """The Hasura metadata change written with the migration (planned only, on a dry run)."""
+    url: str = ""
+    """The database the run worked on."""
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -493,32 +450,65 @@ def unapplied_local_versions(
     return [m.version for m in local if m.version not in applied]
 
 
-def run(
+def _silent(_line: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `db run` is asked to do, beyond which project and database."""
+
+    name: str | None = None
+    """The migration's name (default: from the change)."""
+    dry_run: bool = False
+    force: bool = False
+    """Write even when local migrations are unapplied or the live data would make it fail."""
+    allow_data_loss: bool = False
+    """Write a migration that drops most or all of the managed tables, or hand-written objects."""
+    make_backup: bool = True
+    all_schemas: bool = False
+    plan: Options = Options()
+    report: Callable[[str], None] = _silent
+    """Where progress lines go (the CLI prints them with a check mark)."""
+
+
+def require_schema_file(path: Path) -> None:
+    """The clear "not found" error, before connecting."""
+    if not path.is_file():
+        raise ConfigError(f"{path} not found (create it, or run `nself-py db pull` to start one)")
+
+
+def run(project: Project, options: RunOptions = RunOptions()) -> RunResult:
+    """`db run`: write the migration that takes the live database to schema.dbml (nothing when
+    equal). The catalog is read in the background while the file is read and decoded, and a run
+    whose inputs are exactly those of the last run that found no change says so at once."""
+    require_schema_file(project.schema_file)
+    url = project.url()
+    catalog = CatalogPrefetch(url)
+    source = project.schema_file.read_bytes()
+    with connect(url) as conn:
+        return dataclasses.replace(_run(conn, url, project, options, catalog, source), url=url)
+
+
+def _run(
     conn: psycopg.Connection,
     url: str,
-    written: Schema | None,
-    *,
-    project_dir: Path,
-    database_name: str = "default",
-    name: str | None = None,
-    dry_run: bool = False,
-    force: bool = False,
-    allow_data_loss: bool = False,
-    make_backup: bool = True,
-    all_schemas: bool = False,
-    options: Options = Options(),
-    catalog: CatalogPrefetch | None = None,
-    source: bytes | None = None,
-    schema_file: Path | None = None,
-    canonical: bool = False,
-    report: Callable[[str], None] = lambda _line: None,
+    project: Project,
+    run_options: RunOptions,
+    catalog: CatalogPrefetch,
+    source: bytes,
 ) -> RunResult:
-    """Write the migration that takes the live database to `written` (nothing when equal).
-
-    With `written` None the target is read from `source`, schema.dbml's bytes (or the target
-    cache). With `source` and `catalog` too, a run whose inputs are exactly those of the last
-    run that found no change says so at once (see `unchanged`). A backup is taken only when
-    there is something to migrate: a run that finds no change leaves nothing behind."""
+    """`run` on an open connection. A backup is taken only when there is something to migrate: a
+    run that finds no change leaves nothing behind."""
+    project_dir, database_name, schema_file = (
+        project.dir,
+        project.database_name,
+        project.schema_file,
+    )
+    name, dry_run, force = run_options.name, run_options.dry_run, run_options.force
+    make_backup, all_schemas = run_options.make_backup, run_options.all_schemas
+    allow_data_loss = run_options.allow_data_loss
+    options, report = run_options.plan, run_options.report
     migrations_dir = migrations.find_migrations_dir(project_dir, database_name)
     pending = unapplied_local_versions(conn, project_dir, database_name, migrations_dir)
     if pending and not force:
@@ -533,25 +523,21 @@ def run(
         )
     also_manage = recorded_schemas(migrations_dir)
     memo_file = project_dir / unchanged.MEMO
-    source_key = _source_key(conn, source) if source is not None else None
-    inputs = None
-    if source_key is not None and catalog is not None and not pending:
-        inputs = unchanged.inputs_key(
-            source_key, database_name, also_manage, all_schemas, options.renames
-        )
+    source_key = _source_key(conn, source)
+    inputs = unchanged.inputs_key(
+        source_key, database_name, also_manage, all_schemas, options.renames
+    )
+    if not pending:
         known = unchanged.load(memo_file)
         if known and known.inputs == inputs and known.catalog == catalog.digest():
             report(
-                f"{schema_file.name if schema_file else 'schema.dbml'} and the database are as "
-                f"the last run that found no change saw them: {known.summary}"
+                f"{schema_file.name} and the database are as the last run that found no change "
+                f"saw them: {known.summary}"
             )
             return RunResult(None, None, None)
-    if written is None:
-        if source is None or source_key is None or schema_file is None:
-            raise TypeError("run() needs `written`, or `source` and `schema_file`")
-        written, canonical = load_target(source, source_key, schema_file, project_dir, report)
-    current = catalog.result if catalog else None
-    if pending:
+    written, canonical = load_target(source, source_key, schema_file, project_dir, report)
+    current = catalog.result
+    if pending:  # with --force: diff against the schema the pending migrations leave
         managed = set(written.schemas) | also_manage
         after = schema_with_pending(
             url, conn, project_dir, database_name, migrations_dir, managed, report
@@ -571,17 +557,14 @@ def run(
             write_caches=not dry_run,  # a dry run writes nothing, not even a cache
         )
     except ColumnTypeError as error:
-        if source is None or schema_file is None:
-            raise
         conn.rollback()
-        shown = _shown(schema_file)
         raise locate_column_type(
-            source, shown, error.table, error.column, error.pg_message
+            source, _shown(schema_file), error.table, error.column, error.pg_message
         ) from None
     conn.rollback()
     if not result.operations:
-        digest = catalog.digest() if catalog else None
-        if inputs is not None and digest is not None and not dry_run:
+        digest = catalog.digest()
+        if digest is not None and not dry_run and not pending:
             unchanged.store(memo_file, unchanged.Verdict(inputs, digest, describe(result.target)))
         return RunResult(result, None, None)
     report(f"Schema changes detected: {change_summary(result.operations)}")
@@ -600,7 +583,7 @@ def run(
             result.operations,
             len(result.current.tables),
             len(result.target.tables),
-            schema_file.name if schema_file else "schema.dbml",
+            schema_file.name,
         )
     if not force:
         check_live_data(result.operations, result.measured)

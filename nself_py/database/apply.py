@@ -279,7 +279,7 @@ def _run_script(
 ) -> None:
     for statement in script.statements if statements is None else statements:
         try:
-            conn.execute(statement.sql)  # type: ignore[arg-type]  # SQL from a migration file
+            conn.execute(statement.sql)  # SQL from a migration file
         except psycopg.Error as error:
             diag = error.diag
             message = f"{diag.severity or 'ERROR'}: {diag.message_primary or str(error).strip()}"

@@ -99,8 +99,8 @@ def run_scripts(conn: psycopg.Connection, scripts: Iterable[Script]) -> None:
     for script in scripts:
         if script.no_transaction:
             for statement in script.statements:
-                conn.execute(statement.sql)  # type: ignore[arg-type]  # migration SQL
+                conn.execute(statement.sql)  # migration SQL
         else:
             with conn.transaction():
                 for statement in script.statements:
-                    conn.execute(statement.sql)  # type: ignore[arg-type]
+                    conn.execute(statement.sql)

@@ -183,7 +183,7 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
     extras = frozenset(
         (kind, name, definition)
         for kind, query in _EXTRA_OBJECTS.items()
-        for name, definition in conn.execute(query)  # type: ignore[arg-type]
+        for name, definition in conn.execute(query)
     )
     return Catalog(schema, extras)
 

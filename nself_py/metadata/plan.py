@@ -540,7 +540,7 @@ class _Planner:
         for kind in ("object", "array"):
             items = sorted((r for k, r in rels if k == kind), key=lambda r: r["name"])
             if items:
-                data[REL_KEYS[kind]] = items  # type: ignore[index]
+                data[REL_KEYS[kind]] = items
         if self.v2:
             lines = emit([data], 0)
             self.add_v2_entry(name, lines)

@@ -23,16 +23,12 @@ from psycopg.rows import dict_row
 from nself_py.errors import NselfError
 from nself_py.model import Name
 from nself_py.plan.operations import (
-    AddEnumValue,
-    AlterColumnType,
+    DROP,
+    RETYPE,
     CreateView,
-    DropColumn,
-    DropEnum,
-    DropTable,
     DropView,
     Grant,
     Operation,
-    RecreateEnum,
     RenameColumn,
     RenameTable,
     View,
@@ -44,8 +40,6 @@ from nself_py.sql.quote import quote_name
 class DependentViewError(NselfError):
     """The plan changes something a view (or rule) needs, and cannot keep that view alive."""
 
-
-RETYPE, DROP = "retype", "drop"
 
 _QUERY = """
 WITH RECURSIVE
@@ -251,18 +245,10 @@ def _roots(ops: Sequence[Operation]) -> dict[str, list]:
     tables: list[Name] = []
     types: list[tuple[str, Name]] = []
     for op in ops:
-        if isinstance(op, AlterColumnType):
-            columns.append(column(RETYPE, op.table, op.column))
-        elif isinstance(op, RecreateEnum | AddEnumValue):
-            # AddEnumValue's down.sql rebuilds the enum: a view on its columns blocks that too
-            columns += [column(RETYPE, c.table, c.column) for c in op.columns]
-            types.append((RETYPE, op.enum))
-        elif isinstance(op, DropColumn):
-            columns.append(column(DROP, op.table, op.column.name))
-        elif isinstance(op, DropTable):
-            tables.append(op.table.name)
-        elif isinstance(op, DropEnum):
-            types.append((DROP, op.enum.name))
+        roots = op.roots()
+        columns += [column(why, table, name) for why, table, name in roots.columns]
+        tables += roots.tables
+        types += roots.types
     return {
         "col_why": [why for why, _, _ in columns],
         "col_schema": [t.schema for _, t, _ in columns],
@@ -288,7 +274,7 @@ def find_dependents(
     with conn.transaction(force_rollback=True):
         conn.execute("SET LOCAL search_path = pg_catalog")
         cursor = conn.cursor(row_factory=dict_row)
-        rows = cursor.execute(_QUERY, params).fetchall()  # type: ignore[arg-type]
+        rows = cursor.execute(_QUERY, params).fetchall()
         users = conn.execute(_COLUMN_USERS, params).fetchall() if params["col_name"] else []
     effect = {RETYPE: "whose type this migration changes", DROP: "which this migration drops"}
     problems = [f"{what} uses {uses}, {effect[why]}" for why, what, uses in users]
@@ -308,7 +294,7 @@ def _dependent(row: dict) -> Dependent:
         definition=row["definition"].strip().removesuffix(";"),
         owner=row["owner"],
         set_owner=not row["owned"],
-        options=tuple(tuple(o.split("=", 1)) for o in row["options"]),  # type: ignore[misc]
+        options=tuple(tuple(o.split("=", 1)) for o in row["options"]),
         comment=row["comment"],
         column_comments=tuple((c, text) for c, text in row["column_comments"]),
         column_defaults=tuple((c, expr) for c, expr in row["defaults"]),

@@ -91,10 +91,10 @@ def diff(
         if old in current_tables and new not in current_tables:
             ops.append(RenameTable(old, new))
             current_tables = _rename_table(current_tables, old, new)
-    for (table, old), new in (column_renames or {}).items():
-        if table in current_tables and current_tables[table].column(old) is not None:
-            ops.append(RenameColumn(table, old, new))
-            current_tables = _rename_column(current_tables, table, old, new)
+    for (table, old_column), new_column in (column_renames or {}).items():
+        if table in current_tables and current_tables[table].column(old_column) is not None:
+            ops.append(RenameColumn(table, old_column, new_column))
+            current_tables = _rename_column(current_tables, table, old_column, new_column)
     target_tables = {t.name: t for t in target.tables if t.name.schema in managed}
     used = _used_names(current, target)
     for name in current_tables.keys() - target_tables.keys():  # dropped: their names are free

@@ -18,25 +18,17 @@ import psycopg
 from psycopg import sql
 
 from nself_py.database import dataloss as loss
-from nself_py.model import Check, Name, PrimaryKey, Schema, Table, Unique
+from nself_py.model import Name, Schema, Table
 from nself_py.plan.operations import (
     BLOCKS_WRITES,
     DELETES_DATA,
-    MAY_FAIL,
     REWRITES_TABLE,
-    AddColumn,
-    AddConstraint,
-    AddForeignKey,
-    AlterColumnNullability,
     AlterColumnType,
-    CreateIndex,
-    DropColumn,
-    DropTable,
     Hazard,
+    LiveCount,
     Operation,
-    RecreateEnum,
 )
-from nself_py.sql.quote import quote_ident, quote_literal, quote_name
+from nself_py.sql.quote import quote_name
 
 MAX_ROWS = 1_000_000
 BIG_ROWS = 100_000
@@ -49,91 +41,9 @@ _LOSS_VERBS = ("drops", "changes", "empties", "deletes")
 """How `hazards.measure` starts a message naming a real loss."""
 
 
-@dataclass(frozen=True)
-class _Count:
-    """One figure to measure: rows of `table` matching `condition`, or a whole query."""
-
-    op: Operation
-    table: Name
-    condition: str | None
-    query: str | None
-    describe: str
-    """How to say the count: `{n} rows violate it`."""
-    kind: str = MAY_FAIL
-    """The hazard the figure belongs to; any count above 0 makes the statement fail."""
-
-
-def _not_null(columns: Sequence[str]) -> str:
-    return " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in columns)
-
-
-def _duplicates(table: Name, keys: Sequence[str], where: str | None, not_null: str) -> str:
-    condition = f"{not_null} AND ({where})" if where else not_null
-    return (
-        f"SELECT count(*) FROM (SELECT 1 FROM {quote_name(table)} WHERE {condition} "
-        f"GROUP BY {', '.join(keys)} HAVING count(*) > 1) AS duplicate"
-    )
-
-
-def _enum_counts(op: RecreateEnum, live: dict[Name, Table]) -> list[_Count]:
-    """Rows of each live column still holding a value the rebuilt enum drops."""
-    removed = [v for v in op.old_values if v not in op.new_values]
-    if not removed:
-        return []
-    values = ", ".join(quote_literal(v) for v in removed)
-    found = []
-    for c in op.columns:
-        if c.table not in live:
-            continue
-        column = quote_ident(c.column)
-        condition = (
-            f"{column}::text[] && ARRAY[{values}]" if c.array else f"{column}::text IN ({values})"
-        )
-        words = f"{{n}} row(s) of {c.table}.{c.column} hold {values}"
-        found.append(_Count(op, c.table, condition, None, words, DELETES_DATA))
-    return found
-
-
-def _counts(op: Operation, live: dict[Name, Table]) -> list[_Count]:
-    """What to count for one operation (nothing when its table is not live yet)."""
-    if isinstance(op, RecreateEnum):
-        return _enum_counts(op, live)
-    table = live.get(getattr(op, "table", None))  # type: ignore[arg-type]
-    if table is None:
-        return []
-    name, violate = table.name, "{n} row(s) violate it"
-    if isinstance(op, AlterColumnNullability) and not op.nullable:
-        return [_Count(op, name, f"{quote_ident(op.column)} IS NULL", None, violate)]
-    if isinstance(op, AddColumn) and MAY_FAIL in {h.kind for h in op.hazards}:
-        return [_Count(op, name, "true", None, "the table has {n} row(s)")]
-    if isinstance(op, AddConstraint) and isinstance(op.constraint, Check):
-        return [_Count(op, name, f"NOT ({op.constraint.expression})", None, violate)]
-    if isinstance(op, AddConstraint) and isinstance(op.constraint, PrimaryKey | Unique):
-        columns = op.constraint.columns
-        found = []
-        if isinstance(op.constraint, PrimaryKey):
-            nulls = " OR ".join(f"{quote_ident(c)} IS NULL" for c in columns)
-            found.append(_Count(op, name, nulls, None, "{n} row(s) with NULL in the key"))
-        keys = [quote_ident(c) for c in columns]
-        query = _duplicates(name, keys, None, _not_null(columns))
-        found.append(_Count(op, name, None, query, "{n} duplicate group(s)"))
-        return found
-    if isinstance(op, CreateIndex) and op.index.unique:
-        keys = list(op.index.keys)
-        not_null = " AND ".join(f"({k}) IS NOT NULL" for k in keys)
-        query = _duplicates(name, keys, op.index.where, not_null)
-        return [_Count(op, name, None, query, "{n} duplicate group(s)")]
-    if isinstance(op, AddForeignKey) and not op.new_table and op.foreign_key.ref_table in live:
-        fk = op.foreign_key
-        pairs = zip(fk.columns, fk.ref_columns, strict=True)
-        match = " AND ".join(f"r.{quote_ident(b)} = c.{quote_ident(a)}" for a, b in pairs)
-        present = " AND ".join(f"c.{quote_ident(c)} IS NOT NULL" for c in fk.columns)
-        query = (
-            f"SELECT count(*) FROM {quote_name(name)} AS c WHERE {present} AND NOT EXISTS "
-            f"(SELECT 1 FROM {quote_name(fk.ref_table)} AS r WHERE {match})"
-        )
-        return [_Count(op, name, None, query, "{n} orphan row(s)")]
-    return []
+def _counts(ops: Sequence[Operation], live: dict[Name, Table]) -> list[tuple[Operation, LiveCount]]:
+    """What to count for each operation (each kind says what, `Operation.live_counts`)."""
+    return [(op, count) for op in ops for count in op.live_counts(live)]
 
 
 def _say(template: str, count: int) -> str:
@@ -180,16 +90,7 @@ _LOCKING = (REWRITES_TABLE, BLOCKS_WRITES)
 
 def _scan_lock(op: Operation) -> str | None:
     """The write-blocking lock an operation holds while it scans every row, if it does."""
-    kinds = {h.kind for h in op.hazards}
-    if isinstance(op, AlterColumnNullability) and not op.nullable and not op.online:
-        return "ACCESS EXCLUSIVE"
-    if isinstance(op, AddConstraint) and isinstance(op.constraint, Check) and not op.online:
-        return "ACCESS EXCLUSIVE"
-    if isinstance(op, AddForeignKey) and not op.new_table and not op.online:
-        return "SHARE ROW EXCLUSIVE"
-    if isinstance(op, AlterColumnType) and DELETES_DATA in kinds and REWRITES_TABLE not in kinds:
-        return "ACCESS EXCLUSIVE"  # no rewrite, but every value is checked
-    return None
+    return op.scan_lock()
 
 
 def _locked_table(op: Operation, live: dict[Name, Table]) -> Name | None:
@@ -205,7 +106,8 @@ def _run(conn: psycopg.Connection, query: str, timeout_ms: int) -> list[int] | s
     """The query's counts, or why there are none (timeout, an object created by the plan)."""
     try:
         with conn.transaction():
-            row = conn.execute(sql.SQL(query)).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(sql.SQL(query)).fetchone()
+            assert row is not None  # an aggregate query returns one row
             return [int(v) for v in row]
     except psycopg.errors.QueryCanceled:
         return f"not counted: gave up after {timeout_ms} ms"
@@ -214,7 +116,7 @@ def _run(conn: psycopg.Connection, query: str, timeout_ms: int) -> list[int] | s
 
 
 def _row_counts(
-    conn: psycopg.Connection, table: Name, counts: list[_Count], timeout_ms: int
+    conn: psycopg.Connection, table: Name, counts: list[LiveCount], timeout_ms: int
 ) -> list[int | str]:
     """Every row condition on one table in one scan; one by one if the scan fails."""
     columns = ", ".join(f"count(*) FILTER (WHERE {c.condition})" for c in counts)
@@ -228,17 +130,13 @@ def _row_counts(
 
 def _loss_target(op: Operation, live: dict[Name, Table]) -> tuple[Name, loss.Target] | None:
     """The live table and what `hazards.measure` should measure for a data-losing operation."""
-    if isinstance(op, DropTable):
-        table, target = op.table.name, loss.Target("DROP_TABLE", quote_name(op.table.name))
-    elif isinstance(op, DropColumn):
-        table = op.table
-        target = loss.Target("DROP_COLUMN", quote_name(op.table), op.column.name)
-    elif isinstance(op, AlterColumnType) and DELETES_DATA in {h.kind for h in op.hazards}:
-        table = op.table
-        target = loss.Target("ALTER_TYPE", quote_name(op.table), op.column, op.new_type, op.using)
-    else:
+    found = op.data_loss()
+    if found is None or found.table not in live:
         return None
-    return (table, target) if table in live else None
+    target = loss.Target(
+        found.kind, quote_name(found.table), found.column, found.new_type, found.using
+    )
+    return found.table, target
 
 
 def _data_loss(conn: psycopg.Connection, target: loss.Target, timeout_ms: int) -> str:
@@ -264,43 +162,43 @@ def measure_plan(
     `current` is the live model the plan was diffed from: operations on tables it does not
     have (created or renamed by the plan) hold no rows today and are not counted."""
     live = {t.name: t for t in current.tables}
-    plans = [c for op in ops for c in _counts(op, live)]
+    plans = _counts(ops, live)
     losses = [(op, found) for op in ops if (found := _loss_target(op, live)) is not None]
     figures: dict[Operation, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     blocking: dict[tuple[Operation, str], int] = defaultdict(int)
 
-    def counted(count: _Count, result: int | str) -> None:
+    def counted(op: Operation, count: LiveCount, result: int | str) -> None:
         if isinstance(result, str):
-            figures[count.op][count.kind].append(result)
+            figures[op][count.kind].append(result)
             return
-        figures[count.op][count.kind].append(_say(count.describe, result))
+        figures[op][count.kind].append(_say(count.describe, result))
         if result:
-            blocking[count.op, count.kind] += result
+            blocking[op, count.kind] += result
 
     outermost = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with conn.transaction(force_rollback=True):
         if outermost:
             conn.execute("SET TRANSACTION READ ONLY")
         locked = {op: t for op in ops if (t := _locked_table(op, live)) is not None}
-        tables = {c.table for c in plans} | {t for _, (t, _) in losses} | set(locked.values())
+        tables = {c.table for _, c in plans} | {t for _, (t, _) in losses} | set(locked.values())
         sizes = _sizes(conn, tables)
         conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(timeout_ms))
-        by_table: dict[Name, list[_Count]] = defaultdict(list)
-        for count in plans:
+        by_table: dict[Name, list[tuple[Operation, LiveCount]]] = defaultdict(list)
+        for op, count in plans:
             size = sizes[count.table].rows if count.table in sizes else 0.0
             if size > max_rows:
                 note = f"not counted: {quote_name(count.table)} has about {size:,.0f} rows"
-                figures[count.op][count.kind].append(note)
+                figures[op][count.kind].append(note)
             elif count.condition is not None:
-                by_table[count.table].append(count)
+                by_table[count.table].append((op, count))
             else:
                 result = _run(conn, count.query or "", timeout_ms)
-                counted(count, result if isinstance(result, str) else result[0])
-        for table, counts in by_table.items():
-            for count, figure in zip(
-                counts, _row_counts(conn, table, counts, timeout_ms), strict=True
-            ):
-                counted(count, figure)
+                counted(op, count, result if isinstance(result, str) else result[0])
+        for table, pairs in by_table.items():
+            counts = [count for _, count in pairs]
+            results = _row_counts(conn, table, counts, timeout_ms)
+            for (op, count), outcome in zip(pairs, results, strict=True):
+                counted(op, count, outcome)
         for op, (table, target) in losses:
             size = sizes[table].rows if table in sizes else 0.0
             if size > max_rows:

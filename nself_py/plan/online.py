@@ -21,18 +21,15 @@ still added in one step (building their index blocks writes).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import groupby
 
 from nself_py.migrations.folders import NO_TRANSACTION_MARKER
-from nself_py.model import Check, Index, Unique
 from nself_py.plan.operations import (
-    AddConstraint,
-    AddForeignKey,
-    AlterColumnNullability,
+    DROP_INDEXES,
+    INDEXES,
+    VALIDATE,
     AttachUniqueIndex,
-    CreateIndex,
-    DropIndex,
     Hazard,
     Key,
     Operation,
@@ -40,7 +37,7 @@ from nself_py.plan.operations import (
     reverse_plan,
 )
 from nself_py.render import render
-from nself_py.sql.quote import quote_ident, quote_literal
+from nself_py.sql.quote import quote_literal
 
 LOCK_TIMEOUT = "5s"
 
@@ -56,42 +53,13 @@ class Part:
     `_validate`, with `_<n>` (its position) when several parts would share a name."""
 
 
-DROP_INDEXES = "_drop_indexes"
-INDEXES = "_indexes"
-VALIDATE = "_validate"
-
-
-def _online(op: Operation) -> tuple[Operation, ...]:
-    if isinstance(op, CreateIndex | DropIndex):
-        return (replace(op, concurrently=True),)
-    if isinstance(op, AddForeignKey) and not op.new_table:
-        return (replace(op, online=True),)
-    if isinstance(op, AddConstraint) and isinstance(op.constraint, Check):
-        return (replace(op, online=True),)
-    if isinstance(op, AddConstraint) and isinstance(op.constraint, Unique):
-        keys = tuple(quote_ident(c) for c in op.constraint.columns)
-        index = Index(keys, unique=True, name=op.constraint.name)
-        return (
-            CreateIndex(op.table, index, op.table_columns, concurrently=True),
-            AttachUniqueIndex(op.table, op.constraint, op.table_columns),
-        )
-    if isinstance(op, AlterColumnNullability) and not op.nullable:
-        return (replace(op, online=True),)
-    return (op,)
-
-
 def _outside_transaction(op: Operation) -> str | None:
     """The no-transaction part an operation of the online plan goes to (None: transactional).
 
     Concurrent index work must run there; NOT VALID + VALIDATE must, so that the ADD commits
-    and drops its strong lock before the scan; an attachment may, so it joins its builds."""
-    if isinstance(op, DropIndex) and op.concurrently:
-        return DROP_INDEXES
-    if (isinstance(op, CreateIndex) and op.concurrently) or isinstance(op, AttachUniqueIndex):
-        return INDEXES
-    if isinstance(op, AddConstraint | AddForeignKey | AlterColumnNullability) and op.online:
-        return VALIDATE
-    return None
+    and drops its strong lock before the scan; an attachment may, so it joins its builds.
+    Each kind says which (`Operation.online_part`)."""
+    return op.online_part()
 
 
 _RANKS = {DROP_INDEXES: -1, INDEXES: 1000, VALIDATE: 1010}
@@ -123,7 +91,7 @@ def _ranker(ops: Sequence[Operation]) -> Callable[[Operation], int]:
 
 def online_parts(ops: Sequence[Operation]) -> list[Part]:
     """The plan in lock-friendly form, cut into transactional and no-transaction migrations."""
-    planned = [online for op in ops for online in _online(op)]
+    planned = [online for op in ops for online in op.online_form()]
     ordered = order(planned, rank=_ranker(planned))
     runs = [(kind or "", tuple(run)) for kind, run in groupby(ordered, _outside_transaction)]
     kinds = [kind for kind, _ in runs]

@@ -155,8 +155,8 @@ def _taken(renames: Renames) -> set[tuple[object, object]]:
     taken: set[tuple[object, object]] = set()
     for old, new in renames.tables.items():
         taken |= {(old, None), (new, None)}
-    for (table, old), new in renames.columns.items():
-        taken |= {(table, old), (table, new)}
+    for (table, old_column), new_column in renames.columns.items():
+        taken |= {(table, old_column), (table, new_column)}
     return taken
 
 

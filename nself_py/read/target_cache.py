@@ -14,8 +14,9 @@ import marshal
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
-from nself_py import __version__, model
+from nself_py import model
 from nself_py.files import write_atomically
+from nself_py.fingerprint import code_hash
 from nself_py.read.dbml.build import RecordExpression
 
 _FORMAT = 2  # 2: models cached only after the SQL pieces were checked (sqlcheck)
@@ -38,7 +39,9 @@ _EXPRESSION = -1  # tag of a RecordExpression (a str subclass marshal would flat
 
 
 def cache_key(dbml: bytes, server_version: int, database: str) -> str:
-    parts = (__version__, str(_FORMAT), str(server_version), database)
+    """Keyed by the package's code too: a changed reader or canonicalizer never reads back a
+    target an older one produced."""
+    parts = (code_hash(), str(_FORMAT), str(server_version), database)
     return hashlib.sha256("\0".join(parts).encode() + b"\0" + dbml).hexdigest()
 
 

@@ -8,7 +8,7 @@ picked, and matching PostgreSQL's own choice (`makeObjectName`, `ChooseRelationN
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, MutableSet
+from collections.abc import Callable, Iterable, MutableSet
 
 NAMEDATALEN = 64
 
@@ -122,7 +122,7 @@ def expression_columns(expression: str, columns: Iterable[str]) -> list[str]:
     return found
 
 
-def rename_identifier(expression: str, old: str, new: str, quote) -> str:
+def rename_identifier(expression: str, old: str, new: str, quote: Callable[[str], str]) -> str:
     """The expression with every mention of identifier `old` spelled as `quote(new)`."""
     parts = []
     for match in _TOKEN.finditer(expression):
