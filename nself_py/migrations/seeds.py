@@ -142,13 +142,11 @@ def literal(value: object, column: Column, schema: Schema) -> str:
             return quote_literal("true" if value else "false")
         raise _BadValue(f"{shown} is not a {column.type} for {column.name}")
     if base in _INTEGER:
-        try:
-            number = int(value) if not isinstance(value, float) else None
-        except ValueError:
-            number = None
-        if number is None or (isinstance(value, str) and not re.fullmatch(r"\s*-?\d+\s*", value)):
-            raise _BadValue(f"{shown} is not an integer for {column.name} {column.type}")
-        return str(number)
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+            return str(int(value))
+        raise _BadValue(f"{shown} is not an integer for {column.name} {column.type}")
     if base in _NUMBER:
         try:
             number_text = str(decimal.Decimal(str(value).strip()))
