@@ -19,6 +19,7 @@ and a failed restore keeps nothing, so the database is never left half-restored.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -143,6 +144,20 @@ def _final_name(root: Path) -> Path:
     return candidate
 
 
+def _rename_into_place(partial: Path, root: Path) -> Path:
+    """Give a finished backup its timestamp name; a concurrent backup that took the same name
+    first (the rename fails onto its non-empty folder) makes this one take the next suffix."""
+    for _ in range(1000):
+        folder = _final_name(root)
+        try:
+            os.rename(partial, folder)
+            return folder
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+    raise ConfigError(f"could not find a free backup folder name in {root}")
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as data:
@@ -208,8 +223,7 @@ def take_backup(
             partial / MANIFEST_FILE, (json.dumps(asdict(manifest), indent=2) + "\n").encode()
         )
         os.chmod(partial / MANIFEST_FILE, FILE_MODE)
-        folder = _final_name(root)
-        os.rename(partial, folder)
+        folder = _rename_into_place(partial, root)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
