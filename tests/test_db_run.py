@@ -87,7 +87,8 @@ def test_dbml_syntax_error_names_file_line_col(db_url: str, tmp_path: Path) -> N
         [sys.executable, "-m", "nself_py", "db", "run", "--database-url", db_url],
         capture_output=True, text=True, cwd=project, check=False,
     )  # fmt: skip
-    assert inside.stderr.startswith("✗ schema.dbml:3:14: unknown column setting"), inside.stderr
+    assert inside.stderr.startswith("→ database "), inside.stderr  # the target, then the error
+    assert "\n✗ schema.dbml:3:14: unknown column setting" in inside.stderr, inside.stderr
     assert "Traceback" not in result.stderr
     assert migration_dirs(project) == []
     check = nself(project, None, "schema", "check", str(project / "schema.dbml"))
