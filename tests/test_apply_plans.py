@@ -237,9 +237,7 @@ def test_column_changes_keep_data(any_db_url):
             ),
         )
     )
-    data = (
-        "INSERT INTO t VALUES (1, '42', 'ann', 3.14, 'x', 'y'), (2, '7', 'bob', 2, NULL, NULL)"
-    )
+    data = "INSERT INTO t VALUES (1, '42', 'ann', 3.14, 'x', 'y'), (2, '7', 'bob', 2, NULL, NULL)"
     up, _ = round_trip(any_db_url, start, target, data)
     assert "USING amount::integer" in up
     assert "HAZARD: DELETES_DATA: drops column t.gone" in up
