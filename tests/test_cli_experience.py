@@ -175,6 +175,7 @@ def test_json_on_every_command_has_its_documented_keys(tmp_path: Path, db_url: s
     assert down["ok"] and any("rolled back 1 migration" in m for m in down["messages"])
     up = as_json(project, db_url, "db", "migrate:up")
     assert up["exit_code"] == 0 and any("applied 1 migration" in m for m in up["messages"])
+    assert [(s["direction"], s["name"]) for s in up["steps"]] == [("up", "add_bookmarks_users")]
     picture = as_json(project, db_url, "db", "diagram")
     assert picture["mermaid"].startswith("erDiagram") and picture["changes"] == {}
     server = nself(project, "db", "server", "status", "--json", code=1)

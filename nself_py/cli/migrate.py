@@ -21,7 +21,9 @@ from nself_py.cli import (
     confirm,
     console,
     db_app,
+    emit,
     err_console,
+    options,
     plural,
     print_json,
     project,
@@ -151,6 +153,17 @@ def _print_plan(plan: Plan, title: str) -> None:
 def _print_outcome(outcome: Outcome, dry_run: bool) -> str:
     """Print the result of a run; returns its one-line summary."""
     plan = outcome.plan
+    done = options().document.setdefault("steps", [])
+    done += [
+        {
+            "direction": step.direction,
+            "version": str(step.migration.version),
+            "name": step.migration.name,
+            "statements": step.statement_count,
+        }
+        for step in plan.steps
+    ]
+    emit(dry_run=dry_run)
     if dry_run:
         _print_plan(plan, f"would {plan.direction}")
     if not plan.steps:
