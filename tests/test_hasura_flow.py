@@ -3,6 +3,7 @@ against a real PostgreSQL, user edits kept, `db metadata sync|check`, config v2 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -131,6 +132,12 @@ def test_dry_run_writes_no_metadata(tmp_path: Path, db_url: str) -> None:
     project = make_project(tmp_path, BLOG)
     out = ok(project, db_url, "db", "run", "--dry-run")
     assert "Hasura metadata would change (dry run, not written): tracks" in out
+    assert not (project / "hasura" / "metadata").exists()
+    document = json.loads(ok(project, db_url, "db", "run", "--dry-run", "--json"))
+    change = document["metadata"]
+    assert change["written"] is False and change["warnings"] == []
+    assert any(line.startswith("tracks ") and "public.posts" in line for line in change["changes"])
+    assert any(f.endswith("tables.yaml") for f in change["files"])
     assert not (project / "hasura" / "metadata").exists()
 
 

@@ -64,7 +64,7 @@ def test_second_run_reads_the_cache_and_an_edit_parses_again(db_url: str, tmp_pa
     first = nself(project, db_url, "db", "run", "--no-backup")  # a dry run writes no cache
     assert "Parsed schema.dbml" in first.stdout, first.stderr
     second = nself(project, db_url, "db", "run", "--dry-run", "--force")
-    assert "schema.dbml unchanged since it was last read: 1 tables" in second.stdout
+    assert "schema.dbml unchanged since it was last read: 1 table" in second.stdout
     # the cached model, diffed on top of the pending migration (which creates notes already)
     assert "1 pending migration(s) applied" in second.stdout, second.stdout + second.stderr
     assert "CREATE TABLE public.notes" not in second.stdout

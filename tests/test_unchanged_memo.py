@@ -11,7 +11,7 @@ from test_db_run import BLOG
 
 from nself_py.read.introspect import read_catalog
 
-MEMO_LINE = "as the last run that found no change saw them: 2 tables, 1 enums, 1 refs"
+MEMO_LINE = "as the last run that found no change saw them: 2 tables, 1 enum, 1 ref"
 MATCHES = "Database matches schema.dbml — no migration written"
 
 

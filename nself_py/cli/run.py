@@ -205,6 +205,14 @@ def _print_metadata(result: engine.RunResult, project_dir: Path, dry_run: bool) 
     change = result.metadata
     if change is None:
         return
+    emit(
+        metadata={
+            "written": not dry_run and not change.empty,
+            "changes": list(change.changes),
+            "files": [str(p) for p in hasura_metadata.affected_files(change, project_dir)],
+            "warnings": list(change.warnings),
+        }
+    )
     for warning in change.warnings:
         console.print(f"! metadata: {warning}", style="yellow", markup=False)
     if change.empty:

@@ -8,7 +8,6 @@ never changed by a run: canonicalization happens in a transaction that is always
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import threading
 import unicodedata
@@ -48,6 +47,7 @@ from nself_py.read import memo as unchanged
 from nself_py.read import target_cache
 from nself_py.read.canonical import ColumnTypeError, canonicalize
 from nself_py.read.dbml import decode_dbml, locate_column_type
+from nself_py.read.digest import catalog_digest
 from nself_py.read.introspect import CatalogRows, build_schema, introspect, read_catalog
 from nself_py.render import render_migration
 
@@ -226,32 +226,32 @@ class CatalogPrefetch:
     """Reads every user schema's catalog rows on a connection of its own in a background thread.
 
     Reading schema.dbml and introspecting are a run's two slowest steps and independent; the
-    server's share of introspection (most of it) overlaps the parse this way. `digest()` and
-    `result()` wait for the rows; the model is built on the first `result()`."""
+    server's share of introspection (most of it) overlaps the parse this way. The catalog's
+    digest (`read.digest`) is taken in the same snapshot as the rows, so the memo records the
+    digest of exactly the catalog the run compared. `digest()` and `result()` wait for the
+    read; the model is built on the first `result()`."""
 
     def __init__(self, url: str):
-        self._rows: Future[CatalogRows] = Future()
+        self._rows: Future[tuple[CatalogRows, str]] = Future()
         self._schema: Schema | None = None
         threading.Thread(target=self._read, args=(url,), daemon=True).start()
 
     def _read(self, url: str) -> None:
         try:
-            with connect(url) as conn:
-                self._rows.set_result(read_catalog(conn))
+            with connect(url) as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                digest = catalog_digest(conn)
+                self._rows.set_result((read_catalog(conn), digest))
         except BaseException as error:  # handed to the caller of result()
             self._rows.set_exception(error)
 
-    @functools.cached_property
-    def _digest(self) -> str | None:
-        return self._rows.result().digest()
-
-    def digest(self) -> str | None:
-        """The catalog rows' digest (computed once: the memo check and the memo write ask)."""
-        return self._digest
+    def digest(self) -> str:
+        """The digest of the catalog the rows were read from."""
+        return self._rows.result()[1]
 
     def result(self) -> Schema:
         if self._schema is None:
-            self._schema = build_schema(self._rows.result())
+            self._schema = build_schema(self._rows.result()[0])
         return self._schema
 
 
@@ -480,14 +480,14 @@ def require_schema_file(path: Path) -> None:
 
 def run(project: Project, options: RunOptions = RunOptions()) -> RunResult:
     """`db run`: write the migration that takes the live database to schema.dbml (nothing when
-    equal). The catalog is read in the background while the file is read and decoded, and a run
-    whose inputs are exactly those of the last run that found no change says so at once."""
+    equal). A run whose inputs and catalog digest are exactly those of the last run that found no
+    change says so at once; otherwise the catalog is read in the background while the file is
+    decoded."""
     require_schema_file(project.schema_file)
     url = project.url()
-    catalog = CatalogPrefetch(url)
     source = project.schema_file.read_bytes()
     with connect(url) as conn:
-        return dataclasses.replace(_run(conn, url, project, options, catalog, source), url=url)
+        return dataclasses.replace(_run(conn, url, project, options, source), url=url)
 
 
 def _run(
@@ -495,7 +495,6 @@ def _run(
     url: str,
     project: Project,
     run_options: RunOptions,
-    catalog: CatalogPrefetch,
     source: bytes,
 ) -> RunResult:
     """`run` on an open connection. A backup is taken only when there is something to migrate: a
@@ -529,12 +528,13 @@ def _run(
     )
     if not pending:
         known = unchanged.load(memo_file)
-        if known and known.inputs == inputs and known.catalog == catalog.digest():
+        if known and known.inputs == inputs and known.catalog == catalog_digest(conn):
             report(
                 f"{schema_file.name} and the database are as the last run that found no change "
                 f"saw them: {known.summary}"
             )
             return RunResult(None, None, None)
+    catalog = CatalogPrefetch(url)  # read while the file is decoded
     written, canonical = load_target(source, source_key, schema_file, project_dir, report)
     current = catalog.result
     if pending:  # with --force: diff against the schema the pending migrations leave
@@ -564,7 +564,7 @@ def _run(
     conn.rollback()
     if not result.operations:
         digest = catalog.digest()
-        if digest is not None and not dry_run and not pending:
+        if not dry_run and not pending:
             unchanged.store(memo_file, unchanged.Verdict(inputs, digest, describe(result.target)))
         return RunResult(result, None, None)
     report(f"Schema changes detected: {change_summary(result.operations)}")

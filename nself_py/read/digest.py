@@ -1,4 +1,4 @@
-"""A digest of the catalog computed by the server: a run that changes nothing transfers 32 bytes.
+"""A digest of the catalog computed by the server: a run that changes nothing reads 32 bytes.
 
 `db run` remembers the catalog it found equal to schema.dbml (`memo`). Re-reading every catalog
 row and hashing it on the client made that check cost as much as introspection itself: the

@@ -4,9 +4,10 @@ inputs can say so again without building or diffing either model.
 A run's result is a function of: schema.dbml's bytes, the server version and database (together
 the target cache's key), the catalog rows introspection read, the migrations folder (the schemas
 earlier migrations managed) and the run's options. The memo keeps a hash of all but the catalog,
-and the catalog's digest, as they were the last time a run found nothing to do; when both are
-equal again, so is the result. The digest covers every user schema, managed or not, and the
-tables' oids: any catalog change at all sends the next run the full way.
+and the catalog's digest (`read.digest`, computed by the server from the row versions of every
+catalog introspection reads), as they were the last time a run found nothing to do; when both
+are equal again, so is the result. Any DDL at all, in any schema, changes the digest and sends
+the next run the full way; checking it costs one query, not a catalog read.
 """
 
 from __future__ import annotations

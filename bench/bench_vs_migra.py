@@ -1,0 +1,137 @@
+"""Whole-process timings of `nself-py` next to migra, in one run, on the same databases.
+
+    python3 bench/bench_vs_migra.py [--sizes 1000,5000] [--repeat 3] [--migra PATH]
+
+For each size: a database loaded from the generated SQL and a project whose schema.dbml says the
+same. Rows (medians of --repeat whole processes):
+- `--help` and `--version`: start-up;
+- no change (memo): a repeat of a `db run` that found no change;
+- no change (full): the same with the memo deleted (introspect, diff);
+- migra no-op: `migra --unsafe URL URL` (two introspections of the same database, as migra
+  compares a database with itself when nothing changed);
+- after an edit: `db run --dry-run` with ~5 % new tables, ~2 % dropped, ~4 % of columns changed.
+migra is skipped when it is not installed (`pip install migra psycopg2-binary` in a venv of its
+own: it needs SQLAlchemy 1.x) or when one run takes over 120 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from pgservers import embedded_server  # noqa: E402
+
+from bench.bench_run import load_in_chunks  # noqa: E402
+from bench.generate import generate_dbml, generate_sql  # noqa: E402
+
+MIGRA_LIMIT_SECONDS = 120
+
+
+def timed(command: list[str], cwd: Path = ROOT) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (MB) and output of one process."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        output = out.read()
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 2) or "Traceback" in output:  # migra exits 2 when it finds changes
+        raise SystemExit(f"{command[:4]} failed ({code}):\n{output[-2000:]}")
+    return seconds, usage.ru_maxrss // 1024, output
+
+
+def nself(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nself_py", *args]
+
+
+def edited_dbml(n: int) -> str:
+    """~5 % new tables, ~2 % of the tables dropped (the last ones: nothing references them),
+    ~4 % of the tables with a changed column type."""
+    text = generate_dbml(n)
+    dropped = max(1, n // 50)
+    blocks = text.split("\nTable ")
+    kept = blocks[: len(blocks) - dropped]
+    text = "\nTable ".join(kept) + "\n"
+    for i in range(0, n - dropped, 25):
+        text = text.replace(
+            f"Table t{i} {{\n  id bigint [pk, increment]\n  name varchar(120) [not null]",
+            f"Table t{i} {{\n  id bigint [pk, increment]\n  name varchar(200) [not null]",
+            1,
+        )
+    for j in range(max(1, n // 20)):
+        text += f"\nTable fresh_{j} {{\n  id bigint [pk, increment]\n  label text\n}}\n"
+    return text
+
+
+def median_of(repeat: int, command: list[str], before=None) -> tuple[float, int]:
+    runs = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        runs.append(timed(command))
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="1000,5000")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--migra", default=shutil.which("migra"))
+    args = parser.parse_args()
+    server = embedded_server()
+    rows: list[tuple[str, int, float, float | None, int]] = []
+    help_s, help_mb = median_of(args.repeat, nself("--help"))
+    version_s, _ = median_of(args.repeat, nself("--version"))
+    for n in (int(s) for s in args.sizes.split(",")):
+        url = server.create_database()
+        try:
+            load_in_chunks(url, generate_sql(n))
+            project = Path(tempfile.mkdtemp(prefix=f"vsmigra{n}_"))
+            (project / "hasura" / "migrations" / "default").mkdir(parents=True)
+            (project / "schema.dbml").write_text(generate_dbml(n))
+            run = nself("db", "run", "--project-dir", str(project), "--database-url", url)
+            first = timed(run)
+            assert "no migration written" in first[2], first[2]
+            memo = project / ".nself" / "unchanged.json"
+            memo_s, memo_mb = median_of(args.repeat, run)
+            full_s, full_mb = median_of(args.repeat, run, before=memo.unlink)
+            timed(run)  # leave the memo in place again
+            migra_s = None
+            if args.migra:
+                once = timed([args.migra, "--unsafe", url, url])[0]
+                if once <= MIGRA_LIMIT_SECONDS:
+                    migra_s = statistics.median(
+                        [once, *(timed([args.migra, "--unsafe", url, url])[0] for _ in range(2))]
+                    )
+            (project / "schema.dbml").write_text(edited_dbml(n))
+            edit_s, edit_mb = median_of(args.repeat, [*run, "--dry-run"])
+            rows += [
+                ("db run, no change (memo)", n, memo_s, migra_s, memo_mb),
+                ("db run, no change (memo deleted)", n, full_s, migra_s, full_mb),
+                ("db run --dry-run after an edit", n, edit_s, None, edit_mb),
+            ]
+        finally:
+            server.drop_database(url)
+    print(f"{'what':<34} {'tables':>7} {'nself-py s':>11} {'migra s':>8} {'ratio':>6} {'MB':>5}")
+    print(f"{'nself-py --help':<34} {'':>7} {help_s:>11.2f} {'':>8} {'':>6} {help_mb:>5}")
+    print(f"{'nself-py --version':<34} {'':>7} {version_s:>11.2f}")
+    for what, n, ours, theirs, mb in rows:
+        migra = f"{theirs:.2f}" if theirs is not None else "–"
+        ratio = f"{theirs / ours:.1f}x" if theirs is not None else ""
+        print(f"{what:<34} {n:>7} {ours:>11.2f} {migra:>8} {ratio:>6} {mb:>5}")
+
+
+if __name__ == "__main__":
+    main()
