@@ -16,6 +16,7 @@ from nself_py.metadata.project import (
     DEFAULT_SOURCE,
     PERMISSION_KEYS,
     TABLE_KEY_ORDER,
+    Cache,
     CompositeForm,
     Entry,
     Metadata,
@@ -329,7 +330,7 @@ class _Planner:
                 text = (body + "\n" if body else "") + text
             elif doc is not None:
                 text = doc.text + ("" if doc.text.endswith("\n") or not doc.text else "\n") + text
-            self.new_files[path] = TextDoc(str(path), text)
+            self.new_files[path] = TextDoc(str(path), text, fast=True)
             self.md.tables = None
             return
         dash = doc.dash_col(seq, 0)
@@ -551,7 +552,7 @@ class _Planner:
             raise ConfigError(
                 f"{path} exists but tables.yaml does not include it; include or remove it"
             )
-        self.new_files[path] = TextDoc(str(path), "\n".join(emit(data, 0)) + "\n")
+        self.new_files[path] = TextDoc(str(path), "\n".join(emit(data, 0)) + "\n", fast=True)
         self.add_include(name, path.name)
 
     def ensure_source(self) -> None:
@@ -659,13 +660,22 @@ def plan_metadata(
     hasura_version: str | None = None,
 ) -> MetadataPlan:
     """The metadata change that makes `hasura/metadata` track `target`'s managed tables."""
-    md = read_metadata(hasura_dir, source)
-    planner = _Planner(
-        md, target, set(managed_schemas), previous, table_renames or {}, column_renames or {},
-        composite_form(hasura_version),
-    )  # fmt: skip
-    planner.plan()
-    return planner.result()
+    round_trip: set[Path] = set()
+    cache: Cache = {}
+    while True:
+        # Files are read fast (no positions); a plan that edits one is made again with that
+        # file round-trip parsed, so only the files a plan changes pay for ruamel.
+        md = read_metadata(hasura_dir, source, round_trip, cache)
+        docs = [e.doc for e in md.entries] + [d for d in (md.tables, md.databases) if d]
+        planner = _Planner(
+            md, target, set(managed_schemas), previous, table_renames or {},
+            column_renames or {}, composite_form(hasura_version),
+        )  # fmt: skip
+        planner.plan()
+        edited = {Path(d.path) for d in docs if d.fast and d.changed} - round_trip
+        if not edited:
+            return planner.result()
+        round_trip |= edited
 
 
 def apply(plan: MetadataPlan) -> None:

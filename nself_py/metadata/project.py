@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -156,11 +157,34 @@ class Metadata:
     """v3 includes whose file is missing: (index, path)."""
 
 
-def _doc(path: Path) -> TextDoc | None:
-    return TextDoc(str(path), path.read_text(encoding="utf-8")) if path.exists() else None
+Cache = dict[Path, tuple[str, Any]]
+"""Path → (text, fast-loaded data), kept across the reads of one plan."""
 
 
-def read_metadata(hasura_dir: Path, source: str = DEFAULT_SOURCE) -> Metadata:
+def read_metadata(
+    hasura_dir: Path,
+    source: str = DEFAULT_SOURCE,
+    round_trip: Collection[Path] | None = None,
+    cache: Cache | None = None,
+) -> Metadata:
+    """Every file, parsed fast (PyYAML) except those in `round_trip` (ruamel, with positions);
+    `round_trip=None` reads all with ruamel."""
+    cache = {} if cache is None else cache
+
+    def _doc(path: Path) -> TextDoc | None:
+        if round_trip is not None and path not in round_trip:
+            if path not in cache:
+                if not path.exists():
+                    return None
+                text = path.read_text(encoding="utf-8")
+                doc = TextDoc(str(path), text, fast=True)
+                if not doc.fast:  # PyYAML refused it: ruamel read it
+                    return doc
+                cache[path] = (text, doc.data)
+            text, data = cache[path]
+            return TextDoc(str(path), text, fast=True, data=data)
+        return TextDoc(str(path), path.read_text(encoding="utf-8")) if path.exists() else None
+
     config = read_config(hasura_dir)
     md = config.metadata_dir
     if config.version == 2:
