@@ -32,10 +32,11 @@ from nself_py.metadata.relationships import (
     Wanted,
     choose_name,
     read_relationship,
+    referencing,
     wanted,
 )
 from nself_py.metadata.yamltext import Quoted, TextDoc, emit
-from nself_py.model import Name, Schema
+from nself_py.model import Name, Schema, Table
 
 REL_KEYS: dict[Kind, str] = {"object": "object_relationships", "array": "array_relationships"}
 
@@ -62,6 +63,26 @@ class MetadataPlan:
         return "; ".join(self.changes) if self.changes else "metadata is up to date"
 
 
+@dataclass(frozen=True)
+class _IndexedSchema(Schema):
+    """A model whose `table(name)` is a dict look-up: the planner asks once per relationship."""
+
+    def __post_init__(self) -> None:
+        by_name: dict[Name, Table] = {}
+        for t in self.tables:
+            by_name.setdefault(t.name, t)
+        object.__setattr__(self, "_by_name", by_name)
+
+    def table(self, name: Name) -> Table | None:
+        return self._by_name.get(name)  # type: ignore[attr-defined, no-any-return]
+
+
+def _indexed(model: Schema | None) -> Schema | None:
+    if model is None or isinstance(model, _IndexedSchema):
+        return model
+    return _IndexedSchema(model.schemas, model.enums, model.tables, model.records)
+
+
 def _q(name: Name) -> str:
     return f"{name.schema}.{name.name}"
 
@@ -85,7 +106,9 @@ class _Planner:
         column_renames: Mapping[tuple[Name, str], str],
         form: CompositeForm,
     ) -> None:
-        self.md, self.target, self.managed, self.previous = md, target, managed, previous
+        self.md, self.managed = md, managed
+        self.target: Schema = _indexed(target)  # type: ignore[assignment]
+        self.previous = _indexed(previous)
         self.table_renames = dict(table_renames)
         self.column_renames = dict(column_renames)
         self.form = form
@@ -98,6 +121,7 @@ class _Planner:
         self.removed_items: set[int] = set()  # list indexes removed from tables.yaml
         self.list_inserts: list[tuple[tuple[str, str], list[str]]] = []
         self.entries: dict[Name, Entry] = {}
+        self._list_keys: dict[int, tuple[str, str]] | None = None
         self._pending: dict[tuple[int, str], tuple[Entry, str, list[dict[str, Any]]]] = {}
         for e in md.entries:
             self.entries.setdefault(e.name, e)
@@ -289,10 +313,12 @@ class _Planner:
     # -- tables.yaml ---------------------------------------------------------------------------
 
     def list_key(self, index: int) -> tuple[str, str]:
-        for e in self.md.entries:
-            if e.index == index and e.list_doc is self.md.tables:
-                return (e.name.schema, e.name.name)
-        return ("", "")
+        if self._list_keys is None:
+            self._list_keys = {}
+            for e in self.md.entries:
+                if e.list_doc is self.md.tables:
+                    self._list_keys.setdefault(e.index, (e.name.schema, e.name.name))
+        return self._list_keys.get(index, ("", ""))
 
     def remove_include(self, index: int) -> None:
         doc = self.md.tables
@@ -335,9 +361,9 @@ class _Planner:
             return
         dash = doc.dash_col(seq, 0)
         for key, lines in inserts:
-            after = [i for i in alive if self.list_key(i) > key]
-            if after:
-                line = doc.block_start(seq.lc.item(after[0])[0], dash)
+            after = next((i for i in alive if self.list_key(i) > key), None)
+            if after is not None:
+                line = doc.block_start(seq.lc.item(after)[0], dash)
             else:
                 last = alive[-1] if alive else len(seq) - 1
                 line = doc.block_end(seq.lc.item(last)[0], dash)
@@ -437,6 +463,7 @@ class _Planner:
         new_entries: dict[Name, list[tuple[Kind, dict[str, Any]]]] = {
             t.name: [] for t in new_tables
         }
+        refs = referencing(self.target, tracked, managed)
         for table in desired:
             e = self.entries.get(table.name)
             existing: list[Existing] = []
@@ -453,7 +480,7 @@ class _Planner:
                             taken.add(got.name)
                 taken |= self.other_fields(e.node)
             shapes = {x.shape for x in existing if x.shape is not None}
-            for w in wanted(self.target, table, tracked, managed):
+            for w in wanted(self.target, table, tracked, managed, refs):
                 if w.shape in shapes:
                     continue
                 shapes.add(w.shape)
