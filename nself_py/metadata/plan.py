@@ -149,7 +149,7 @@ class _Planner:
 
     def entry_end(self, e: Entry) -> int:
         """The line after an entry's last line."""
-        if e.doc is not e.list_doc or not isinstance(e.doc.data, CommentedSeq):
+        if e.doc is not e.list_doc or not isinstance(e.doc.data, list):
             return len(e.doc.lines)
         seq = e.doc.data
         dash_line = seq.lc.item(e.index)[0]
@@ -341,13 +341,13 @@ class _Planner:
         seq = doc.data if doc is not None else None
         alive = (
             [i for i in range(len(seq)) if i not in self.removed_items]
-            if isinstance(seq, CommentedSeq)
+            if isinstance(seq, list)
             else []
         )
-        if doc is None or not isinstance(seq, CommentedSeq) or not seq or doc.is_flow(seq):
+        if doc is None or not isinstance(seq, list) or not seq or doc.is_flow(seq):
             text = "\n".join(line for _, lines in inserts for line in lines) + "\n"
             if doc is not None and doc.text.strip() and not doc.text.strip().startswith("#"):
-                if isinstance(seq, CommentedSeq) and seq:
+                if isinstance(seq, list) and seq:
                     raise ConfigError(f"{path}: a flow-style list; write it as a block list")
                 # `[]`: replace the empty list, keep comments around it
                 body = "\n".join(
@@ -410,7 +410,7 @@ class _Planner:
         for e in self.entries.values():
             for kind, key in REL_KEYS.items():
                 rels = e.node.get(key)
-                if not isinstance(rels, CommentedSeq):
+                if not isinstance(rels, list):
                     continue
                 gone = []
                 for i, rel in enumerate(rels):
@@ -545,7 +545,7 @@ class _Planner:
         for e, key, new in self._pending.values():
             new.sort(key=lambda r: r["name"])
             rels = e.node.get(key)
-            if isinstance(rels, CommentedSeq) and rels and not e.doc.is_flow(rels):
+            if isinstance(rels, list) and rels and not e.doc.is_flow(rels):
                 dash = e.doc.dash_col(rels, 0)
                 for rel in new:
                     after = [i for i, r in enumerate(rels) if str(r.get("name", "")) > rel["name"]]
@@ -622,7 +622,7 @@ class _Planner:
         }
         lines = emit([entry], 0)
         doc = md.databases
-        if doc is None or not isinstance(doc.data, CommentedSeq) or not doc.data:
+        if doc is None or not isinstance(doc.data, list) or not doc.data:
             prefix = ""
             if doc is not None:
                 prefix = "\n".join(

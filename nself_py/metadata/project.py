@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.comments import CommentedMap, TaggedScalar
 
 from nself_py.errors import ConfigError
 from nself_py.metadata.yamltext import TextDoc, load
@@ -191,7 +191,7 @@ def read_metadata(
         tables_path = md / "tables.yaml"
         tables = _doc(tables_path)
         entries = []
-        if tables is not None and isinstance(tables.data, CommentedSeq):
+        if tables is not None and isinstance(tables.data, list):
             for i, node in enumerate(tables.data):
                 name = table_name_of(node)
                 if name is not None:
@@ -201,20 +201,20 @@ def read_metadata(
     databases = _doc(databases_path)
     source_entry = None
     tables_path = databases_path.parent / source / "tables" / "tables.yaml"
-    if databases is not None and isinstance(databases.data, CommentedSeq):
+    if databases is not None and isinstance(databases.data, list):
         for s in databases.data:
-            if isinstance(s, CommentedMap) and s.get("name") == source:
+            if isinstance(s, dict) and s.get("name") == source:
                 source_entry = s
                 inc = include_path(s.get("tables"))
                 if inc is not None:
                     tables_path = databases_path.parent / inc
     tables = _doc(tables_path)
     entries, dangling = [], []
-    if tables is not None and isinstance(tables.data, CommentedSeq):
+    if tables is not None and isinstance(tables.data, list):
         for i, item in enumerate(tables.data):
             inc = include_path(item)
             if inc is None:
-                if isinstance(item, CommentedMap) and (name := table_name_of(item)) is not None:
+                if isinstance(item, dict) and (name := table_name_of(item)) is not None:
                     entries.append(Entry(name, item, tables, tables, i, tables_path))
                 continue
             file = tables_path.parent / inc
@@ -223,7 +223,7 @@ def read_metadata(
                 dangling.append((i, inc))
                 continue
             name = table_name_of(doc.data)
-            if name is not None and isinstance(doc.data, CommentedMap):
+            if name is not None and isinstance(doc.data, dict):
                 entries.append(Entry(name, doc.data, doc, tables, i, file))
     return Metadata(
         config, source, databases, databases_path, source_entry, tables_path, tables, entries,

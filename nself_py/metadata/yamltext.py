@@ -51,18 +51,25 @@ class _NoPositions:
 _NO_POSITIONS = _NoPositions()
 
 
-class FastMap(CommentedMap):
-    """A mapping from PyYAML's C loader, typed like ruamel's so readers need not care."""
-
-    @property
-    def lc(self) -> Any:
-        return _NO_POSITIONS
+class _BlockStyle:
+    def flow_style(self) -> bool:
+        return False
 
 
-class FastSeq(CommentedSeq):
-    @property
-    def lc(self) -> Any:
-        return _NO_POSITIONS
+_BLOCK_STYLE = _BlockStyle()
+
+
+class FastMap(dict):  # type: ignore[type-arg]
+    """A mapping from PyYAML's C loader: a plain dict (cheap to build) answering `lc`/`fa`
+    like ruamel's, so readers need not care which parser read it."""
+
+    lc = _NO_POSITIONS
+    fa = _BLOCK_STYLE
+
+
+class FastSeq(list):  # type: ignore[type-arg]
+    lc = _NO_POSITIONS
+    fa = _BLOCK_STYLE
 
 
 class _FastLoader(pyyaml.CSafeLoader):
