@@ -31,6 +31,14 @@ select_permissions:
       filter: {id: {_eq: 010}}
       limit: 0x1f
       allow_aggregations: true
+  - role: editor
+    permission: &perm
+      columns: [id]
+      filter: {}
+  - role: admin
+    permission:
+      <<: *perm
+      check: {}
 includes:
   - !include public_a.yaml
   - "!include public_b.yaml"
