@@ -40,7 +40,7 @@ def check(
     """Inconsistencies of `source`'s metadata against the `live` model. `other_relations` names
     the views (and other relations the model leaves out) that exist, so tracking them is fine."""
     managed = set(managed_schemas)
-    md = read_metadata(hasura_dir, source)
+    md = read_metadata(hasura_dir, source, ())
     tracked = {e.name for e in md.entries}
     live_names = {t.name for t in live.tables}
     known = live_names | set(other_relations)

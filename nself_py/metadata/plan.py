@@ -16,6 +16,7 @@ from nself_py.metadata.project import (
     DEFAULT_SOURCE,
     PERMISSION_KEYS,
     TABLE_KEY_ORDER,
+    Cache,
     CompositeForm,
     Entry,
     Metadata,
@@ -31,10 +32,11 @@ from nself_py.metadata.relationships import (
     Wanted,
     choose_name,
     read_relationship,
+    referencing,
     wanted,
 )
 from nself_py.metadata.yamltext import Quoted, TextDoc, emit
-from nself_py.model import Name, Schema
+from nself_py.model import Name, Schema, Table
 
 REL_KEYS: dict[Kind, str] = {"object": "object_relationships", "array": "array_relationships"}
 
@@ -61,6 +63,26 @@ class MetadataPlan:
         return "; ".join(self.changes) if self.changes else "metadata is up to date"
 
 
+@dataclass(frozen=True)
+class _IndexedSchema(Schema):
+    """A model whose `table(name)` is a dict look-up: the planner asks once per relationship."""
+
+    def __post_init__(self) -> None:
+        by_name: dict[Name, Table] = {}
+        for t in self.tables:
+            by_name.setdefault(t.name, t)
+        object.__setattr__(self, "_by_name", by_name)
+
+    def table(self, name: Name) -> Table | None:
+        return self._by_name.get(name)  # type: ignore[attr-defined, no-any-return]
+
+
+def _indexed(model: Schema | None) -> Schema | None:
+    if model is None or isinstance(model, _IndexedSchema):
+        return model
+    return _IndexedSchema(model.schemas, model.enums, model.tables, model.records)
+
+
 def _q(name: Name) -> str:
     return f"{name.schema}.{name.name}"
 
@@ -84,7 +106,9 @@ class _Planner:
         column_renames: Mapping[tuple[Name, str], str],
         form: CompositeForm,
     ) -> None:
-        self.md, self.target, self.managed, self.previous = md, target, managed, previous
+        self.md, self.managed = md, managed
+        self.target: Schema = _indexed(target)  # type: ignore[assignment]
+        self.previous = _indexed(previous)
         self.table_renames = dict(table_renames)
         self.column_renames = dict(column_renames)
         self.form = form
@@ -97,6 +121,7 @@ class _Planner:
         self.removed_items: set[int] = set()  # list indexes removed from tables.yaml
         self.list_inserts: list[tuple[tuple[str, str], list[str]]] = []
         self.entries: dict[Name, Entry] = {}
+        self._list_keys: dict[int, tuple[str, str]] | None = None
         self._pending: dict[tuple[int, str], tuple[Entry, str, list[dict[str, Any]]]] = {}
         for e in md.entries:
             self.entries.setdefault(e.name, e)
@@ -124,7 +149,7 @@ class _Planner:
 
     def entry_end(self, e: Entry) -> int:
         """The line after an entry's last line."""
-        if e.doc is not e.list_doc or not isinstance(e.doc.data, CommentedSeq):
+        if e.doc is not e.list_doc or not isinstance(e.doc.data, list):
             return len(e.doc.lines)
         seq = e.doc.data
         dash_line = seq.lc.item(e.index)[0]
@@ -288,10 +313,12 @@ class _Planner:
     # -- tables.yaml ---------------------------------------------------------------------------
 
     def list_key(self, index: int) -> tuple[str, str]:
-        for e in self.md.entries:
-            if e.index == index and e.list_doc is self.md.tables:
-                return (e.name.schema, e.name.name)
-        return ("", "")
+        if self._list_keys is None:
+            self._list_keys = {}
+            for e in self.md.entries:
+                if e.list_doc is self.md.tables:
+                    self._list_keys.setdefault(e.index, (e.name.schema, e.name.name))
+        return self._list_keys.get(index, ("", ""))
 
     def remove_include(self, index: int) -> None:
         doc = self.md.tables
@@ -314,13 +341,13 @@ class _Planner:
         seq = doc.data if doc is not None else None
         alive = (
             [i for i in range(len(seq)) if i not in self.removed_items]
-            if isinstance(seq, CommentedSeq)
+            if isinstance(seq, list)
             else []
         )
-        if doc is None or not isinstance(seq, CommentedSeq) or not seq or doc.is_flow(seq):
+        if doc is None or not isinstance(seq, list) or not seq or doc.is_flow(seq):
             text = "\n".join(line for _, lines in inserts for line in lines) + "\n"
             if doc is not None and doc.text.strip() and not doc.text.strip().startswith("#"):
-                if isinstance(seq, CommentedSeq) and seq:
+                if isinstance(seq, list) and seq:
                     raise ConfigError(f"{path}: a flow-style list; write it as a block list")
                 # `[]`: replace the empty list, keep comments around it
                 body = "\n".join(
@@ -329,14 +356,14 @@ class _Planner:
                 text = (body + "\n" if body else "") + text
             elif doc is not None:
                 text = doc.text + ("" if doc.text.endswith("\n") or not doc.text else "\n") + text
-            self.new_files[path] = TextDoc(str(path), text)
+            self.new_files[path] = TextDoc(str(path), text, fast=True)
             self.md.tables = None
             return
         dash = doc.dash_col(seq, 0)
         for key, lines in inserts:
-            after = [i for i in alive if self.list_key(i) > key]
-            if after:
-                line = doc.block_start(seq.lc.item(after[0])[0], dash)
+            after = next((i for i in alive if self.list_key(i) > key), None)
+            if after is not None:
+                line = doc.block_start(seq.lc.item(after)[0], dash)
             else:
                 last = alive[-1] if alive else len(seq) - 1
                 line = doc.block_end(seq.lc.item(last)[0], dash)
@@ -383,7 +410,7 @@ class _Planner:
         for e in self.entries.values():
             for kind, key in REL_KEYS.items():
                 rels = e.node.get(key)
-                if not isinstance(rels, CommentedSeq):
+                if not isinstance(rels, list):
                     continue
                 gone = []
                 for i, rel in enumerate(rels):
@@ -436,6 +463,7 @@ class _Planner:
         new_entries: dict[Name, list[tuple[Kind, dict[str, Any]]]] = {
             t.name: [] for t in new_tables
         }
+        refs = referencing(self.target, tracked, managed)
         for table in desired:
             e = self.entries.get(table.name)
             existing: list[Existing] = []
@@ -452,7 +480,7 @@ class _Planner:
                             taken.add(got.name)
                 taken |= self.other_fields(e.node)
             shapes = {x.shape for x in existing if x.shape is not None}
-            for w in wanted(self.target, table, tracked, managed):
+            for w in wanted(self.target, table, tracked, managed, refs):
                 if w.shape in shapes:
                     continue
                 shapes.add(w.shape)
@@ -517,7 +545,7 @@ class _Planner:
         for e, key, new in self._pending.values():
             new.sort(key=lambda r: r["name"])
             rels = e.node.get(key)
-            if isinstance(rels, CommentedSeq) and rels and not e.doc.is_flow(rels):
+            if isinstance(rels, list) and rels and not e.doc.is_flow(rels):
                 dash = e.doc.dash_col(rels, 0)
                 for rel in new:
                     after = [i for i, r in enumerate(rels) if str(r.get("name", "")) > rel["name"]]
@@ -551,7 +579,7 @@ class _Planner:
             raise ConfigError(
                 f"{path} exists but tables.yaml does not include it; include or remove it"
             )
-        self.new_files[path] = TextDoc(str(path), "\n".join(emit(data, 0)) + "\n")
+        self.new_files[path] = TextDoc(str(path), "\n".join(emit(data, 0)) + "\n", fast=True)
         self.add_include(name, path.name)
 
     def ensure_source(self) -> None:
@@ -594,7 +622,7 @@ class _Planner:
         }
         lines = emit([entry], 0)
         doc = md.databases
-        if doc is None or not isinstance(doc.data, CommentedSeq) or not doc.data:
+        if doc is None or not isinstance(doc.data, list) or not doc.data:
             prefix = ""
             if doc is not None:
                 prefix = "\n".join(
@@ -659,13 +687,22 @@ def plan_metadata(
     hasura_version: str | None = None,
 ) -> MetadataPlan:
     """The metadata change that makes `hasura/metadata` track `target`'s managed tables."""
-    md = read_metadata(hasura_dir, source)
-    planner = _Planner(
-        md, target, set(managed_schemas), previous, table_renames or {}, column_renames or {},
-        composite_form(hasura_version),
-    )  # fmt: skip
-    planner.plan()
-    return planner.result()
+    round_trip: set[Path] = set()
+    cache: Cache = {}
+    while True:
+        # Files are read fast (no positions); a plan that edits one is made again with that
+        # file round-trip parsed, so only the files a plan changes pay for ruamel.
+        md = read_metadata(hasura_dir, source, round_trip, cache)
+        docs = [e.doc for e in md.entries] + [d for d in (md.tables, md.databases) if d]
+        planner = _Planner(
+            md, target, set(managed_schemas), previous, table_renames or {},
+            column_renames or {}, composite_form(hasura_version),
+        )  # fmt: skip
+        planner.plan()
+        edited = {Path(d.path) for d in docs if d.fast and d.changed} - round_trip
+        if not edited:
+            return planner.result()
+        round_trip |= edited
 
 
 def apply(plan: MetadataPlan) -> None:

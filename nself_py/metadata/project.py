@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.comments import CommentedMap, TaggedScalar
 
 from nself_py.errors import ConfigError
 from nself_py.metadata.yamltext import TextDoc, load
@@ -156,18 +157,41 @@ class Metadata:
     """v3 includes whose file is missing: (index, path)."""
 
 
-def _doc(path: Path) -> TextDoc | None:
-    return TextDoc(str(path), path.read_text(encoding="utf-8")) if path.exists() else None
+Cache = dict[Path, tuple[str, Any]]
+"""Path → (text, fast-loaded data), kept across the reads of one plan."""
 
 
-def read_metadata(hasura_dir: Path, source: str = DEFAULT_SOURCE) -> Metadata:
+def read_metadata(
+    hasura_dir: Path,
+    source: str = DEFAULT_SOURCE,
+    round_trip: Collection[Path] | None = None,
+    cache: Cache | None = None,
+) -> Metadata:
+    """Every file, parsed fast (PyYAML) except those in `round_trip` (ruamel, with positions);
+    `round_trip=None` reads all with ruamel."""
+    cache = {} if cache is None else cache
+
+    def _doc(path: Path) -> TextDoc | None:
+        if round_trip is not None and path not in round_trip:
+            if path not in cache:
+                if not path.exists():
+                    return None
+                text = path.read_text(encoding="utf-8")
+                doc = TextDoc(str(path), text, fast=True)
+                if not doc.fast:  # PyYAML refused it: ruamel read it
+                    return doc
+                cache[path] = (text, doc.data)
+            text, data = cache[path]
+            return TextDoc(str(path), text, fast=True, data=data)
+        return TextDoc(str(path), path.read_text(encoding="utf-8")) if path.exists() else None
+
     config = read_config(hasura_dir)
     md = config.metadata_dir
     if config.version == 2:
         tables_path = md / "tables.yaml"
         tables = _doc(tables_path)
         entries = []
-        if tables is not None and isinstance(tables.data, CommentedSeq):
+        if tables is not None and isinstance(tables.data, list):
             for i, node in enumerate(tables.data):
                 name = table_name_of(node)
                 if name is not None:
@@ -177,20 +201,20 @@ def read_metadata(hasura_dir: Path, source: str = DEFAULT_SOURCE) -> Metadata:
     databases = _doc(databases_path)
     source_entry = None
     tables_path = databases_path.parent / source / "tables" / "tables.yaml"
-    if databases is not None and isinstance(databases.data, CommentedSeq):
+    if databases is not None and isinstance(databases.data, list):
         for s in databases.data:
-            if isinstance(s, CommentedMap) and s.get("name") == source:
+            if isinstance(s, dict) and s.get("name") == source:
                 source_entry = s
                 inc = include_path(s.get("tables"))
                 if inc is not None:
                     tables_path = databases_path.parent / inc
     tables = _doc(tables_path)
     entries, dangling = [], []
-    if tables is not None and isinstance(tables.data, CommentedSeq):
+    if tables is not None and isinstance(tables.data, list):
         for i, item in enumerate(tables.data):
             inc = include_path(item)
             if inc is None:
-                if isinstance(item, CommentedMap) and (name := table_name_of(item)) is not None:
+                if isinstance(item, dict) and (name := table_name_of(item)) is not None:
                     entries.append(Entry(name, item, tables, tables, i, tables_path))
                 continue
             file = tables_path.parent / inc
@@ -199,7 +223,7 @@ def read_metadata(hasura_dir: Path, source: str = DEFAULT_SOURCE) -> Metadata:
                 dangling.append((i, inc))
                 continue
             name = table_name_of(doc.data)
-            if name is not None and isinstance(doc.data, CommentedMap):
+            if name is not None and isinstance(doc.data, dict):
                 entries.append(Entry(name, doc.data, doc, tables, i, file))
     return Metadata(
         config, source, databases, databases_path, source_entry, tables_path, tables, entries,

@@ -97,10 +97,35 @@ def ambiguous(table: Table) -> set[frozenset[str]]:
     return {k for k, n in seen.items() if n > 1}
 
 
-def wanted(model: Schema, table: Table, tracked: set[Name], managed: set[Name]) -> list[Wanted]:
+Referencing = dict[Name, list[tuple[Table, ForeignKey]]]
+"""Referenced table → (referencing table, its foreign key), referencing tables sorted by name."""
+
+
+def referencing(model: Schema, tracked: set[Name], managed: set[Name]) -> Referencing:
+    """The foreign keys pointing at each table, from tracked managed tables, found in one pass
+    (so `wanted` for every table is linear, not quadratic, in the number of tables)."""
+    found: Referencing = {}
+    for other in sorted(model.tables, key=lambda t: t.name):
+        if other.name not in tracked or other.name not in managed:
+            continue
+        other_skip = ambiguous(other)
+        for fk in other.foreign_keys:
+            if frozenset(fk.columns) not in other_skip:
+                found.setdefault(fk.ref_table, []).append((other, fk))
+    return found
+
+
+def wanted(
+    model: Schema,
+    table: Table,
+    tracked: set[Name],
+    managed: set[Name],
+    refs: Referencing | None = None,
+) -> list[Wanted]:
     """The relationships `table` should have, in the console's order: object relationships
     (its own foreign keys in catalog order, then one-to-ones pointing at it), then arrays.
-    A relationship is only wanted towards a tracked table; the reverse side only on managed ones."""
+    A relationship is only wanted towards a tracked table; the reverse side only on managed ones.
+    `refs`: `referencing(model, tracked, managed)`, computed once for many tables."""
     objects: list[Wanted] = []
     arrays: list[Wanted] = []
     skip = ambiguous(table)
@@ -108,17 +133,13 @@ def wanted(model: Schema, table: Table, tracked: set[Name], managed: set[Name]) 
         if fk.ref_table in tracked and frozenset(fk.columns) not in skip:
             objects.append(Wanted(table.name, "object", fk.ref_table, fk, True))
     if table.name in managed:
-        for other in sorted(model.tables, key=lambda t: t.name):
-            if other.name not in tracked or other.name not in managed:
-                continue
-            other_skip = ambiguous(other)
-            for fk in other.foreign_keys:
-                if fk.ref_table != table.name or frozenset(fk.columns) in other_skip:
-                    continue
-                if is_unique(other, fk.columns):
-                    objects.append(Wanted(table.name, "object", other.name, fk, False))
-                else:
-                    arrays.append(Wanted(table.name, "array", other.name, fk, False))
+        if refs is None:
+            refs = referencing(model, tracked, managed)
+        for other, fk in refs.get(table.name, []):
+            if is_unique(other, fk.columns):
+                objects.append(Wanted(table.name, "object", other.name, fk, False))
+            else:
+                arrays.append(Wanted(table.name, "array", other.name, fk, False))
     return objects + arrays
 
 

@@ -14,8 +14,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from io import StringIO
-from typing import Any
+from typing import Any, ClassVar
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
@@ -32,6 +33,109 @@ def load(text: str, path: str) -> Any:
         return yaml.load(StringIO(text))
     except Exception as e:  # ruamel raises many types; all mean the file is not YAML we read
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
+
+
+class _NoPositions:
+    """What a fast-loaded node answers for positions: nothing real, so a planned edit of its
+    file is only a marker that the file must be read again with ruamel (see `TextDoc.fast`)."""
+
+    def key(self, key: Any) -> tuple[int, int]:
+        return (0, 0)
+
+    value = key
+
+    def item(self, index: int) -> tuple[int, int]:
+        return (0, 0)
+
+
+_NO_POSITIONS = _NoPositions()
+
+
+class _BlockStyle:
+    def flow_style(self) -> bool:
+        return False
+
+
+_BLOCK_STYLE = _BlockStyle()
+
+
+class FastMap(dict):  # type: ignore[type-arg]
+    """A mapping from PyYAML's C loader: a plain dict (cheap to build) answering `lc`/`fa`
+    like ruamel's, so readers need not care which parser read it."""
+
+    lc = _NO_POSITIONS
+    fa = _BLOCK_STYLE
+
+
+class FastSeq(list):  # type: ignore[type-arg]
+    lc = _NO_POSITIONS
+    fa = _BLOCK_STYLE
+
+
+class _FastLoader(pyyaml.CSafeLoader):
+    """PyYAML's C parser with YAML 1.2 core scalars (as ruamel reads them: `yes`, `on`, `010`
+    stay strings and ints) and any tag kept as its text (`!include x` → "!include x")."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {}
+
+
+for _tag, _regexp, _first in (
+    ("tag:yaml.org,2002:merge", r"^<<$", "<"),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+.0123456789",
+    ),
+):
+    _FastLoader.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
+
+
+def _fast_int(loader: _FastLoader, node: Any) -> int:
+    v = str(node.value).replace("_", "")
+    if v.startswith("0o"):
+        return int(v[2:], 8)
+    return int(v, 16) if v.startswith("0x") else int(v)
+
+
+def _fast_map(loader: _FastLoader, node: Any) -> Any:
+    data = FastMap()
+    yield data
+    own = [k.value for k, _ in node.value if isinstance(k, pyyaml.ScalarNode) and k.value != "<<"]
+    if len(own) != len(set(own)):
+        dup = next(k for k in own if own.count(k) > 1)
+        raise pyyaml.constructor.ConstructorError(
+            None, None, f"found duplicate key {dup!r}", node.start_mark
+        )
+    data.update(loader.construct_mapping(node))
+
+
+def _fast_seq(loader: _FastLoader, node: Any) -> Any:
+    data = FastSeq()
+    yield data
+    data.extend(loader.construct_sequence(node))
+
+
+def _fast_tagged(loader: _FastLoader, suffix: str, node: Any) -> Any:
+    if isinstance(node, pyyaml.ScalarNode):
+        return f"{node.tag} {node.value}"
+    if isinstance(node, pyyaml.SequenceNode):
+        return FastSeq(loader.construct_sequence(node, deep=True))
+    return FastMap(loader.construct_mapping(node, deep=True))
+
+
+_FastLoader.add_constructor("tag:yaml.org,2002:int", _fast_int)
+_FastLoader.add_constructor("tag:yaml.org,2002:map", _fast_map)
+_FastLoader.add_constructor("tag:yaml.org,2002:seq", _fast_seq)
+_FastLoader.add_multi_constructor("!", _fast_tagged)
+
+
+def fast_load(text: str) -> Any:
+    """Parse with PyYAML's C loader (30× faster than ruamel round-trip); raises YAMLError."""
+    return pyyaml.load(text, Loader=_FastLoader)
 
 
 def scalar(value: str) -> str:
@@ -93,12 +197,21 @@ class TextDoc:
 
     path: str
     text: str
+    fast: bool = False
+    """Parsed by PyYAML (no positions): cheap to read; an edit only marks that the file must
+    be parsed again with ruamel (`plan_metadata` does, and plans again)."""
     data: Any = None
     _edits: list[tuple[int, int, int, str]] = field(default_factory=list)
     _line_starts: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.data = load(self.text, self.path)
+        if self.data is None and self.fast:
+            try:
+                self.data = fast_load(self.text)
+            except pyyaml.YAMLError:  # let ruamel judge (and word the error) as it always has
+                self.fast = False
+        if self.data is None:
+            self.data = load(self.text, self.path)
         starts = [0]
         for m in re.finditer("\n", self.text):
             starts.append(m.end())
