@@ -148,7 +148,7 @@ def _flag_type(self: TyperOption, ctx: Any) -> str | None:
 
 
 _option_type = TyperOption.display_type_rich
-TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]  # typer: no hook
 
 
 def _with_global_options(
@@ -164,8 +164,8 @@ def _with_global_options(
     declared: dict[str, str] = {}  # option name -> the function's own parameter
     for param in params:
         for extra in typing.get_args(param.annotation)[1:]:
-            if _long_name(extra):
-                declared[_long_name(extra)] = param.name  # type: ignore[index]
+            if long_name := _long_name(extra):
+                declared[long_name] = param.name
     added: dict[str, str] = {}
     for option, (name, annotation, default) in GLOBAL_OPTIONS.items():
         if option not in declared:
@@ -193,7 +193,7 @@ def _with_global_options(
         finally:
             _current.reset(token)
 
-    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]  # read by typer
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper
 
@@ -262,7 +262,7 @@ class App(typer.Typer):
         super().__init__(rich_markup_mode="rich", **kwargs)
         self.path = path
 
-    def command(  # type: ignore[override]
+    def command(  # type: ignore[override]  # adds `example` to typer.Typer.command
         self,
         name: str | None = None,
         *,

@@ -84,21 +84,8 @@ def _plan(
     if not changes:
         return read_dbml(schema_file), None, ()
     from nself_py.commands import run as engine
-    from nself_py.database.connection import connect
 
-    url = proj.url()
-    with connect(url) as conn:
-        result = engine.run(
-            conn,
-            url,
-            None,
-            project_dir=proj.dir,
-            database_name=proj.database_name,
-            dry_run=True,
-            source=schema_file.read_bytes(),
-            schema_file=schema_file,
-            report=lambda _line: None,
-        )
+    result = engine.run(proj, engine.RunOptions(dry_run=True))
     plan = result.plan
     if plan is None:  # an unchanged run: nothing to highlight
         return read_dbml(schema_file), None, ()

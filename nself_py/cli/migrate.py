@@ -249,8 +249,15 @@ def _on_each(targets: list[Target], run: Callable[[Target], str]) -> None:
 
 
 def _mark(
-    target: Target, version: int, applied: bool, force: bool, dry_run: bool, lock_timeout: float
+    target: Target,
+    version: int | None,
+    applied: bool,
+    force: bool,
+    dry_run: bool,
+    lock_timeout: float,
 ) -> None:
+    if version is None:  # _check_skip refused this already; kept for the type
+        raise ConfigError("--skip-execution needs --version V")
     with connect(target.url, autocommit=True) as conn:
         marked = mark_version(
             conn,
@@ -316,7 +323,7 @@ def migrate_up_command(
                 f"this is a production database: pass --confirm to record {version} as "
                 "applied (nothing was changed)"
             )
-        _mark(targets[0], version, True, force, dry_run, lock_timeout)  # type: ignore[arg-type]
+        _mark(targets[0], version, True, force, dry_run, lock_timeout)
         return
 
     def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
@@ -408,7 +415,7 @@ def migrate_down_command(
         )
     targets = _targets(project_dir, database_url, database_name, all_databases)
     if skip_execution:
-        _mark(targets[0], version, False, force, dry_run, lock_timeout)  # type: ignore[arg-type]
+        _mark(targets[0], version, False, force, dry_run, lock_timeout)
         return
 
     if all_databases and to_version is not None:

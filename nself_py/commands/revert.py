@@ -57,7 +57,7 @@ def live_row_counts(conn: psycopg.Connection) -> dict[str, int]:
         return {}
     names = [_name(s, t) for s, t in tables]
     query = " UNION ALL ".join(f"SELECT {i}, count(*) FROM {name}" for i, name in enumerate(names))
-    return {names[i]: count for i, count in conn.execute(query)}  # type: ignore[arg-type]
+    return {names[i]: count for i, count in conn.execute(query)}
 
 
 def _copy_blocks(dump: Path) -> Iterator[tuple[str, int]]:

@@ -14,6 +14,7 @@ import psycopg
 from pglast import ast
 from psycopg import sql
 
+from nself_py.database.connection import one
 from nself_py.errors import NselfError
 from nself_py.migrations.conflicts import recorded_base
 from nself_py.migrations.folders import local_migrations
@@ -50,7 +51,7 @@ def _rows(conn: psycopg.Connection, tables: list[Name]) -> int:
         for t in tables
     )
     with conn.transaction(force_rollback=True):
-        return int(conn.execute(sql.SQL("SELECT ") + counts).fetchone()[0])
+        return int(one(conn, sql.SQL("SELECT ") + counts)[0])
 
 
 def check_suspicious_target(

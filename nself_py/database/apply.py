@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 
-from nself_py.database.connection import redact
+from nself_py.database.connection import one, redact
 from nself_py.database.reconcile import reconcile
 from nself_py.database.resume import drop_invalid_indexes, resumable
 from nself_py.database.resume import remaining as resume_remaining
@@ -199,7 +199,9 @@ def plan_down(
     leaving = set(chosen)
     for version in set(state) - leaving:
         migration = by_version.get(version)
-        for dependency, _ in migration.depends_on() if migration else ():
+        if migration is None:
+            continue
+        for dependency, _ in migration.depends_on():
             if dependency in leaving:
                 raise NselfError(
                     f"cannot roll back {dependency}: {migration.label} depends on it and stays "
@@ -231,7 +233,7 @@ LOCK_POLL_SECONDS = 0.1
 
 
 def _try_lock(conn: psycopg.Connection) -> bool:
-    return conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]
+    return one(conn, "SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))[0]
 
 
 @contextmanager
@@ -540,7 +542,7 @@ def migrate_up(
     count: int | None = None,
     version: int | None = None,
     strict_order: bool = False,
-    **options,
+    **options: Any,
 ) -> Outcome:
     def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
         return plan_up(local, state, count=count, version=version, strict_order=strict_order)
@@ -557,7 +559,7 @@ def migrate_down(
     count: int | None = None,
     to_version: int | None = None,
     version: int | None = None,
-    **options,
+    **options: Any,
 ) -> Outcome:
     def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
         return plan_down(local, state, count=count, to_version=to_version, version=version)
@@ -572,7 +574,7 @@ def migrate_goto(
     migrations_dir: Path,
     *,
     version: int,
-    **options,
+    **options: Any,
 ) -> Outcome:
     def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
         return plan_goto(local, state, version)

@@ -36,7 +36,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from nself_py.database.connection import redact, remember_passwords, server_bin
+from nself_py.database.connection import one, redact, remember_passwords, server_bin
 from nself_py.database.state import applied_versions as read_applied_versions
 from nself_py.errors import ConfigError, DatabaseError, excerpt
 from nself_py.files import write_atomically
@@ -212,7 +212,7 @@ def take_backup(
             raise DatabaseError(f"pg_dump wrote a dump pg_restore cannot read: {problem}")
         manifest = Manifest(
             database=str(conn.info.dbname),
-            server_version=str(conn.execute("show server_version").fetchone()[0]),
+            server_version=str(one(conn, "show server_version")[0]),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             applied_versions=sorted(applied_versions),
             schema_hash=schema_hash(schema),
@@ -389,7 +389,7 @@ def _drop_everything(conn: psycopg.Connection) -> str:
         "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', "
         "'information_schema') AND nspname NOT LIKE 'pg\\_%' ORDER BY nspname"
     ).fetchall()
-    statements = [sql.SQL("SET client_min_messages = warning;")]
+    statements: list[sql.Composable] = [sql.SQL("SET client_min_messages = warning;")]
     statements += [
         sql.SQL("DROP SCHEMA {} CASCADE;").format(sql.Identifier(name)) for (name,) in rows
     ]
@@ -468,7 +468,7 @@ def row_counts(conn: psycopg.Connection, schema: Schema) -> dict[str, int]:
         query = sql.SQL("SELECT count(*) FROM {}").format(
             sql.Identifier(table.name.schema, table.name.name)
         )
-        counts[str(table.name)] = conn.execute(query).fetchone()[0]
+        counts[str(table.name)] = one(conn, query)[0]
     return counts
 
 

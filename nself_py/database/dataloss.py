@@ -24,6 +24,7 @@ from pglast import ast, parser
 from psycopg import sql
 
 from nself_py.database.apply import Step
+from nself_py.database.connection import one
 from nself_py.model import Name
 from nself_py.sql.parse import Action, Kind, Statement, effects, split_statements
 from nself_py.sql.quote import quote_ident, quote_name
@@ -170,7 +171,7 @@ def _relation(conn: psycopg.Connection, written: str) -> tuple[str, str] | None:
 
 def _rows(conn: psycopg.Connection, table: tuple[str, str]) -> int:
     query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*table))
-    return conn.execute(query).fetchone()[0]
+    return one(conn, query)[0]
 
 
 def _has_column(conn: psycopg.Connection, table: tuple[str, str], column: str) -> bool:
@@ -188,7 +189,7 @@ def _non_null(conn: psycopg.Connection, table: tuple[str, str], column: str) -> 
     query = sql.SQL("SELECT count({}) FROM {}").format(
         sql.Identifier(column), sql.Identifier(*table)
     )
-    return conn.execute(query).fetchone()[0]
+    return one(conn, query)[0]
 
 
 def _display(table: tuple[str, str], column: str | None = None) -> str:
@@ -212,8 +213,8 @@ def _changed_values(conn: psycopg.Connection, target: Target, table: tuple[str, 
     migration fails and rolls back, losing nothing."""
     column = sql.Identifier(target.column or "")
     old = _column_type(conn, table, target.column or "")
-    plain = sql.SQL("{}::{}").format(column, sql.SQL(target.new_type or ""))  # type: ignore[arg-type]
-    written = sql.SQL(target.using) if target.using else plain  # type: ignore[arg-type]  # from the migration
+    plain = sql.SQL("{}::{}").format(column, sql.SQL(target.new_type or ""))
+    written = sql.SQL(target.using) if target.using else plain  # from the migration
     in_old = "({}) IS DISTINCT FROM {}" if old is None else "({})::" + old + " IS DISTINCT FROM {}"
     as_text = "({})::text IS DISTINCT FROM {}::text"
     for converted, compare in ((written, in_old), (written, as_text), (plain, in_old)):
@@ -222,7 +223,7 @@ def _changed_values(conn: psycopg.Connection, target: Target, table: tuple[str, 
         )
         try:
             with conn.transaction():
-                return conn.execute(query).fetchone()[0]
+                return one(conn, query)[0]
         except psycopg.Error:
             continue
     return 0
@@ -236,17 +237,21 @@ def measure(conn: psycopg.Connection, target: Target) -> str | None:
     """What `target` would lose on the live data, in words; None when nothing would be lost."""
     if target.kind in ("DROP_TABLE", "TRUNCATE", "DELETE_ALL"):
         table = _relation(conn, target.relation)
-        count = _rows(conn, table) if table else 0
+        if table is None:
+            return None
+        count = _rows(conn, table)
         verb = {"DROP_TABLE": "drops table", "TRUNCATE": "empties table"}.get(
             target.kind, "deletes every row of table"
         )
         return f"{verb} {_display(table)} holding {_plural(count, 'row')}" if count else None
     if target.kind == "DROP_COLUMN":
         table = _relation(conn, target.relation)
-        count = _non_null(conn, table, target.column or "") if table else None
-        if not count:
+        if table is None:
             return None
-        return f"drops column {_display(table, target.column)} holding {count} non-null values"
+        non_null = _non_null(conn, table, target.column or "")
+        if not non_null:
+            return None
+        return f"drops column {_display(table, target.column)} holding {non_null} non-null values"
     if target.kind == "ALTER_TYPE":
         table = _relation(conn, target.relation)
         if table is None or not _non_null(conn, table, target.column or ""):
@@ -324,7 +329,7 @@ class _PlanNames:
 
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn
-        self.schema = conn.execute("SELECT current_schema()").fetchone()[0]
+        self.schema = one(conn, "SELECT current_schema()")[0]
         self.tables: dict[Table, Table | None] = {}
         """Plan name → live table, for names the plan gave; None: created by the plan."""
         self.gone: set[Table] = set()
@@ -362,6 +367,8 @@ class _PlanNames:
         key, table = found
         if change.kind in ("RENAME_TABLE", "SET_SCHEMA"):
             self.drop_table(key, table)
+            if change.new is None:  # the statement reader always sets it for these kinds
+                return
             new = (key[0], change.new) if change.kind == "RENAME_TABLE" else (change.new, key[1])
             self.tables[new] = table.live
             return

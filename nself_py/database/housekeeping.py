@@ -57,7 +57,7 @@ def mark_version(
         state = store.read(conn)
         if applied and migration is None:
             raise NselfError(f"no migration with version {version} in {migrations_dir}")
-        if applied and state.get(version) is False:
+        if migration is not None and applied and state.get(version) is False:
             raise NselfError(f"migration {migration.label} is already applied")
         if not applied and version not in state:
             raise NselfError(f"version {version} is not applied")
@@ -66,7 +66,7 @@ def mark_version(
         if migration is not None:
             expected = expectations(s for script in scripts for s in script.statements)
             found = tuple(disagreements(conn, expected if applied else inverted(expected)))
-        if found and not force:
+        if migration is not None and found and not force:
             said = "applied" if applied else "not applied"
             raise NselfError(
                 f"refusing to mark {migration.label} as {said}: the database disagrees:\n  "

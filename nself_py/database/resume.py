@@ -127,7 +127,7 @@ def drop_invalid_indexes(conn: psycopg.Connection, scripts: Iterable[Script]) ->
         return []
     invalid = [n for n, valid in _index_validity(conn, names).items() if not valid]
     for name in invalid:
-        conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")  # type: ignore[arg-type]
+        conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
     return invalid
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import psycopg
 
+from nself_py.database.connection import one
 from nself_py.sql.parse import Action, Effect, Kind, Statement, effects
 from nself_py.sql.quote import quote_ident, quote_literal
 
@@ -111,23 +112,23 @@ _BY_NAME = {
 
 def _exists(conn: psycopg.Connection, expectation: Expectation) -> bool:
     if expectation.kind in _BY_NAME:
-        return conn.execute(_BY_NAME[expectation.kind], (expectation.name[-1],)).fetchone()[0]
+        return one(conn, _BY_NAME[expectation.kind], (expectation.name[-1],))[0]
     qualified = ".".join(quote_ident(p) for p in expectation.name)
     if expectation.kind == "type":
-        return conn.execute("SELECT to_regtype(%s) IS NOT NULL", (qualified,)).fetchone()[0]
+        return one(conn, "SELECT to_regtype(%s) IS NOT NULL", (qualified,))[0]
     if expectation.kind == "enum value":
         query = (
             "SELECT EXISTS (SELECT FROM pg_enum WHERE enumtypid = to_regtype(%s) "
             "AND enumlabel = %s)"
         )
-        return conn.execute(query, (qualified, expectation.column)).fetchone()[0]
+        return one(conn, query, (qualified, expectation.column))[0]
     if expectation.kind == "column":
         query = (
             "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass(%s) "
             "AND attname = %s AND attnum > 0 AND NOT attisdropped)"
         )
-        return conn.execute(query, (qualified, expectation.column)).fetchone()[0]
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()[0]
+        return one(conn, query, (qualified, expectation.column))[0]
+    return one(conn, "SELECT to_regclass(%s) IS NOT NULL", (qualified,))[0]
 
 
 def disagreements(conn: psycopg.Connection, expected: Iterable[Expectation]) -> list[str]:

@@ -65,7 +65,11 @@ def _tagged(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> object:
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node)
-    return loader.construct_mapping(node)  # type: ignore[arg-type]
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    raise yaml.constructor.ConstructorError(
+        None, None, f"unexpected YAML node {node.tag}", node.start_mark
+    )
 
 
 _Loader.add_multi_constructor("!", _tagged)

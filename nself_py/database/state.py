@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from nself_py.database.connection import connect, redact
+from nself_py.database.connection import connect, one, redact
 from nself_py.database.sources import DEFAULT_DATABASE, metadata_url
 from nself_py.errors import DatabaseError, NselfError
 from nself_py.migrations.folders import config_version
@@ -35,7 +35,7 @@ Changes = Mapping[int, bool | None]
 
 
 def _exists(conn: psycopg.Connection, table: str) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
+    return one(conn, "SELECT to_regclass(%s) IS NOT NULL", (table,))[0]
 
 
 class _Store:

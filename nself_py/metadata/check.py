@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nself_py.metadata.project import DEFAULT_SOURCE, opted_out, read_metadata
-from nself_py.metadata.relationships import read_relationship
+from nself_py.metadata.relationships import Kind, read_relationship
 from nself_py.model import Name, Schema
 
 MISSING_TABLE = "missing_table"
@@ -58,9 +58,13 @@ def check(
                 Inconsistency(MISSING_TABLE, e.name, None, f"tracked table {q} does not exist")
             )
             continue
-        for kind, key in (("object", "object_relationships"), ("array", "array_relationships")):
+        kinds: tuple[tuple[Kind, str], ...] = (
+            ("object", "object_relationships"),
+            ("array", "array_relationships"),
+        )
+        for kind, key in kinds:
             for rel in e.node.get(key) or []:
-                got = read_relationship(kind, rel, e.name, live, {}, {})  # type: ignore[arg-type]
+                got = read_relationship(kind, rel, e.name, live, {}, {})
                 if got is None or e.name not in live_names:
                     continue
                 where = f"{q}.{got.name}"

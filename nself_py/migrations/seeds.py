@@ -171,7 +171,7 @@ def literal(value: object, column: Column, schema: Schema) -> str:
     check = checks.get(base)
     if check is not None:
         try:
-            check(text.strip())  # type: ignore[operator]
+            check(text.strip())
         except ValueError:
             raise _BadValue(f"{shown} is not a valid {base} for {column.name}") from None
     return quote_literal(text)

@@ -8,7 +8,7 @@ get the name PostgreSQL would give them (see `naming`), or keep the live object'
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TypeVar
 
@@ -68,6 +68,9 @@ from nself_py.sql.naming import (
 from nself_py.sql.quote import quote_ident, quote_literal, quote_name
 
 T = TypeVar("T", PrimaryKey, Unique, Check, Index, ForeignKey)
+C = TypeVar("C", PrimaryKey, Unique, Check)
+_Named = PrimaryKey | Unique | Check | Index | ForeignKey
+"""What a table holds under a constraint or index name."""
 
 
 def diff(
@@ -227,8 +230,15 @@ def _check_def(check: Check) -> object:
     return check.expression
 
 
-def _unnamed_fields(item: object) -> tuple[object, ...]:
-    return tuple(getattr(item, f.name) for f in fields(item) if f.name != "name")  # type: ignore[arg-type]
+def _unnamed_fields(item: _Named) -> tuple[object, ...]:
+    return tuple(getattr(item, f.name) for f in fields(item) if f.name != "name")
+
+
+def _name_of(item: _Named) -> str:
+    """The name of a live or already named target item (both always have one)."""
+    if item.name is None:
+        raise ValueError(f"{type(item).__name__} compared before it was named")
+    return item.name
 
 
 def _matches_live(table: Table, live: Table) -> bool:
@@ -237,7 +247,7 @@ def _matches_live(table: Table, live: Table) -> bool:
     if table.columns != live.columns or table.comment != live.comment:
         return False
     pk, live_pk = table.primary_key, live.primary_key
-    groups = (
+    groups: tuple[tuple[Sequence[_Named], Sequence[_Named]], ...] = (
         ((pk,) if pk else (), (live_pk,) if live_pk else ()),
         (table.uniques, live.uniques),
         (table.checks, live.checks),
@@ -262,7 +272,12 @@ def _name_table(table: Table, live: Table | None, used: set[str]) -> Table:
     base = table.name.name
     column_names = [c.name for c in table.columns]
 
-    def named(items: Iterable[T], live_items: Iterable[T], key, make) -> tuple[T, ...]:
+    def named(
+        items: Iterable[T],
+        live_items: Iterable[T],
+        key: Callable[[T], object],
+        make: Callable[[T], str],
+    ) -> tuple[T, ...]:
         pairs = list(_pairs(live_items, items, key))
         used.difference_update(old.name for old, new in pairs if new is None and old)
         result = []
@@ -421,12 +436,13 @@ def _dropped_unique_keys(live: Table, table: Table) -> set[tuple[Name, frozenset
     live_pk = (live.primary_key,) if live.primary_key else ()
     new_pk = (table.primary_key,) if table.primary_key else ()
     dropped: list[PrimaryKey | Unique | Index] = []
-    for live_items, items, key in (
-        (live_pk, new_pk, _columns_def),
-        (live.uniques, table.uniques, _columns_def),
-        (live.indexes, table.indexes, _index_def),
-    ):
-        dropped += [old for old, new in _pairs(live_items, items, key) if new is None and old]
+    dropped += [old for old, new in _pairs(live_pk, new_pk, _columns_def) if new is None and old]
+    dropped += [
+        old for old, new in _pairs(live.uniques, table.uniques, _columns_def) if new is None and old
+    ]
+    dropped += [
+        old for old, new in _pairs(live.indexes, table.indexes, _index_def) if new is None and old
+    ]
     return {
         (live.name, frozenset(d.keys if isinstance(d, Index) else d.columns))
         for d in dropped
@@ -486,47 +502,71 @@ def _diff_table(live: Table, table: Table, context: _Context) -> Iterator[Operat
     new_columns = tuple(c.name for c in table.columns)
     live_pk = (live.primary_key,) if live.primary_key else ()
     new_pk = (table.primary_key,) if table.primary_key else ()
-    for live_items, items, key in (
-        (live_pk, new_pk, _columns_def),
-        (live.uniques, table.uniques, _columns_def),
-        (live.checks, table.checks, _check_def),
-    ):
-        for old, new in _pairs(live_items, items, key):
-            if old is None:
-                yield AddConstraint(name, new, new_columns)
-            elif new is None or (
-                isinstance(old, Check) and context.spells_rebuilt_enum(old.expression)
-            ):
-                yield DropConstraint(name, old, old_columns)
-                if new is not None:
-                    yield AddConstraint(name, new, new_columns)
-            elif old.name != new.name:
-                yield RenameConstraint(name, old.name, new.name)
-    for old, new in _pairs(live.indexes, table.indexes, _index_def):
-        if old is None:
-            yield CreateIndex(name, new, new_columns)
-        elif new is None or context.spells_rebuilt_enum(" ".join((*old.keys, old.where or ""))):
-            yield DropIndex(name, old, old_columns)
-            if new is not None:
-                yield CreateIndex(name, new, new_columns)
+    yield from _diff_constraints(
+        name, live_pk, new_pk, _columns_def, context, old_columns, new_columns
+    )
+    yield from _diff_constraints(
+        name, live.uniques, table.uniques, _columns_def, context, old_columns, new_columns
+    )
+    yield from _diff_constraints(
+        name, live.checks, table.checks, _check_def, context, old_columns, new_columns
+    )
+    for old_index, new_index in _pairs(live.indexes, table.indexes, _index_def):
+        if old_index is None:
+            if new_index is not None:
+                yield CreateIndex(name, new_index, new_columns)
+        elif new_index is None or context.spells_rebuilt_enum(
+            " ".join((*old_index.keys, old_index.where or ""))
+        ):
+            yield DropIndex(name, old_index, old_columns)
+            if new_index is not None:
+                yield CreateIndex(name, new_index, new_columns)
         else:
-            if old.name != new.name:
-                yield RenameConstraint(name, old.name, new.name, is_index=True)
-            if old.comment != new.comment:
-                index_name = Name(name.schema, new.name)
-                yield CommentOn("index", index_name, None, old.comment, new.comment)
-    for old, new in _pairs(live.foreign_keys, table.foreign_keys, _fk_def):
-        if old is None:
-            yield AddForeignKey(name, new)
-        elif new is None:
-            yield DropForeignKey(name, old)
-        elif (old.ref_table, frozenset(old.ref_columns)) in context.broken_keys:
-            yield DropForeignKey(name, old)
-            yield AddForeignKey(name, new)
-        elif old.name != new.name:
-            yield RenameConstraint(name, old.name, new.name)
+            if old_index.name != new_index.name:
+                yield RenameConstraint(
+                    name, _name_of(old_index), _name_of(new_index), is_index=True
+                )
+            if old_index.comment != new_index.comment:
+                index_name = Name(name.schema, _name_of(new_index))
+                yield CommentOn("index", index_name, None, old_index.comment, new_index.comment)
+    for old_fk, new_fk in _pairs(live.foreign_keys, table.foreign_keys, _fk_def):
+        if old_fk is None:
+            if new_fk is not None:
+                yield AddForeignKey(name, new_fk)
+        elif new_fk is None:
+            yield DropForeignKey(name, old_fk)
+        elif (old_fk.ref_table, frozenset(old_fk.ref_columns)) in context.broken_keys:
+            yield DropForeignKey(name, old_fk)
+            yield AddForeignKey(name, new_fk)
+        elif old_fk.name != new_fk.name:
+            yield RenameConstraint(name, _name_of(old_fk), _name_of(new_fk))
     if live.comment != table.comment:
         yield CommentOn("table", name, None, live.comment, table.comment)
+
+
+def _diff_constraints(
+    table: Name,
+    live_items: Iterable[C],
+    items: Iterable[C],
+    key: Callable[[C], object],
+    context: _Context,
+    old_columns: tuple[str, ...],
+    new_columns: tuple[str, ...],
+) -> Iterator[Operation]:
+    """Primary keys, unique constraints or checks of one table: added, dropped (and re-added
+    when they spell a rebuilt enum) or renamed."""
+    for old, new in _pairs(live_items, items, key):
+        if old is None:
+            if new is not None:
+                yield AddConstraint(table, new, new_columns)
+        elif new is None or (
+            isinstance(old, Check) and context.spells_rebuilt_enum(old.expression)
+        ):
+            yield DropConstraint(table, old, old_columns)
+            if new is not None:
+                yield AddConstraint(table, new, new_columns)
+        elif old.name != new.name:
+            yield RenameConstraint(table, _name_of(old), _name_of(new))
 
 
 # Defaults PostgreSQL stores apart but evaluates alike: `CURRENT_TIMESTAMP` (no precision) and
@@ -540,7 +580,7 @@ def _same_default(a: str | None, b: str | None) -> bool:
 
 
 def _diff_column(
-    table: Name, old: Column, new: Column, rebuilt: bool, enum_types: set[str]
+    table: Name, old: Column, new: Column, rebuilt: bool, enum_types: Collection[str]
 ) -> Iterator[Operation]:
     serial_default = nextval_default(serial_sequence(table, new.name))
     adopt = (old.identity == SERIAL and new.identity is None and new.default == serial_default) or (

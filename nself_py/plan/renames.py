@@ -48,7 +48,8 @@ class RenameCandidate:
 
     def describe(self) -> str:
         if self.column is None:
-            return f"table {quote_name(self.table)} renamed to {quote_name(self.new)}"  # type: ignore[arg-type]
+            new = self.new if isinstance(self.new, Name) else Name(self.table.schema, self.new)
+            return f"table {quote_name(self.table)} renamed to {quote_name(new)}"
         where = f"{quote_name(self.table)}.{quote_ident(self.column)}"
         return f"column {where} renamed to {quote_ident(str(self.new))}"
 

@@ -29,6 +29,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from pglast import ast
@@ -122,7 +123,7 @@ class _Probe:
             self._start()
         return quote_ident(self.scratch)
 
-    def run(self, query: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    def run(self, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         if not self.scratch:
             self._start()
         self.statements += 1

@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 
 from nself_py import model
+from nself_py.errors import DatabaseError
 from nself_py.sql.quote import quote_literal
 
 # Schemas that are never the user's: PostgreSQL's, Hasura's and our own bookkeeping.
@@ -245,9 +246,12 @@ def read_catalog(conn: psycopg.Connection, schemas: Collection[str] | None = Non
     with conn.transaction():
         if outermost:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        previous_path = conn.execute(
+        path_row = conn.execute(
             "SELECT current_setting('search_path'), set_config('search_path', 'pg_catalog', true)"
-        ).fetchone()[0]
+        ).fetchone()
+        if path_row is None:
+            raise DatabaseError("the database returned no row for current_setting('search_path')")
+        previous_path = path_row[0]
         wanted = sorted(schemas) if schemas is not None else None
         namespaces = fetch(_SCHEMAS, system=list(SYSTEM_SCHEMAS), wanted=wanted)
         ns_oids = [oid for oid, _ in namespaces]

@@ -183,7 +183,11 @@ def _table(table: model.Table) -> Iterator[str]:
     index_lines = []
     if pk is not None and not inline_pk:
         written = ", ".join(name(c) for c in pk.columns)
-        named = [] if _default_named(table.name, pk.name, "pkey") else [f"name: {string(pk.name)}"]
+        named = (
+            []
+            if pk.name is None or _default_named(table.name, pk.name, "pkey")
+            else [f"name: {string(pk.name)}"]
+        )
         index_lines.append(f"({written}){_settings(['pk', *named])}")
     for unique in table.uniques:
         if len(unique.columns) > 1:
@@ -208,9 +212,10 @@ def _table(table: model.Table) -> Iterator[str]:
         if "`" in check.expression:
             notes.append(f"check {check.name}: {check.expression}")
             continue
-        named = _default_named(table.name, check.name, "check")
+        default_name = _default_named(table.name, check.name, "check")
         check_lines.append(
-            f"`{check.expression}`" + ("" if named else f" [name: {string(str(check.name))}]")
+            f"`{check.expression}`"
+            + ("" if default_name else f" [name: {string(str(check.name))}]")
         )
     if check_lines:
         yield "  checks {"

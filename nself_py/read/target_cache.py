@@ -13,6 +13,7 @@ import hashlib
 import marshal
 from dataclasses import fields, is_dataclass
 from pathlib import Path
+from typing import Any
 
 from nself_py import model
 from nself_py.files import write_atomically
@@ -45,7 +46,9 @@ def cache_key(dbml: bytes, server_version: int, database: str) -> str:
     return hashlib.sha256("\0".join(parts).encode() + b"\0" + dbml).hexdigest()
 
 
-def _encode(value: object) -> object:
+def _encode(value: object) -> Any:
+    """Model objects as tagged tuples of plain values, which marshal writes (Any: typeshed's
+    `_Marshallable` cannot name a recursive tuple of them)."""
     if is_dataclass(value):
         cls = type(value)
         return (_TAG[cls], tuple(_encode(getattr(value, name)) for name in _FIELDS[cls]))

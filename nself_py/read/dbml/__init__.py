@@ -13,7 +13,7 @@ from nself_py import model
 from nself_py.decoding import utf8_error_position
 from nself_py.errors import DbmlError, DbmlProblem
 from nself_py.read.dbml.build import RecordExpression, build
-from nself_py.read.dbml.lexer import tokenize
+from nself_py.read.dbml.lexer import Tokens, tokenize
 from nself_py.read.dbml.parser import parse
 from nself_py.read.dbml.syntax import ColumnDef, Injection
 
@@ -40,7 +40,7 @@ def parse_dbml(text: str, filename: str = "schema.dbml", *, postgres: bool = Tru
 def _parse(text: str, filename: str, postgres: bool) -> model.Schema:
     toks = tokenize(text)
     doc, syntax = parse(toks)
-    toks.kinds = toks.values = []  # the tree holds all it needs: free the tokens
+    toks.kinds, toks.values = [], []  # the tree holds all it needs: free the tokens
     # (token index, characters into that token's source, message): the builder points inside
     # a backtick expression too, where PostgreSQL's parser found the problem.
     found = [(index, 0, message) for index, message in syntax]
@@ -86,7 +86,7 @@ def decode_dbml(data: bytes, filename: str) -> model.Schema:
     return parse_dbml(text, filename)
 
 
-def _problem(toks, filename: str, offset: int, message: str) -> DbmlProblem:
+def _problem(toks: Tokens, filename: str, offset: int, message: str) -> DbmlProblem:
     line, col = toks.position(offset)
     # One character per column, so the caret lines up under a tab too.
     return DbmlProblem(filename, line, col, message, toks.source_line(line).replace("\t", " "))

@@ -252,8 +252,9 @@ class Builder:
         """Gather a table's columns, notes, indexes and checks, injecting its partials."""
         node = t.node
         inherited: list[Value] = []  # partial notes, in injection order: the last one wins
-        if all(type(item) is ColumnDef for item in node.items):  # no partials: the fast way
-            t.columns = {c.name: _Col(c) for c in node.items}
+        defs = [item for item in node.items if type(item) is ColumnDef]
+        if len(defs) == len(node.items):  # no partials: the fast way
+            t.columns = {c.name: _Col(c) for c in defs}
             if len(t.columns) < len(node.items):
                 self.report_duplicate_columns(node)
         else:
@@ -524,14 +525,15 @@ class Builder:
             table = owner
         else:
             name = self.find_table(e.path)
-            table = self.tables.get(name) if name is not None else None
-            if table is None:
+            found = self.tables.get(name) if name is not None else None
+            if found is None:
                 shown = ".".join(e.path)
                 known = frozenset(str(n) for n in self.tables) | frozenset(self.aliases)
                 self.report(
                     e.offset, f"reference to unknown table '{shown}'{suggest(shown, known)}"
                 )
                 return None
+            table = found
         for col, offset in zip(e.columns, e.column_offsets, strict=True):
             if col not in table.columns:
                 self.report(

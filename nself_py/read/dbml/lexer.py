@@ -115,9 +115,12 @@ class Tokens:
 
     def offset_of(self, index: int) -> int:
         """Character offset of the token at `index`."""
-        if self._offsets is None:
-            self._offsets = _scan(self.text, Tokens(self.text), with_offsets=True)[2]
-        return self._offsets[index]
+        offsets = self._offsets
+        if offsets is None:  # with_offsets=True always returns them
+            offsets = self._offsets = (
+                _scan(self.text, Tokens(self.text), with_offsets=True)[2] or []
+            )
+        return offsets[index]
 
     @property
     def line_starts(self) -> list[int]:
@@ -160,7 +163,7 @@ def _scan(
         while chunk := [
             (kind_of[g] or v, v)
             for m in islice(matches, _CHUNK)
-            if (v := m.group(g := m.lastindex)) is not None
+            if (v := m.group(g := m.lastindex or 0)) is not None
         ]:
             kinds += map(itemgetter(0), chunk)
             values += map(itemgetter(1), chunk)
@@ -171,7 +174,7 @@ def _scan(
         while chunk3 := [
             (kind_of[g] or v, v, m.start(g))
             for m in islice(matches, _CHUNK)
-            if (v := m.group(g := m.lastindex)) is not None
+            if (v := m.group(g := m.lastindex or 0)) is not None
         ]:
             kinds += map(itemgetter(0), chunk3)
             values += map(itemgetter(1), chunk3)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 
 from nself_py.read.dbml.lexer import (
     COLOR,
@@ -45,7 +46,12 @@ _NESTED_ELEMENTS = {"table": "Table", "tablepartial": "TablePartial", "enum": "E
 _RELATIONS = frozenset((">", "<", "-", "<>"))
 _NAME_KINDS = frozenset((IDENT, QUOTED))
 _OPENERS, _CLOSERS = frozenset("{[("), frozenset("}])")
-_VALUE_KINDS = {STRING: "string", EXPR: "expr", NUMBER: "number", COLOR: "color"}
+_VALUE_KINDS: dict[int | str, str] = {
+    STRING: "string",
+    EXPR: "expr",
+    NUMBER: "number",
+    COLOR: "color",
+}
 # Multi-word PostgreSQL type names: first word → words that may follow it.
 _TYPE_CONTINUATIONS = {
     "double": (("precision",),),
@@ -246,7 +252,7 @@ class Parser:
                 self.offset(), f"unknown element '{self.values[self.i]}'{suggest(word, ELEMENTS)}"
             )
 
-    def block(self, item) -> None:
+    def block(self, item: Callable[[], object]) -> None:
         """`{ item* }` with one item per line; a bad line is reported and skipped."""
         self.skip_newlines()  # the `{` may start the next line
         self.expect_op("{")
@@ -504,7 +510,7 @@ class Parser:
             and values[i].lower() not in _TYPE_CONTINUATIONS
         ):  # the common case, a one-word type: `int`, `text`
             type_text = values[i]
-            type_def = (type_text, (type_text,), False)
+            type_def: tuple[str, tuple[str, ...], bool] = (type_text, (type_text,), False)
             self.i = i = i + 1
         else:
             if kinds[i] not in _NAME_KINDS:
