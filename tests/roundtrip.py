@@ -78,7 +78,7 @@ def target_dbml(server: Server, sql: str) -> str:
 
 def db_run(url: str, project: Path) -> engine.RunResult:
     """`nself-py db run --all-schemas --no-backup`, in process, the way the command wires it."""
-    options = engine.RunOptions(make_backup=False, all_schemas=True)
+    options = engine.RunOptions(make_backup=False, all_schemas=True, allow_data_loss=True)
     return engine.run(Project(project, url), options)
 
 

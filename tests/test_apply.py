@@ -221,7 +221,7 @@ def test_failed_no_transaction_migration_stays_dirty_and_blocks(conn, db_url, tm
     shown = subprocess.run(
         [*cli, str(tmp_path), "--database-url", db_url], capture_output=True, text=True, timeout=60
     )
-    assert shown.returncode == 0, shown.stderr
+    assert shown.returncode == 1, shown.stderr  # a dirty migration needs action: exit 1
     assert json.loads(shown.stdout) == {
         "database": "default",
         "migrations": [

@@ -3,6 +3,7 @@ broken or partial backups that are reported (never tracebacks) and never restore
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -87,8 +88,10 @@ def test_a_truncated_manifest_is_listed_as_incomplete_and_never_restored(
 
     listed = cli("db", "backups", "--project-dir", str(tmp_path))
     assert f"incomplete backup {broken.name}: unreadable manifest.json" in listed.stderr
-    assert good.name in listed.stdout and broken.name not in listed.stdout
-    assert "1 backup(s)" in listed.stdout and "1 incomplete" in listed.stdout
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.strip()}
+    assert good.name in rows and "incomplete" not in rows[good.name]
+    assert "incomplete: unreadable manifest.json" in rows[broken.name]
+    assert "1 backup," in listed.stdout and "1 incomplete" in listed.stdout
 
     named = cli("db", "revert", "--yes", "--backup", broken.name, *opts, code=2)
     assert "cannot be restored" in named.stderr
@@ -98,7 +101,7 @@ def test_a_truncated_manifest_is_listed_as_incomplete_and_never_restored(
     assert filled.execute("SELECT count(*) FROM secrets").fetchone()[0] == 50
 
     cli("db", "backup", "--keep", "1", *opts)
-    assert broken.exists(), "an incomplete backup is left for a person to judge"
+    assert not broken.exists(), "an incomplete backup older than the newest one is pruned"
     assert not good.exists()
 
 
@@ -109,8 +112,9 @@ def test_a_truncated_dump_is_listed_as_incomplete(
     dump = folder / backup.DUMP_FILE
     dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
     listed = cli("db", "backups", "--json", "--project-dir", str(tmp_path))
-    assert listed.stdout.strip() == "[]"
-    assert "truncated" in listed.stderr
+    [row] = json.loads(listed.stdout)
+    assert row["name"] == folder.name and row["complete"] is False
+    assert "truncated" in row["reason"] and "truncated" in listed.stderr
     result = cli(
         "db", "revert", "--yes", "--project-dir", str(tmp_path), "--database-url", db_url, code=2
     )
@@ -144,7 +148,7 @@ def test_a_backup_killed_midway_is_cleaned_up_by_the_next_one(
     alive = root / f"{backup.PARTIAL_PREFIX}2026-01-01_00-00-01-{os.getpid()}"
     alive.mkdir()
     listed = cli("db", "backups", "--project-dir", str(tmp_path))
-    assert "0 backup(s)" in listed.stdout and "incomplete" not in listed.stdout
+    assert "0 backups," in listed.stdout and "incomplete" not in listed.stdout
     take(tmp_path, db_url)
     assert not killed.exists()
     assert alive.exists(), "a backup being written by a live process is left alone"

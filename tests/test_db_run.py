@@ -99,7 +99,7 @@ def test_unknown_type_is_a_clear_error_and_changes_nothing(db_url: str, tmp_path
     project = make_project(tmp_path, "Table events {\n  at datetime\n}\n")
     result = nself(project, db_url, "db", "run")
     assert result.returncode == 1, result.stdout
-    assert "datetime" in result.stderr and "events.at" in result.stderr
+    assert "schema.dbml:2:6" in result.stderr and "datetime" in result.stderr
     assert "Traceback" not in result.stderr
     assert catalog(db_url).tables == ()
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from test_db_run import mdir
+from helpers import mdir
 
 from nself_py.database.connection import server_bin, start_embedded_server, with_database
 from nself_py.migrations.folders import write_migration

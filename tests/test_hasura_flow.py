@@ -265,7 +265,7 @@ def test_fresh_project_migrations_where_the_config_version_puts_them(
     migrations = project / "hasura" / "migrations"
     folders = [p.name for p in migrations.iterdir()]
     if version == 2:
-        assert len(folders) == 1 and folders[0].endswith("_add_t_table"), folders
+        assert len(folders) == 1 and folders[0].endswith("_add_t"), folders
         assert "hasura/migrations/" + folders[0] in out
         assert (project / "hasura/metadata/tables.yaml").read_text() == (
             "- table:\n    name: t\n    schema: public\n"
@@ -275,4 +275,4 @@ def test_fresh_project_migrations_where_the_config_version_puts_them(
         assert (tables_dir(project) / "public_t.yaml").is_file()
     ok(project, db_url, "db", "migrate:up")
     status = ok(project, db_url, "db", "status")
-    assert "add_t_table" in status and "pending" not in status.lower(), status
+    assert "add_t " in status and "pending" not in status.lower(), status

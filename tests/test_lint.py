@@ -299,7 +299,7 @@ def test_we_catch_whatever_squawk_catches_on_the_corpus(path: Path) -> None:
 
 
 def test_online_plans_pass_our_linter_and_squawks_locking_rules(db_url, tmp_path) -> None:
-    from test_db_run import make_project, migration_dirs, nself
+    from helpers import make_project, migration_dirs, nself
     from test_online import LIVE, TARGET
 
     with psycopg.connect(db_url, autocommit=True) as connection:
@@ -322,7 +322,7 @@ def test_online_plans_pass_our_linter_and_squawks_locking_rules(db_url, tmp_path
 
 
 def test_db_run_prints_the_findings_on_what_it_wrote(db_url, tmp_path) -> None:
-    from test_db_run import make_project, nself
+    from helpers import make_project, nself
 
     with psycopg.connect(db_url, autocommit=True) as connection:
         connection.execute(SETUP)

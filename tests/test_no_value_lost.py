@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from test_db_run import make_project, mdir
+from helpers import make_project, mdir
 
 from nself_py.commands import run as engine
 from nself_py.commands.safety import Guard, down_planner, goto_planner, guarded_migrate

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+from helpers import make_project, mdir, migration_dirs, nself
 from test_cli_migrate import opts, run
-from test_db_run import make_project, mdir, migration_dirs, nself
 
 from nself_py.migrations.folders import write_migration
 

@@ -147,7 +147,7 @@ def test_a_failing_seed_applies_nothing(tmp_path: Path, db_url: str) -> None:
         ("1, 'ann', 'maybe', 'sad', null, 1", "'maybe' is not a boolean for ok", 17),
         ("1, 'ann', true, 'angry', null, 1", "'angry' is not a value of enum", 23),
         ("1, 'ann', true, 'sad', '{bad', 1", "is not a valid jsonb", 30),
-        ("1, 'ann', true, 'sad', null, `1; DROP TABLE users`", "expression", 36),
+        ("1, 'ann', true, 'sad', null, `1; DROP TABLE users`", "expression", 38),
     ],
 )
 def test_bad_records_are_errors_at_their_line_and_column(

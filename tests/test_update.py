@@ -278,7 +278,7 @@ def test_production_needs_confirm(project, monkeypatch):
     lines: list[str] = []
     run_update(project_dir, url, production=True, confirmed=True, report=lines.append)
     assert lines[0].startswith("backed up the database to")
-    assert lines[1] == "applying:\n  9000000000001_t (1 statements)"
+    assert lines[1] == "applying:\n  9000000000001_t (1 statement)"
     for variable in ("NSELF_ENV", "ENV"):
         monkeypatch.delenv(variable, raising=False)
     assert not is_production(None)

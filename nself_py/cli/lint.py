@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from nself_py.cli import (
     console,
     db_app,
     err_console,
+    print_json,
     project,
 )
 from nself_py.commands.lint import lint_project
@@ -60,7 +60,7 @@ def lint_written(url: str, project_dir: Path, database_name: str, folders: list[
     print_findings([r for r in reviews if r.file.startswith("up")])
 
 
-@db_app.command("lint")
+@db_app.command("lint", example="nself-py db lint --strict")
 def db_lint(
     versions: Annotated[
         list[int] | None,
@@ -92,7 +92,7 @@ def db_lint(
             reviews = lint_project(proj.dir, database_name, conn, versions or ())
     code = exit_code(reviews, strict)
     if as_json:
-        console.print_json(json.dumps([r.as_json() for r in reviews]))
+        print_json([r.as_json() for r in reviews])
         return code
     print_findings(reviews, every_statement=True)
     counted = lint.findings(reviews)

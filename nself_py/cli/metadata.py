@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from nself_py.cli import (
+    App,
     DatabaseNameOption,
     DatabaseUrlOption,
     ProjectDirOption,
@@ -19,14 +20,15 @@ from nself_py.cli import (
 from nself_py.commands import metadata as hasura_metadata
 from nself_py.database.connection import connect
 
-metadata_app = typer.Typer(
+metadata_app = App(
+    path="db metadata",
     help="Hasura metadata: track managed tables and relationships, check consistency.",
     no_args_is_help=True,
 )
 db_app.add_typer(metadata_app, name="metadata")
 
 
-@metadata_app.command("sync")
+@metadata_app.command("sync", example="nself-py db metadata sync --dry-run")
 def metadata_sync(
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
@@ -53,7 +55,7 @@ def metadata_sync(
         console.print("  Next: `hasura metadata apply`", markup=False)
 
 
-@metadata_app.command("check")
+@metadata_app.command("check", example="nself-py db metadata check")
 def metadata_check(
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from nself_py.cli import (
+    App,
     DatabaseNameOption,
     DatabaseUrlOption,
     ProjectDirOption,
@@ -19,13 +20,13 @@ from nself_py.database.connection import connect
 from nself_py.database.seeds import apply_seeds
 from nself_py.migrations.seeds import create_seed, seeds_dir
 
-seed_app = typer.Typer(
-    help="Seed data: create from DBML records, apply once.", no_args_is_help=True
+seed_app = App(
+    path="db seed", help="Seed data: create from DBML records, apply once.", no_args_is_help=True
 )
 db_app.add_typer(seed_app, name="seed")
 
 
-@seed_app.command("create")
+@seed_app.command("create", example="nself-py db seed create demo_users --from-dbml")
 def seed_create(
     name: Annotated[str, typer.Argument(help="Seed name: hasura/seeds/<db>/<ts>_<name>.sql.")],
     project_dir: ProjectDirOption = Path("."),
@@ -40,7 +41,7 @@ def seed_create(
     console.print(f"✓ Seed created: {path.relative_to(proj.dir)}", markup=False)
 
 
-@seed_app.command("apply")
+@seed_app.command("apply", example="nself-py db seed apply")
 def seed_apply(
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,

@@ -368,12 +368,16 @@ def find_backup(project_dir: Path, name: str | None = None) -> Backup:
 
 
 def prune_backups(project_dir: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` restorable backups; returns the deleted folders.
-    Incomplete backups are neither counted nor deleted: they are listed for a person to judge."""
+    """Delete all but the newest `keep` restorable backups, and the incomplete folders older
+    than the newest restorable one (a newer one may be a person's to judge); returns the deleted
+    folders. Incomplete backups are never counted as kept."""
     if keep < 1:
         raise ConfigError("--keep must be at least 1")
     remove_partial_backups(project_dir)
-    doomed = [b.folder for b in list_backups(project_dir)[:-keep]]
+    found, incomplete = scan_backups(project_dir)
+    doomed = [b.folder for b in found[:-keep]]
+    if found:
+        doomed += [i.folder for i in incomplete if i.name < found[-1].name]
     for folder in doomed:
         shutil.rmtree(folder)
     return doomed
