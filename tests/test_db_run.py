@@ -87,8 +87,8 @@ def test_dbml_syntax_error_names_file_line_col(db_url: str, tmp_path: Path) -> N
         [sys.executable, "-m", "nself_py", "db", "run", "--database-url", db_url],
         capture_output=True, text=True, cwd=project, check=False,
     )  # fmt: skip
-    assert inside.stderr.startswith("→ database "), inside.stderr  # the target, then the error
-    assert "\n✗ schema.dbml:3:14: unknown column setting" in inside.stderr, inside.stderr
+    # the error comes before the database is even looked up
+    assert inside.stderr.startswith("✗ schema.dbml:3:14: unknown column setting"), inside.stderr
     assert "Traceback" not in result.stderr
     assert migration_dirs(project) == []
     check = nself(project, None, "schema", "check", str(project / "schema.dbml"))
@@ -368,3 +368,13 @@ def test_run_reads_and_writes_the_folder_migrate_up_uses_in_a_legacy_layout(
     assert len(written) == 2 and not (tmp_path / "hasura" / "migrations" / "default").exists()
     up = nself(tmp_path, db_url, "db", "migrate:up")
     assert up.returncode == 0 and "applied 1 migration" in up.stdout, up.stdout + up.stderr
+
+
+def test_dbml_error_is_reported_before_any_connection(tmp_path: Path) -> None:
+    """No server listens on port 1: the DBML error must come first, not a connection error."""
+    payload = "Table t {\n  id int [default: `0); DROP TABLE other.victim; SELECT (1`]\n}\n"
+    project = make_project(tmp_path, payload)
+    result = nself(project, "postgresql://nobody@127.0.0.1:1/none", "db", "run")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "schema.dbml:2:" in result.stderr and "cannot connect" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -421,15 +421,20 @@ def load_target(
     schema_file: Path,
     project_dir: Path,
     report: Callable[[str], None],
+    parsed: Schema | None = None,
+    *,
+    remember: bool = True,
 ) -> tuple[Schema, bool]:
     """schema.dbml's model, and whether it is canonical already: read from the target cache
     when these exact bytes were canonicalized before on this server and database (then neither
-    parsing nor canonicalizing is needed)."""
+    parsing nor canonicalizing is needed). `parsed`: the model when the caller parsed already."""
     cached = target_cache.load(project_dir / TARGET_CACHE, source_key)
     if cached is not None:
         report(f"{schema_file.name} unchanged since it was last read: {describe(cached)}")
         return cached, True
-    written = decode_dbml(source, _shown(schema_file))
+    written = parsed if parsed is not None else decode_dbml(source, _shown(schema_file))
+    if remember:
+        target_cache.remember_parsed(project_dir / TARGET_CACHE, source)
     report(f"Parsed {schema_file.name}: {describe(written)}")
     return written, False
 
@@ -484,10 +489,15 @@ def run(project: Project, options: RunOptions = RunOptions()) -> RunResult:
     change says so at once; otherwise the catalog is read in the background while the file is
     decoded."""
     require_schema_file(project.schema_file)
-    url = project.url()
     source = project.schema_file.read_bytes()
+    parsed = None
+    if not target_cache.parsed_before(project.dir / TARGET_CACHE, source):
+        # a DBML error is reported before any connection is opened
+        parsed = decode_dbml(source, _shown(project.schema_file))
+    url = project.url()
     with connect(url) as conn:
-        return dataclasses.replace(_run(conn, url, project, options, source), url=url)
+        result = _run(conn, url, project, options, source, parsed)
+    return dataclasses.replace(result, url=url)
 
 
 def _run(
@@ -496,6 +506,7 @@ def _run(
     project: Project,
     run_options: RunOptions,
     source: bytes,
+    parsed: Schema | None,
 ) -> RunResult:
     """`run` on an open connection. A backup is taken only when there is something to migrate: a
     run that finds no change leaves nothing behind."""
@@ -535,7 +546,9 @@ def _run(
             )
             return RunResult(None, None, None)
     catalog = CatalogPrefetch(url)  # read while the file is decoded
-    written, canonical = load_target(source, source_key, schema_file, project_dir, report)
+    written, canonical = load_target(
+        source, source_key, schema_file, project_dir, report, parsed, remember=not dry_run
+    )
     current = catalog.result
     if pending:  # with --force: diff against the schema the pending migrations leave
         managed = set(written.schemas) | also_manage

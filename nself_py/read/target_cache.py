@@ -89,3 +89,25 @@ def store(path: Path, key: str, schema: model.Schema) -> None:
     """Write atomically; a cache that cannot be written is no error (the next run recomputes)."""
     with contextlib.suppress(OSError):
         write_atomically(path, marshal.dumps((key, _encode(schema))))
+
+
+def _parsed_marker(path: Path) -> Path:
+    return path.with_suffix(".parsed")
+
+
+def _source_digest(dbml: bytes) -> bytes:
+    return hashlib.sha256(f"{code_hash()}\0{_FORMAT}\0".encode() + dbml).hexdigest().encode()
+
+
+def parsed_before(path: Path, dbml: bytes) -> bool:
+    """Whether this code parsed these exact bytes without error before (no server needed): a
+    run may then connect before parsing, since the file holds no DBML error to report first."""
+    try:
+        return _parsed_marker(path).read_bytes() == _source_digest(dbml)
+    except OSError:
+        return False
+
+
+def remember_parsed(path: Path, dbml: bytes) -> None:
+    with contextlib.suppress(OSError):
+        write_atomically(_parsed_marker(path), _source_digest(dbml))
