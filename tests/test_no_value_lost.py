@@ -16,6 +16,7 @@ import pytest
 from helpers import make_project, mdir
 
 from nself_py.commands import run as engine
+from nself_py.commands.project import Project
 from nself_py.commands.safety import Guard, down_planner, goto_planner, guarded_migrate
 from nself_py.commands.update import update
 from nself_py.database.apply import plan_up
@@ -137,9 +138,7 @@ def test_random_edits_never_lose_an_unnamed_value(
     with_tags = True
     project = make_project(tmp_path, _dbml(columns, with_tags))
     with psycopg.connect(db_url) as conn:
-        engine.run(
-            conn, db_url, read_dbml(project / "schema.dbml"), project_dir=project, make_backup=False
-        )
+        engine.run(Project(project, db_url), engine.RunOptions(make_backup=False))
         _apply("migrate:up", db_url, conn, project, allow)
         _populate(conn, rng)
         paths = ["update", "migrate:up", "goto", "down-up"]
@@ -164,12 +163,8 @@ def test_random_edits_never_lose_an_unnamed_value(
             folders = {p.name for p in mdir(project).iterdir()}
             try:
                 result = engine.run(
-                    conn,
-                    db_url,
-                    read_dbml(project / "schema.dbml"),
-                    project_dir=project,
-                    make_backup=False,
-                    allow_data_loss=allow,
+                    Project(project, db_url),
+                    engine.RunOptions(make_backup=False, allow_data_loss=allow),
                 )
                 conn.rollback()
                 if result.migration_dir is not None:
