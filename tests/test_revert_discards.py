@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from nself_py.commands.revert import revert, what_revert_discards
+from nself_py.commands.revert import what_revert_discards
 from nself_py.database import backup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +65,7 @@ def test_a_failed_revert_leaves_no_safety_backup_behind(backed_up):
     # the dump no longer matches its manifest: refused before a safety backup is even taken (a
     # restore that fails later removes its safety backup: test_backup_safety)
     with psycopg.connect(url) as conn, pytest.raises(backup.IncompleteBackup):
-        revert(url, conn, project, "default", folder.name)
+        backup.revert(url, conn, project, "default", folder.name)
     assert backup.list_backups(project) == []
     assert [i.folder for i in backup.scan_backups(project)[1]] == [folder]
     with psycopg.connect(url) as conn:

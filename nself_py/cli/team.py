@@ -29,7 +29,7 @@ from nself_py.cli import (
     working,
 )
 from nself_py.commands.drift import Drift, check_drift
-from nself_py.commands.revert import revert, what_revert_discards
+from nself_py.commands.revert import what_revert_discards
 from nself_py.commands.update import is_production, update
 from nself_py.database import backup
 from nself_py.database.connection import connect
@@ -171,7 +171,7 @@ def revert_command(
     if not confirm(question, proj):
         raise NselfError(f"not reverted: {question.removesuffix('?')} needs --yes")
     with connect(url) as conn, working(f"backing up, then restoring {chosen.name}…"):
-        result = revert(url, conn, proj.dir, database_name, chosen.name)
+        result = backup.revert(url, conn, proj.dir, database_name, chosen.name)
     emit(
         restored=chosen.name,
         version=str(chosen.version) if chosen.version else None,

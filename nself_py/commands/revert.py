@@ -10,7 +10,6 @@ a second revert report success restoring the state it was meant to undo.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,23 +101,3 @@ def what_revert_discards(conn: psycopg.Connection, folder: Path) -> Discard:
         if name in then and then[name] != rows
     )
     return Discard(created, changed)
-
-
-def revert(
-    url: str, conn: psycopg.Connection, project_dir: Path, database_name: str, name: str | None
-) -> backup.Revert:
-    """Back up the current state, restore the chosen backup, check the schema hash; a failed
-    restore removes the safety backup it took (the database is unchanged then)."""
-    chosen = backup.find_backup(project_dir, name)
-    safety = backup.backup_database(url, conn, project_dir, database_name)
-    try:
-        backup.restore_backup(url, conn, chosen.folder)
-    except BaseException:
-        shutil.rmtree(safety, ignore_errors=True)
-        raise
-    schema = backup.introspect(conn)
-    counts = backup.row_counts(conn, schema)
-    if not conn.autocommit:
-        conn.rollback()
-    matches = backup.schema_hash(schema) == chosen.manifest.schema_hash
-    return backup.Revert(chosen, safety, matches, counts)
