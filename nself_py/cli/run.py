@@ -18,11 +18,11 @@ from nself_py.cli import (
     console,
     db_app,
     emit,
-    project,
     prune,
     schema_app,
     working,
 )
+from nself_py.cli.target import project
 from nself_py.commands import metadata as hasura_metadata
 from nself_py.commands import run as engine
 from nself_py.database.connection import connect
