@@ -13,6 +13,7 @@ import pytest
 import typer.main
 
 from nself_py.cli import COMMANDS, NotLoaded, app
+from nself_py.plan.online import LOCK_TIMEOUT
 
 HEAVY = ("psycopg", "pglast", "ruamel", "jinja2", "yaml", "nself_py.read", "nself_py.database")
 
@@ -66,6 +67,15 @@ def test_a_commands_help_imports_its_module_only(tmp_path: Path) -> None:
     assert "nself_py.cli.server" in modules
     others = {f"nself_py.cli.{module}" for module, _ in COMMANDS["db"].values()}
     assert not (others - {"nself_py.cli.server"}) & modules, modules
+
+
+def test_db_run_help_loads_no_engine(tmp_path: Path) -> None:
+    """db run's help comes from its options; the planner it runs is loaded only to run it."""
+    modules, shown = imported(tmp_path, "db", "run", "--help")
+    assert f"[default: {LOCK_TIMEOUT}]" in shown  # the planner's own default, shown without it
+    assert "nself_py.cli.run" in modules
+    loaded = {m.split(".")[0] for m in modules} | modules
+    assert not loaded & {"psycopg", "pglast", "ruamel", "jinja2", "nself_py.commands.run"}, loaded
 
 
 def test_commands_names_each_command_its_module_registers() -> None:
