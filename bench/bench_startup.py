@@ -29,23 +29,21 @@ COMMANDS = (
 )
 
 
-def seconds(checkout: Path, args: tuple[str, ...], cwd: Path) -> float:
-    """Wall seconds of one `python -m nself_py ARGS` importing nself_py from `checkout`."""
+def seconds(checkout: Path, args: tuple[str, ...], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one `python -m nself_py ARGS` importing nself_py from `checkout`."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     env["PYTHONPATH"] = str(checkout)
+    module = [] if args[0] == "-c" else ["-m", "nself_py"]
+    command = [sys.executable, *module, *args]
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, *args] if args[0] == "-c" else [sys.executable, "-m", "nself_py", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{args} failed in {checkout}:\n{done.stdout}{done.stderr}")
-    return elapsed
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            out.seek(0)
+            raise SystemExit(f"{args} failed in {checkout}:\n{out.read()}")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -54,23 +52,28 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="another checkout to compare with")
     args = parser.parse_args()
     checkouts = [ROOT] + ([args.before.resolve()] if args.before else [])
-    rows: list[tuple[str, list[float]]] = []
+    rows: list[tuple[str, list[tuple[float, float]]]] = []
     with tempfile.TemporaryDirectory(prefix="startup_") as empty:
         for command in [("-c", "pass"), *COMMANDS]:
-            runs: list[list[float]] = [[] for _ in checkouts]
+            runs: list[list[tuple[float, float]]] = [[] for _ in checkouts]
             for _ in range(args.repeat):
                 for i, checkout in enumerate(checkouts):
                     runs[i].append(seconds(checkout, command, Path(empty)))
             label = "python -c pass" if command[0] == "-c" else "nself-py " + " ".join(command)
-            rows.append((label, [statistics.median(r) for r in runs]))
-    header = f"{'what':<28} {'after s':>8}"
+            medians = [
+                (statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
+                for r in runs
+            ]
+            rows.append((label, medians))
+    header = f"{'what':<28} {'after s':>8} {'cpu s':>6}"
     if args.before:
-        header += f" {'before s':>9} {'ratio':>6}"
+        header += f" {'before s':>9} {'cpu s':>6} {'ratio':>6}"
     print(header)
     for label, medians in rows:
-        line = f"{label:<28} {medians[0]:>8.3f}"
-        if args.before:
-            line += f" {medians[1]:>9.3f} {medians[1] / medians[0]:>5.1f}x"
+        (wall, cpu), *before = medians
+        line = f"{label:<28} {wall:>8.3f} {cpu:>6.3f}"
+        if before:
+            line += f" {before[0][0]:>9.3f} {before[0][1]:>6.3f} {before[0][0] / wall:>5.1f}x"
         print(line)
 
 
