@@ -1,5 +1,22 @@
-"""`python -m nself_py`: the CLI without installing the package."""
+"""`python -m nself_py`, and the `nself-py` script: a lone --version is answered before the CLI
+(typer, rich) is imported, the rest goes to `nself_py.cli.main`."""
 
-from nself_py.cli import main
+from __future__ import annotations
 
-main()
+import sys
+from pathlib import Path
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--version"]:
+        from nself_py import versions
+
+        print("\n".join(versions(Path(".").resolve())))
+        sys.exit(0)
+    from nself_py.cli import main as cli
+
+    cli()
+
+
+if __name__ == "__main__":
+    main()

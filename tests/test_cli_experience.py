@@ -19,12 +19,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-import nself_py.cli.diagram
-import nself_py.cli.migrate
-import nself_py.cli.run
-import nself_py.cli.server
-import nself_py.cli.team  # noqa: F401  (the command modules register their commands)
-from nself_py.cli import GLOBAL_OPTIONS, app
+from nself_py.cli import GLOBAL_OPTIONS, NotLoaded, app
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOG = """
@@ -82,6 +77,8 @@ def _commands() -> dict[str, Any]:
     found: dict[str, Any] = {}
 
     def walk(command: Any, path: str) -> None:
+        if isinstance(command, NotLoaded):  # listed by name until its module is imported
+            command = command.load()
         if hasattr(command, "commands"):  # a group (typer bundles its own click)
             for name, sub in command.commands.items():
                 walk(sub, f"{path} {name}".strip())

@@ -3,6 +3,10 @@
 Every command module registers on `app` (top level) or `db_app` (`nself-py db …`); errors of type
 NselfError are printed in one place with their exit code, never with a traceback.
 
+`COMMANDS` names each command of `db` and `schema`, its module and its one-line help: a group's
+help lists them without importing any, and a command's module (with psycopg, the DBML reader,
+pglast…) is imported only when that command runs or shows its own help.
+
 The global options (`GLOBAL_OPTIONS`: --project-dir, --database-url, --database-name, --yes,
 --json, --quiet, --no-color) are declared once, here: `App.command` adds the ones a command does
 not declare itself to its signature, so every command accepts them, and `options()` reads them.
@@ -11,6 +15,7 @@ not declare itself to its signature, so every command accepts them, and `options
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import io
 import json
@@ -22,15 +27,17 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import psycopg
 import typer
+import typer.main
 from rich.console import Console
-from typer.core import TyperOption
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
-from nself_py.commands import project as projects
 from nself_py.errors import EXIT_CANNOT_RUN, EXIT_OK, NselfError, excerpt
+
+if TYPE_CHECKING:
+    from nself_py.cli.target import Project
 
 # soft_wrap: lines are never broken at the terminal width, so output stays greppable.
 console = Console(highlight=False, soft_wrap=True)
@@ -254,6 +261,127 @@ def working(what: str) -> AbstractContextManager[object]:
     return err_console.status(what)
 
 
+# group -> command -> (its module under nself_py.cli, its one-line help), in the order help lists
+# them; a test checks each against the command its module registers.
+COMMANDS: dict[str, dict[str, tuple[str, str]]] = {
+    "db": {
+        "diagram": (
+            "diagram",
+            "Draw schema.dbml as an entity-relationship diagram (Mermaid text, or SVG/HTML).",
+        ),
+        "lint": (
+            "lint",
+            "Review migrations (up.sql and down.sql) for locks, rewrites and data loss.",
+        ),
+        "update": (
+            "team",
+            "Back up, apply every pending migration in one transaction, verify against "
+            "schema.dbml.",
+        ),
+        "revert": (
+            "team",
+            "Restore the newest (or the named) backup: schema, data and migration state.",
+        ),
+        "backup": (
+            "team",
+            "Take a backup now (pg_dump into bin/dbsyncs/<timestamp>/ with a manifest).",
+        ),
+        "backups": (
+            "team",
+            "List backups: time, size, database and migration version, oldest first; "
+            "incomplete folders (no dump or manifest) with the reason.",
+        ),
+        "migrate:up": (
+            "migrate",
+            "Apply pending migrations in one transaction (all, the next N, or --version V).",
+        ),
+        "migrate:down": (
+            "migrate",
+            "Roll back the last applied migration (or the last N, down to --to-version, or V).",
+        ),
+        "migrate:goto": (
+            "migrate",
+            "Move up or down to exactly V: roll back what is newer, apply what is pending up to V.",
+        ),
+        "migrate:delete": (
+            "migrate",
+            "Forget migrations: remove their state rows and (without --server) their folders.",
+        ),
+        "migrate:squash": (
+            "migrate",
+            "Squash a range into one migration at its newest version, checked equivalent first.",
+        ),
+        "migrate:create": ("migrate", "Write a new, empty or given migration folder."),
+        "migrate:convert-v1": (
+            "migrate",
+            "Rewrite config v1 flat migration files as v3 folders (originals kept in a backup).",
+        ),
+        "status": (
+            "migrate",
+            "Show each migration as Applied, Pending, Missing locally, Modified or Out of order.",
+        ),
+        "run": (
+            "run",
+            "Diff schema.dbml against the database and write a reviewed up/down migration.",
+        ),
+        "pull": (
+            "run",
+            "Write schema.dbml from the live database (to adopt an existing database).",
+        ),
+        "metadata": (
+            "metadata",
+            "Hasura metadata: track managed tables and relationships, check consistency.",
+        ),
+        "seed": ("seed", "Seed data: create from DBML records, apply once."),
+        "server": (
+            "server",
+            "The embedded PostgreSQL server, used when no database is configured.",
+        ),
+    },
+    "schema": {"check": ("run", "Parse and validate a DBML file without a database.")},
+}
+
+
+class LazyGroup(TyperGroup):
+    """A group whose commands come from `COMMANDS`, in its order: the ones whose module is not
+    imported yet stand as `NotLoaded` (name and one-line help for help, completion and "did you
+    mean"), and load when parsed."""
+
+    def __init__(self, *, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        loaded = dict(self.commands)
+        self.commands = {
+            command: loaded.pop(command)
+            if command in loaded
+            else NotLoaded(name or "", command, *entry)
+            for command, entry in COMMANDS[name or ""].items()
+        } | loaded
+
+
+class NotLoaded(TyperCommand):
+    """A command of `COMMANDS` before its module is imported: its name and one-line help for a
+    group's help; parsing it (to run it, show its help or complete it) loads the real one."""
+
+    def __init__(self, group: str, name: str, module: str, short_help: str) -> None:
+        super().__init__(name, help=short_help, short_help=short_help)
+        self.group, self.module = group, module
+
+    def load(self) -> Any:
+        importlib.import_module(f"nself_py.cli.{self.module}")
+        group = typer.main.get_group(app).commands[self.group]
+        command = group.commands[self.name or ""]  # type: ignore[attr-defined]  # a group
+        if isinstance(command, NotLoaded):  # COMMANDS names the wrong module
+            raise RuntimeError(
+                f"nself_py.cli.{self.module} registers no `{self.group} {self.name}`"
+            )
+        return command
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        return self.load().make_context(info_name, args, parent=parent, **extra)
+
+
 class App(typer.Typer):
     """A Typer whose commands all take the global options and may show an example in help;
     `path` ("db", "db server") names its commands in --json documents."""
@@ -289,46 +417,15 @@ app = typer.Typer(
     add_completion=True,
     rich_markup_mode="rich",
 )
-db_app = App(path="db", help="Database commands.", no_args_is_help=True)
-schema_app = App(path="schema", help="Schema file commands.", no_args_is_help=True)
+db_app = App(path="db", help="Database commands.", no_args_is_help=True, cls=LazyGroup)
+schema_app = App(path="schema", help="Schema file commands.", no_args_is_help=True, cls=LazyGroup)
 app.add_typer(db_app, name="db")
-
-
-def versions(project_dir: Path) -> list[str]:
-    """nself-py's version, pg_dump's, and the configured server's (never starting one)."""
-    import subprocess
-
-    from nself_py import __version__
-    from nself_py.database.connection import redact, server_bin
-    from nself_py.database.sources import DEFAULT_DATABASE, configured_url, find_source
-
-    lines = [f"nself-py {__version__}"]
-    try:
-        pg_dump = server_bin("pg_dump")
-        out = subprocess.run([pg_dump, "--version"], capture_output=True, text=True, timeout=10)
-        lines.append(f"client: {out.stdout.strip()} ({pg_dump})")
-    except Exception as error:  # no client installed: say so rather than fail --version
-        lines.append(f"client: pg_dump not found ({error})")
-    try:
-        url = configured_url(project_dir, find_source(project_dir, DEFAULT_DATABASE))
-    except NselfError:
-        url = None
-    if url is None:
-        lines.append("server: no database configured (DATABASE_URL, .env or --database-url)")
-        return lines
-    import psycopg
-
-    try:
-        with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-        lines.append(f"server: PostgreSQL {row[0] if row else '?'} at {redact(url)}")
-    except psycopg.Error as error:
-        lines.append(f"server: unreachable at {redact(url)} ({redact(str(error)).strip()})")
-    return lines
 
 
 def _print_version(value: bool) -> None:
     if value:
+        from nself_py import versions
+
         for line in versions(Path(".").resolve()):
             console.print(line, markup=False)
         raise typer.Exit()
@@ -350,32 +447,6 @@ def _global_options(
 
 
 app.add_typer(schema_app, name="schema")
-
-
-@dataclass(frozen=True)
-class Project(projects.Project):
-    """The project of the running command: resolving its URL also says which database it is."""
-
-    def url(self) -> str:
-        """The target database (the one resolution order of database/sources.py), announced
-        on stderr before anything is done to it."""
-        url = super().url()
-        announce(url)
-        return url
-
-
-def announce(url: str) -> None:
-    """Say which database a command works on (host, port, name, user; never the password)."""
-    from nself_py.database.connection import describe_target
-
-    err_console.print(f"→ {describe_target(url)}", markup=False, highlight=False)
-
-
-def project(
-    project_dir: Path, database_url: str | None, database_name: str, yes: bool = False
-) -> Project:
-    """The project of a command; --yes counts whether the command declares it or not."""
-    return Project(project_dir.resolve(), database_url, database_name, yes or options().yes)
 
 
 def backup_keep(project_dir: Path, keep: int | None) -> int:
@@ -415,25 +486,11 @@ def confirm(question: str, project: Project) -> bool:
 
 def main() -> None:
     """Entry point: runs the app and turns errors into a message and an exit code."""
-    from nself_py.cli import (  # noqa: F401  (they register their commands)
-        diagram,
-        lint,
-        metadata,
-        migrate,
-        run,
-        seed,
-        server,
-        team,
-    )
-
     try:
         result = app(standalone_mode=False)
     except NselfError as error:
         err_console.print("✗ " + _cut_lines(str(error)), style="red", markup=False)
         sys.exit(error.exit_code)
-    except psycopg.Error as error:  # the connection lost mid-run, or an error no code expected
-        err_console.print("✗ " + _database_failure(error), style="red", markup=False)
-        sys.exit(EXIT_CANNOT_RUN)
     except OSError as error:  # a file or folder that cannot be read or written
         where = f"{error.filename}: " if error.filename else ""
         err_console.print(f"✗ {where}{error.strerror or error}", style="red", markup=False)
@@ -460,6 +517,12 @@ def main() -> None:
         else:
             err_console.print(str(error), markup=False)
         sys.exit(getattr(error, "exit_code", 2))
+    except Exception as error:
+        if not _from_database(error):
+            raise
+        # the connection lost mid-run, or an error no code expected
+        err_console.print("✗ " + _database_failure(error), style="red", markup=False)
+        sys.exit(EXIT_CANNOT_RUN)
     sys.exit(result if isinstance(result, int) else 0)
 
 
@@ -471,9 +534,18 @@ def _cut_lines(text: str) -> str:
     return "\n".join(excerpt(line, ERROR_LINE_CHARS) for line in text.split("\n"))
 
 
-def _database_failure(error: psycopg.Error) -> str:
+def _from_database(error: Exception) -> bool:
+    """A psycopg error; psycopg is imported only by commands that use it, so a run that never
+    imported it raised none."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.Error)
+
+
+def _database_failure(error: Exception) -> str:
     """A psycopg error no command turned into a NselfError, as one clear message: the
     connection lost (backend terminated, server restarted) or the server's own words."""
+    import psycopg
+
     from nself_py.database.connection import redact
 
     detail = _cut_lines(redact(str(error).strip()) or type(error).__name__)

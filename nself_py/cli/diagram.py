@@ -10,13 +10,12 @@ import typer
 from nself_py.cli import (
     DatabaseNameOption,
     DatabaseUrlOption,
-    Project,
     ProjectDirOption,
     console,
     db_app,
     emit,
-    project,
 )
+from nself_py.cli.target import Project, project
 from nself_py.errors import ConfigError
 from nself_py.model import Schema
 from nself_py.plan.operations import Operation

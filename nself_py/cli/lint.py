@@ -15,8 +15,8 @@ from nself_py.cli import (
     db_app,
     err_console,
     print_json,
-    project,
 )
+from nself_py.cli.target import project
 from nself_py.commands.lint import lint_project
 from nself_py.database.connection import connect
 from nself_py.migrations import lint

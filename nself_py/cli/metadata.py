@@ -15,8 +15,8 @@ from nself_py.cli import (
     console,
     db_app,
     err_console,
-    project,
 )
+from nself_py.cli.target import project
 from nself_py.commands import metadata as hasura_metadata
 from nself_py.database.connection import connect
 

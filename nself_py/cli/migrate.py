@@ -15,7 +15,6 @@ from rich.text import Text
 from nself_py.cli import (
     DatabaseNameOption,
     DatabaseUrlOption,
-    Project,
     ProjectDirOption,
     YesOption,
     confirm,
@@ -26,10 +25,10 @@ from nself_py.cli import (
     options,
     plural,
     print_json,
-    project,
     working,
 )
 from nself_py.cli.seed import print_seed_status
+from nself_py.cli.target import Project, project
 from nself_py.cli.team import drift_of, print_drift
 from nself_py.commands.safety import Guard, Planner, down_planner, goto_planner, guarded_migrate
 from nself_py.commands.update import ConfirmationRequired, is_production

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,25 +18,31 @@ from nself_py.cli import (
     console,
     db_app,
     emit,
-    project,
     prune,
     schema_app,
     working,
 )
-from nself_py.commands import metadata as hasura_metadata
-from nself_py.commands import run as engine
-from nself_py.database.connection import connect
+from nself_py.cli.target import project
 from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.errors import ConfigError
-from nself_py.model import Schema
-from nself_py.plan.renames import RenameCandidate
-from nself_py.read.dbml import read_dbml
-from nself_py.read.introspect import introspect
-from nself_py.read.pull import to_dbml
+
+# The engine, the DBML reader and the catalog reader are imported by the commands that use them,
+# so `db run --help` and `db pull --help` load neither the planner nor psycopg nor pglast.
+if TYPE_CHECKING:
+    from nself_py.commands.run import RunResult
+    from nself_py.model import Schema
+    from nself_py.plan.renames import RenameCandidate
+
+LOCK_TIMEOUT = "5s"
+"""plan.online.LOCK_TIMEOUT, repeated so that help need not import the planner (a test checks
+they agree)."""
 
 
 def _read_schema_file(path: Path) -> Schema:
-    engine.require_schema_file(path)
+    from nself_py.commands.run import require_schema_file
+    from nself_py.read.dbml import read_dbml
+
+    require_schema_file(path)
     return read_dbml(path)
 
 
@@ -99,7 +105,7 @@ def db_run(
     ] = False,
     lock_timeout: Annotated[
         str, typer.Option("--lock-timeout", help="With --online: SET lock_timeout first.")
-    ] = engine.LOCK_TIMEOUT,
+    ] = LOCK_TIMEOUT,
     statement_timeout: Annotated[
         str | None,
         typer.Option("--statement-timeout", help="With --online: SET statement_timeout first."),
@@ -112,6 +118,8 @@ def db_run(
     keep: KeepOption = None,
 ) -> None:
     """Diff schema.dbml against the database and write a reviewed up/down migration."""
+    from nself_py.commands import run as engine
+
     proj = project(project_dir, database_url, database_name, yes)
     options = engine.Options(
         renames=tuple(rename or ()),
@@ -200,8 +208,10 @@ def db_run(
     )
 
 
-def _print_metadata(result: engine.RunResult, project_dir: Path, dry_run: bool) -> None:
+def _print_metadata(result: RunResult, project_dir: Path, dry_run: bool) -> None:
     """The Hasura metadata change that goes with the migration, and the files it touches."""
+    from nself_py.commands import metadata as hasura_metadata
+
     change = result.metadata
     if change is None:
         return
@@ -242,6 +252,11 @@ def db_pull(
     ] = False,
 ) -> None:
     """Write schema.dbml from the live database (to adopt an existing database)."""
+    from nself_py.commands.run import describe
+    from nself_py.database.connection import connect
+    from nself_py.read.introspect import introspect
+    from nself_py.read.pull import to_dbml
+
     proj = project(project_dir, database_url, database_name)
     target = output or proj.schema_file
     if target.exists() and not overwrite:
@@ -249,7 +264,7 @@ def db_pull(
     with connect(proj.url()) as conn:
         schema = introspect(conn)
     target.write_text(to_dbml(schema), encoding="utf-8")
-    console.print(f"✓ Wrote {target}: {engine.describe(schema)}")
+    console.print(f"✓ Wrote {target}: {describe(schema)}")
 
 
 @schema_app.command("check", example="nself-py schema check schema.dbml")
@@ -257,5 +272,7 @@ def schema_check(
     file: Annotated[Path, typer.Argument(help="The DBML file.")] = Path("schema.dbml"),
 ) -> None:
     """Parse and validate a DBML file without a database."""
+    from nself_py.commands.run import describe
+
     schema = _read_schema_file(file)
-    console.print(f"✓ {file}: {engine.describe(schema)}")
+    console.print(f"✓ {file}: {describe(schema)}")

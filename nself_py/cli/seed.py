@@ -14,8 +14,8 @@ from nself_py.cli import (
     ProjectDirOption,
     console,
     db_app,
-    project,
 )
+from nself_py.cli.target import project
 from nself_py.database.connection import connect
 from nself_py.database.seeds import apply_seeds
 from nself_py.migrations.seeds import create_seed, seeds_dir

@@ -24,10 +24,10 @@ from nself_py.cli import (
     err_console,
     plural,
     print_json,
-    project,
     prune,
     working,
 )
+from nself_py.cli.target import project
 from nself_py.commands.drift import Drift, check_drift
 from nself_py.commands.revert import what_revert_discards
 from nself_py.commands.update import is_production, update

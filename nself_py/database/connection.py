@@ -18,15 +18,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
-
-import psycopg
-from psycopg.abc import Params, QueryNoTemplate
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from nself_py.decoding import read_utf8
 from nself_py.errors import ConfigError, DatabaseError
+
+if TYPE_CHECKING:  # psycopg is imported where it is used: reading settings and --version need none
+    import psycopg
+    from psycopg.abc import Params, QueryNoTemplate
 
 EMBEDDED_DATA_DIR = Path(".nself") / "pgdata"
 STARTUP_TIMEOUT_SECONDS = 300
@@ -249,6 +249,9 @@ def passwords_of(dsn: str) -> list[str]:
     """The password(s) a URL or keyword/value connection string carries (none when it has
     none or cannot be read): read by psycopg's own conninfo parser, and for URLs also as the
     text after the user, so a malformed URL's password is still known."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
     found = []
     if _is_url(dsn):
         password = _url_parts(dsn)[2]
@@ -270,6 +273,9 @@ def remember_passwords(dsn: str) -> None:
 
 def redact_dsn(dsn: str) -> str:
     """A URL or keyword/value connection string with its password replaced by ***."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
     if _is_url(dsn):
         scheme, user, password, rest = _url_parts(dsn)
         shown = f"{scheme}{user}:{HIDDEN}{rest}" if password is not None else dsn
@@ -323,6 +329,9 @@ def check_url(dsn: str) -> None:
 
 def describe_target(dsn: str) -> str:
     """`database NAME on HOST:PORT as USER`: which database a command works on, no password."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         params = conninfo_to_dict(redact_dsn(dsn))
     except psycopg.Error:
@@ -348,6 +357,8 @@ def one(
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     """Open a connection; failures become a DatabaseError that never shows the password."""
+    import psycopg
+
     remember_passwords(url)
     check_url(url)
     try:

@@ -1,0 +1,102 @@
+"""Start-up: help and --version import only what they print, so they stay fast (the timings are
+in bench/bench_startup.py; here the imports, which cannot drift silently)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer.main
+
+from nself_py.cli import COMMANDS, NotLoaded, app
+from nself_py.plan.online import LOCK_TIMEOUT
+
+HEAVY = ("psycopg", "pglast", "ruamel", "jinja2", "yaml", "nself_py.read", "nself_py.database")
+
+
+# `python -m nself_py ARGS` that lists sys.modules on stderr as it exits (-X importtime misses
+# importlib.import_module, which loads the commands)
+LIST_MODULES = (
+    "import atexit, runpy, sys\n"
+    "atexit.register(lambda: print(*sorted(sys.modules), sep='\\n', file=sys.stderr))\n"
+    "runpy.run_module('nself_py', run_name='__main__')\n"
+)
+
+
+def imported(cwd: Path, *args: str) -> tuple[set[str], str]:
+    """The modules `python -m nself_py ARGS` imported, and its stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    done = subprocess.run(
+        [sys.executable, "-c", LIST_MODULES, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**env, "COLUMNS": "200", "PYTHONPATH": str(Path(__file__).parents[1])},
+        timeout=120,
+        check=True,
+    )
+    return set(done.stderr.split()), done.stdout
+
+
+def heavy(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}
+
+
+@pytest.mark.parametrize("group", ["db", "schema"])
+def test_group_help_lists_every_command_without_importing_one(tmp_path: Path, group: str) -> None:
+    modules, shown = imported(tmp_path, group, "--help")
+    for name, (_, short_help) in COMMANDS[group].items():
+        assert f" {name} " in shown and short_help[:40] in shown, (name, shown)
+    assert not {m for m in modules if m.startswith("nself_py.cli.")}, modules
+    assert not heavy(modules), heavy(modules)
+
+
+def test_top_help_imports_no_database_code(tmp_path: Path) -> None:
+    modules, shown = imported(tmp_path, "--help")
+    assert "db" in shown and "schema" in shown
+    assert not heavy(modules), heavy(modules)
+
+
+def test_a_commands_help_imports_its_module_only(tmp_path: Path) -> None:
+    modules, shown = imported(tmp_path, "db", "server", "status", "--help")
+    assert "Example: nself-py db server status" in shown
+    assert "nself_py.cli.server" in modules
+    others = {f"nself_py.cli.{module}" for module, _ in COMMANDS["db"].values()}
+    assert not (others - {"nself_py.cli.server"}) & modules, modules
+
+
+def test_db_run_help_loads_no_engine(tmp_path: Path) -> None:
+    """db run's help comes from its options; the planner it runs is loaded only to run it."""
+    modules, shown = imported(tmp_path, "db", "run", "--help")
+    assert f"[default: {LOCK_TIMEOUT}]" in shown  # the planner's own default, shown without it
+    assert "nself_py.cli.run" in modules
+    loaded = {m.split(".")[0] for m in modules} | modules
+    assert not loaded & {"psycopg", "pglast", "ruamel", "jinja2", "nself_py.commands.run"}, loaded
+
+
+def test_commands_names_each_command_its_module_registers() -> None:
+    """COMMANDS is the list help shows: each entry loads a command whose own help starts with
+    the same line, and no registered command is missing from it."""
+    for group_name, commands in COMMANDS.items():
+        for name in commands:
+            _, short_help = commands[name]
+            real = NotLoaded(group_name, name, *commands[name]).load()
+            first_paragraph = inspect.cleandoc(real.help or "").split("\n\n")[0]
+            assert " ".join(first_paragraph.split()) == short_help, (group_name, name)
+        group = typer.main.get_group(app).commands[group_name]
+        unlisted = [n for n in group.commands if n not in commands]  # type: ignore[attr-defined]
+        assert not unlisted, f"add {unlisted} to nself_py.cli.COMMANDS[{group_name!r}]"
+
+
+def test_version_alone_needs_neither_the_cli_nor_psycopg(tmp_path: Path) -> None:
+    """With no database configured, --version reads the settings and asks pg_dump; nothing
+    else."""
+    modules, shown = imported(tmp_path, "--version")
+    lines = shown.splitlines()
+    assert lines[0].startswith("nself-py ") and lines[1].startswith("client: pg_dump")
+    assert lines[2].startswith("server: no database configured"), shown
+    assert not {m for m in modules if m.split(".")[0] in ("typer", "rich", "psycopg", "pydantic")}
