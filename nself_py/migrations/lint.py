@@ -476,8 +476,7 @@ def _column_rules(table: str, column: Json) -> Iterator[Finding]:
         )
 
 
-def _alter_rules(statement: Statement, lock: Lock | None, ctx: _Context) -> Iterator[Finding]:
-    node_type, node = unwrap(statement.raw)
+def _alter_rules(node_type: str, node: Json, lock: Lock | None, ctx: _Context) -> Iterator[Finding]:
     if node_type != "AlterTableStmt" or node.get("relation") is None:
         return
     name = _table_name(node["relation"])
@@ -571,7 +570,7 @@ def _not_null_column(constraint: Json) -> str | None:
     return None
 
 
-def _effect_rules(statement: Statement, effect: Effect, ctx: _Context) -> Iterator[Finding]:
+def _effect_rules(effect: Effect, ctx: _Context) -> Iterator[Finding]:
     name = effect.name
     shown = _written(name) + ctx.size(name)
     if effect.action is Action.DROP and effect.kind is Kind.TABLE and not ctx.is_new(name):
@@ -598,8 +597,7 @@ def _effect_rules(statement: Statement, effect: Effect, ctx: _Context) -> Iterat
         yield _finding("unknown-effects", f"{effect.detail or 'runs code'}")
 
 
-def _index_rules(statement: Statement, ctx: _Context) -> Iterator[Finding]:
-    node_type, node = unwrap(statement.raw)
+def _index_rules(node_type: str, node: Json, ctx: _Context) -> Iterator[Finding]:
     concurrent = bool(node.get("concurrent"))
     if node_type == "IndexStmt" and node.get("relation") is not None:
         table = _table_name(node["relation"])
@@ -629,8 +627,7 @@ def _index_rules(statement: Statement, ctx: _Context) -> Iterator[Finding]:
         )
 
 
-def _domain_rules(statement: Statement) -> Iterator[Finding]:
-    node_type, node = unwrap(statement.raw)
+def _domain_rules(node_type: str, node: Json) -> Iterator[Finding]:
     if node_type == "AlterDomainStmt" and node.get("subtype") == "C":
         constraint = fields_of(node.get("def"), "Constraint")
         if constraint is not None and not constraint.get("skip_validation"):
@@ -639,9 +636,8 @@ def _domain_rules(statement: Statement) -> Iterator[Finding]:
             )
 
 
-def _sets_lock_timeout(statement: Statement) -> bool:
-    node = fields_of(statement.raw, "VariableSetStmt")
-    if node is None or node.get("name") != "lock_timeout":
+def _sets_lock_timeout(node_type: str, node: Json) -> bool:
+    if node_type != "VariableSetStmt" or node.get("name") != "lock_timeout":
         return False
     return node.get("kind") in (
         VariableSetKind.VAR_SET_VALUE.name,
@@ -680,15 +676,16 @@ def review_statement(
 ) -> list[Finding]:
     """The findings on one statement (whose lock and effects are given); updates `ctx` with
     what it did."""
+    node_type, node = unwrap(statement.raw)
     found = [*_timeout_rule(lock, ctx)]
-    found += _alter_rules(statement, lock, ctx)
-    found += _index_rules(statement, ctx)
-    found += _domain_rules(statement)
+    found += _alter_rules(node_type, node, lock, ctx)
+    found += _index_rules(node_type, node, ctx)
+    found += _domain_rules(node_type, node)
     for effect in done:
-        found += _effect_rules(statement, effect, ctx)
+        found += _effect_rules(effect, ctx)
         if effect.kind is Kind.TABLE and effect.action is Action.CREATE:
             ctx.created.add(_key(effect.name))
-    if _sets_lock_timeout(statement):
+    if _sets_lock_timeout(node_type, node):
         ctx.timeout = True
     if ctx.sizes and lock is not None:
         relations = [r.relation for r in lock.relations]
@@ -711,7 +708,7 @@ def _loses_data(effect: Effect) -> bool:
     )
 
 
-def _may_fail(statement: Statement, lock: Lock | None) -> bool:
+def _may_fail(statement: Statement) -> bool:
     """Whether the rows already there can make the statement fail (a scan that validates or
     converts something)."""
     node_type, node = unwrap(statement.raw)
@@ -758,11 +755,12 @@ def review(
 ) -> list[Review]:
     """Every statement of `migrations`, in the order they run, reviewed."""
     created: set[Name] = set()
+    sizes = sizes or {}
     reviews = []
     for migration in migrations:
         for script in migration.scripts:
-            ctx = _Context(script.no_transaction, created, sizes or {})
-            previous_end, is_sql = 0, script.file.suffix == ".sql"
+            ctx = _Context(script.no_transaction, created, sizes)
+            previous_end, is_sql, file_name = 0, script.file.suffix == ".sql", script.file.name
             for statement in script.statements:
                 lock, done = lock_of(statement), effects(statement, deparse=False)
                 findings = tuple(review_statement(statement, ctx, lock, done))
@@ -777,14 +775,14 @@ def review(
                 reviews.append(
                     Review(
                         migration.label,
-                        script.file.name,
+                        file_name,
                         statement.line,
                         statement.column,
                         statement.sql,
                         lock,
-                        {n: s for n in table_names if (s := (sizes or {}).get(n))},
+                        {n: s for n in table_names if (s := sizes.get(n))},
                         any(_loses_data(e) for e in done),
-                        _may_fail(statement, lock),
+                        _may_fail(statement),
                         findings,
                     )
                 )

@@ -96,6 +96,12 @@ class _Tree:
         self.script = script
         self._raws: tuple[ast.RawStmt, ...] | None = None
 
+    def raw(self, index: int) -> Json:
+        global _decoded
+        if _decoded[0] is not self:
+            _decoded = (self, _parse_json(self.script))
+        return _decoded[1][index]["stmt"]
+
     def node(self, index: int) -> ast.Node:
         if self._raws is None:
             self._raws = tuple(parser.parse_sql(self.script) or ())
@@ -117,9 +123,12 @@ class Statement:
     start: int = 0
     """Character offset of the first token in the script (`script[start:end] == sql`)."""
     end: int = 0
-    raw: Json = field(default_factory=dict, compare=False, repr=False)
-    """The statement as libpg_query's JSON parse output gives it (`{"AlterTableStmt": {…}}`):
-    what `effects`, `lock_of` and the linter read, so they need no `node`."""
+
+    @property
+    def raw(self) -> Json:
+        """The statement as libpg_query's JSON parse output gives it (`{"AlterTableStmt": {…}}`):
+        what `effects`, `lock_of` and the linter read, so they need no `node`."""
+        return self.tree.raw(self.index)
 
     @property
     def script(self) -> str:
@@ -131,6 +140,16 @@ class Statement:
         """The statement's parse tree (the `stmt` of pglast's RawStmt); locations in it are
         offsets into the whole script."""
         return self.tree.node(self.index)
+
+
+def _parse_json(script: str) -> list[Json]:
+    return json.loads(parser.parse_sql_json(script)).get("stmts", [])
+
+
+_decoded: tuple[_Tree | None, list[Json]] = (None, [])
+"""The JSON parse output of the script last read: kept for one script only, since the readers
+go through statements in order, and holding every script's would cost the garbage collector
+more than parsing again does."""
 
 
 def _parse_error(script: str, error: parser.ParseError, offset: int = 0) -> SqlSyntaxError:
@@ -183,7 +202,7 @@ def split_statements(script: str) -> list[Statement]:
     `SqlSyntaxError` when PostgreSQL's parser rejects the script (message and position are the
     server's) or the script holds a psql meta-command."""
     try:
-        found = json.loads(parser.parse_sql_json(script)).get("stmts", ())
+        found = _parse_json(script)
         tokens = [t for t in parser.scan(script) if t.name not in _COMMENT_TOKENS]
     except parser.ParseError as error:
         raise _meta_command(script, error) or _parse_error(script, error) from None
@@ -204,9 +223,7 @@ def split_statements(script: str) -> list[Statement]:
             end = tokens[last + 1].end + 1
         start = tokens[first].start
         line, column = _line_col(script, start)
-        statements.append(
-            Statement(script[start:end], line, column, tree, index, start, end, raw["stmt"])
-        )
+        statements.append(Statement(script[start:end], line, column, tree, index, start, end))
     return statements
 
 
