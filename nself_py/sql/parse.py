@@ -98,9 +98,10 @@ class _Tree:
 
     def raw(self, index: int) -> Json:
         global _decoded
-        if _decoded[0] is not self:
-            _decoded = (self, _parse_json(self.script))
-        return _decoded[1][index]["stmt"]
+        decoded = _decoded
+        if decoded[0] is not self:
+            decoded = _decoded = (self, _parse_json(self.script))
+        return decoded[1][index]["stmt"]
 
     def node(self, index: int) -> ast.Node:
         if self._raws is None:
@@ -224,6 +225,8 @@ def split_statements(script: str) -> list[Statement]:
         start = tokens[first].start
         line, column = _line_col(script, start)
         statements.append(Statement(script[start:end], line, column, tree, index, start, end))
+    global _decoded
+    _decoded = (tree, found)
     return statements
 
 
