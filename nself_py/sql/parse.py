@@ -211,6 +211,7 @@ def split_statements(script: str) -> list[Statement]:
     characters = _Characters(script)
     tree = _Tree(script)
     statements = []
+    line, line_start, counted = 1, 0, 0  # the text before `counted` is counted (in order)
     for index, raw in enumerate(found):
         location = characters.of(raw.get("stmt_location", 0))
         length = raw.get("stmt_len", 0)
@@ -223,7 +224,10 @@ def split_statements(script: str) -> list[Statement]:
         if last + 1 < len(tokens) and tokens[last + 1].name == "ASCII_59":
             end = tokens[last + 1].end + 1
         start = tokens[first].start
-        line, column = _line_col(script, start)
+        newlines = script.count("\n", counted, start)
+        if newlines:
+            line, line_start = line + newlines, script.rfind("\n", counted, start) + 1
+        column, counted = start - line_start + 1, start
         statements.append(Statement(script[start:end], line, column, tree, index, start, end))
     global _decoded
     _decoded = (tree, found)
