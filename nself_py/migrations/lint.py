@@ -570,11 +570,22 @@ def _not_null_column(constraint: Json) -> str | None:
     return None
 
 
+_EFFECT_RULE_ACTIONS = frozenset(
+    (Action.DROP, Action.TRUNCATE, Action.DELETE, Action.UPDATE, Action.RENAME, Action.UNKNOWN)
+)
+"""The actions `_effect_rules` has rules for."""
+
+
 def _effect_rules(effect: Effect, ctx: _Context) -> Iterator[Finding]:
+    if effect.action not in _EFFECT_RULE_ACTIONS:
+        return
     name = effect.name
-    shown = _written(name) + ctx.size(name)
+
+    def shown() -> str:
+        return _written(name) + ctx.size(name)
+
     if effect.action is Action.DROP and effect.kind is Kind.TABLE and not ctx.is_new(name):
-        yield _finding("drop-table", f"DROP TABLE {shown}: its rows are gone")
+        yield _finding("drop-table", f"DROP TABLE {shown()}: its rows are gone")
     elif effect.action is Action.DROP and effect.kind is Kind.COLUMN and not ctx.is_new(name):
         yield _finding("drop-column", f"DROP COLUMN {_written((*name, effect.member or ''))}")
     if effect.action is Action.DROP and effect.cascade and effect.kind is not Kind.TABLE:
@@ -582,13 +593,13 @@ def _effect_rules(effect: Effect, ctx: _Context) -> Iterator[Finding]:
     elif effect.action is Action.DROP and effect.cascade:
         yield _finding("drop-cascade", f"DROP TABLE {_written(name)} CASCADE")
     if effect.action is Action.TRUNCATE and not ctx.is_new(name):
-        yield _finding("truncate", f"TRUNCATE {shown}")
+        yield _finding("truncate", f"TRUNCATE {shown()}")
         if effect.cascade:
             yield _finding("truncate-cascade", f"TRUNCATE {_written(name)} CASCADE")
     if effect.action is Action.DELETE and not effect.filtered and not ctx.is_new(name):
-        yield _finding("delete-all", f"DELETE FROM {shown} without WHERE")
+        yield _finding("delete-all", f"DELETE FROM {shown()} without WHERE")
     if effect.action is Action.UPDATE and not effect.filtered and not ctx.is_new(name):
-        yield _finding("update-all", f"UPDATE {shown} without WHERE")
+        yield _finding("update-all", f"UPDATE {shown()} without WHERE")
     renamed = effect.action is Action.RENAME and effect.kind in (Kind.TABLE, Kind.COLUMN)
     if renamed and not ctx.is_new(name):
         what = _written(name) + (f".{quote_ident(effect.member)}" if effect.member else "")
@@ -672,11 +683,10 @@ def _allowed(previous_end: int, statement: Statement) -> set[str]:
 
 
 def review_statement(
-    statement: Statement, ctx: _Context, lock: Lock | None, done: Sequence[Effect]
+    node_type: str, node: Json, ctx: _Context, lock: Lock | None, done: Sequence[Effect]
 ) -> list[Finding]:
-    """The findings on one statement (whose lock and effects are given); updates `ctx` with
-    what it did."""
-    node_type, node = unwrap(statement.raw)
+    """The findings on one statement (its parse output's type and fields; its lock and effects
+    are given); updates `ctx` with what it did."""
     found = [*_timeout_rule(lock, ctx)]
     found += _alter_rules(node_type, node, lock, ctx)
     found += _index_rules(node_type, node, ctx)
@@ -708,10 +718,9 @@ def _loses_data(effect: Effect) -> bool:
     )
 
 
-def _may_fail(statement: Statement) -> bool:
+def _may_fail(node_type: str, node: Json) -> bool:
     """Whether the rows already there can make the statement fail (a scan that validates or
     converts something)."""
-    node_type, node = unwrap(statement.raw)
     if node_type == "IndexStmt":
         return bool(node.get("unique"))
     if node_type != "AlterTableStmt":
@@ -763,7 +772,8 @@ def review(
             previous_end, is_sql, file_name = 0, script.file.suffix == ".sql", script.file.name
             for statement in script.statements:
                 lock, done = lock_of(statement), effects(statement, deparse=False)
-                findings = tuple(review_statement(statement, ctx, lock, done))
+                node_type, node = unwrap(statement.raw)
+                findings = tuple(review_statement(node_type, node, ctx, lock, done))
                 allowed = _allowed(previous_end, statement) if is_sql else ()
                 previous_end = statement.end
                 if allowed:
@@ -782,7 +792,7 @@ def review(
                         lock,
                         {n: s for n in table_names if (s := sizes.get(n))},
                         any(_loses_data(e) for e in done),
-                        _may_fail(statement),
+                        _may_fail(node_type, node),
                         findings,
                     )
                 )
