@@ -3,9 +3,10 @@ schema.dbml expressions and what statements do.
 
 Three parts, all pure (no database):
 
-- `split_statements(script)`: the statements of a migration script, each parsed once
-  (`Statement.node`), with the text from its first token through its `;` and the line and column
-  the first token starts on. PostgreSQL's grammar decides where a statement ends, so `DO $$…$$`,
+- `split_statements(script)`: the statements of a migration script (their parse output is
+  `Statement.raw`; pglast's tree `Statement.node` is built only when asked for), with the text
+  from its first token through its `;` and the line and column the first token starts on.
+  PostgreSQL's grammar decides where a statement ends, so `DO $$…$$`,
   `BEGIN ATOMIC … END`, `CREATE RULE … DO ALSO (…; …)`, strings, dollar quotes and nested comments
   need no rules of their own. A script PostgreSQL rejects raises `SqlSyntaxError` with the
   server's message and position. psql meta-commands (`\\connect`, `\\i`, `\\set`, `\\gset` …) are
@@ -24,7 +25,9 @@ Three parts, all pure (no database):
   or empties, and which table locks PostgreSQL 18 takes for it (ALTER TABLE's per-subcommand lock
   levels, "Explicit Locking" for the rest), whether it may rewrite or scan the table. Both are
   tables keyed by node type / subcommand enum, with a small function only where the node's
-  content decides (a constraint's type, a column's default).
+  content decides (a constraint's type, a column's default). They read libpg_query's JSON parse
+  output (`Statement.raw`: node types and enum values by name) as plain dicts; only the
+  expressions an effect carries as text are printed from pglast's tree.
 
 Names are tuples of identifier parts as written, as PostgreSQL reads them: unquoted identifiers
 already folded to lower case by the parser, quoted ones exact. Schemas are not filled in.
@@ -88,7 +91,8 @@ def _excerpt(text: str) -> str:
 class _Tree:
     """A script's parse trees, built on first use: building pglast's Python nodes costs some
     40 times what checking the script and finding its statements does, and running or
-    fingerprinting a migration needs only the text."""
+    fingerprinting a migration needs only the text. Effects, locks and the linter read the
+    parser's JSON output instead (`raw`), which costs about what the parse does."""
 
     __slots__ = ("_raws", "script")
 
@@ -97,6 +101,7 @@ class _Tree:
         self._raws: tuple[ast.RawStmt, ...] | None = None
 
     def raw(self, index: int) -> Json:
+        """Statement `index`'s JSON parse output (see `_decoded`)."""
         global _decoded
         decoded = _decoded
         if decoded[0] is not self:
