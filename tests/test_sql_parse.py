@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from nself_py.sql.parse import (
@@ -457,6 +459,42 @@ T = ("t",)
 def test_effects_of_each_statement_form(sql: str, expected: list[Effect]) -> None:
     statements = split_statements(sql)
     assert [e for s in statements for e in effects(s)] == expected
+
+
+def test_effects_without_deparsing_leave_out_only_the_printed_expressions() -> None:
+    sql = (
+        "ALTER TABLE t ADD COLUMN a varchar(20), ALTER b SET DEFAULT 1 + 2,"
+        " ALTER c TYPE bigint USING c::bigint, DROP COLUMN d;"
+    )
+    [statement] = split_statements(sql)
+    printed, plain = effects(statement), effects(statement, deparse=False)
+    assert [(e.new, e.using) for e in printed[:3]] == [
+        ("varchar(20)", None),
+        ("1 + 2", None),
+        ("bigint", "CAST(c AS bigint)"),
+    ]
+    assert [(e.new, e.using) for e in plain[:3]] == [(None, None)] * 3
+    assert plain == [replace(e, new=None, using=None) for e in printed]
+
+
+def test_statements_of_different_scripts_read_in_any_order() -> None:
+    first = split_statements("DROP TABLE a; TRUNCATE b;")
+    second = split_statements("ALTER TABLE c DROP COLUMN x; DELETE FROM d;")
+    interleaved = [first[1], second[0], first[0], second[1], first[1]]
+    assert [(e.action, e.name) for s in interleaved for e in effects(s)] == [
+        (Action.TRUNCATE, ("b",)),
+        (Action.DROP, ("c",)),
+        (Action.DROP, ("a",)),
+        (Action.DELETE, ("d",)),
+        (Action.TRUNCATE, ("b",)),
+    ]
+    assert [next(iter(s.raw)) for s in interleaved] == [
+        "TruncateStmt",
+        "AlterTableStmt",
+        "DropStmt",
+        "DeleteStmt",
+        "TruncateStmt",
+    ]
 
 
 def test_touched_tables_reads_the_statements() -> None:

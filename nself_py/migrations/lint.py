@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 import psycopg
-from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType, VariableSetKind
 
 from nself_py.errors import NselfError
@@ -35,13 +34,16 @@ from nself_py.sql.parse import (
     Action,
     Chance,
     Effect,
+    Json,
     Kind,
     Lock,
     LockMode,
     Name,
     Statement,
     effects,
+    fields_of,
     lock_of,
+    unwrap,
 )
 from nself_py.sql.quote import quote_ident
 
@@ -216,6 +218,8 @@ SQUAWK_RULES: dict[str, tuple[str, ...]] = {
 }
 """squawk's locking and data-loss rules, and the rules of ours that flag the same statements."""
 
+_ALLOW_MARK = "nself-py:"
+"""Text every allow comment holds: a script without it needs no search for them."""
 ALLOW = re.compile(r"--\s*nself-py:\s*allow\s+([a-z][a-z0-9-]*(?:\s*,\s*[a-z][a-z0-9-]*)*)")
 
 
@@ -430,16 +434,20 @@ def _finding(rule: str, message: str, severity: Severity | None = None) -> Findi
     return Finding(rule, severity or found.severity, message, found.advice)
 
 
-def _cmds(statement: Statement) -> Iterator[ast.AlterTableCmd]:
-    node = statement.node
-    if isinstance(node, ast.AlterTableStmt):
-        yield from node.cmds or ()
+def _constraint_types(column: Json) -> set[ConstrType]:
+    return {ConstrType[unwrap(c)[1]["contype"]] for c in column.get("constraints", ())}
 
 
-def _column_rules(table: str, column: ast.ColumnDef) -> Iterator[Finding]:
-    constraints = list(column.constraints or ())
-    types = {c.contype for c in constraints}
-    type_name = column.typeName.names[-1].sval if column.typeName and column.typeName.names else ""
+def _table_name(relation: Json) -> Name:
+    """A statement's table as written, without a catalog name."""
+    return tuple(p for p in (relation.get("schemaname"), relation.get("relname")) if p)
+
+
+def _column_rules(table: str, column: Json) -> Iterator[Finding]:
+    types = _constraint_types(column)
+    names = (column.get("typeName") or {}).get("names")
+    type_name = names[-1]["String"].get("sval", "") if names else ""
+    colname = quote_ident(column.get("colname") or "")
     has_default = ConstrType.CONSTR_DEFAULT in types or ConstrType.CONSTR_IDENTITY in types
     generated = ConstrType.CONSTR_GENERATED in types
     if (ConstrType.CONSTR_NOTNULL in types or ConstrType.CONSTR_PRIMARY in types) and not (
@@ -447,13 +455,13 @@ def _column_rules(table: str, column: ast.ColumnDef) -> Iterator[Finding]:
     ):
         yield _finding(
             "add-column-required",
-            f"ADD COLUMN {quote_ident(column.colname or '')} NOT NULL without a default on "
+            f"ADD COLUMN {colname} NOT NULL without a default on "
             f"{table}: fails when the table holds rows",
         )
     if type_name in _SERIAL or generated or ConstrType.CONSTR_IDENTITY in types:
         yield _finding(
             "add-column-rewrite",
-            f"ADD COLUMN {quote_ident(column.colname or '')} {type_name or 'identity'} rewrites "
+            f"ADD COLUMN {colname} {type_name or 'identity'} rewrites "
             f"{table} under ACCESS EXCLUSIVE",
         )
     if ConstrType.CONSTR_PRIMARY in types or ConstrType.CONSTR_UNIQUE in types:
@@ -468,72 +476,74 @@ def _column_rules(table: str, column: ast.ColumnDef) -> Iterator[Finding]:
         )
 
 
-def _alter_rules(statement: Statement, lock: Lock | None, ctx: _Context) -> Iterator[Finding]:
-    node = statement.node
-    if not isinstance(node, ast.AlterTableStmt) or node.relation is None:
+def _alter_rules(node_type: str, node: Json, lock: Lock | None, ctx: _Context) -> Iterator[Finding]:
+    if node_type != "AlterTableStmt" or node.get("relation") is None:
         return
-    name = tuple(p for p in (node.relation.schemaname, node.relation.relname) if p)
+    name = _table_name(node["relation"])
     if ctx.is_new(name):
         return
     table = _written(name) + ctx.size(name)
-    for cmd in _cmds(statement):
-        subtype = AlterTableType(cmd.subtype or 0)
-        definition = cmd.def_
-        if subtype == AlterTableType.AT_AddColumn and isinstance(definition, ast.ColumnDef):
-            column = list(_column_rules(table, definition))
+    for cmd in (unwrap(c)[1] for c in node.get("cmds", ())):
+        subtype = AlterTableType[cmd["subtype"]]
+        column_def = fields_of(cmd.get("def"), "ColumnDef")
+        definition = fields_of(cmd.get("def"), "Constraint")
+        cmd_name = cmd.get("name")
+        if subtype == AlterTableType.AT_AddColumn and column_def is not None:
+            column = list(_column_rules(table, column_def))
             yield from column
             rewrites = lock is not None and lock.rewrites is not Chance.NO
             if rewrites and not any(f.rule == "add-column-rewrite" for f in column):
                 yield _finding(
                     "add-column-rewrite",
-                    f"ADD COLUMN {quote_ident(definition.colname or '')} with a default "
+                    f"ADD COLUMN {quote_ident(column_def.get('colname') or '')} with a default "
                     f"that may be volatile rewrites {table} under ACCESS EXCLUSIVE",
                 )
-        elif subtype == AlterTableType.AT_AddConstraint and isinstance(definition, ast.Constraint):
-            contype = definition.contype
+        elif subtype == AlterTableType.AT_AddConstraint and definition is not None:
+            contype = ConstrType[definition["contype"]]
+            conname = definition.get("conname")
             if contype in (ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_UNIQUE):
-                if definition.indexname is None:
+                if definition.get("indexname") is None:
                     yield _finding(
                         "add-unique-blocking",
-                        f"ADD CONSTRAINT {quote_ident(definition.conname or '')} builds its "
+                        f"ADD CONSTRAINT {quote_ident(conname or '')} builds its "
                         f"index on {table} under ACCESS EXCLUSIVE",
                     )
             elif contype in (ConstrType.CONSTR_FOREIGN, ConstrType.CONSTR_CHECK):
-                if definition.skip_validation:
-                    ctx.not_valid.add((_key(name), str(definition.conname)))
+                if definition.get("skip_validation"):
+                    ctx.not_valid.add((_key(name), str(conname)))
                     checked = _not_null_column(definition)
                     if checked is not None:
-                        ctx.not_null_checks[_key(name), str(definition.conname)] = checked
+                        ctx.not_null_checks[_key(name), str(conname)] = checked
                 else:
                     what = "foreign key" if contype == ConstrType.CONSTR_FOREIGN else "check"
                     yield _finding(
                         "constraint-not-valid",
-                        f"ADD CONSTRAINT {quote_ident(definition.conname or '')} checks every "
+                        f"ADD CONSTRAINT {quote_ident(conname or '')} checks every "
                         f"row of {table} for the {what} while holding its lock",
                     )
         elif subtype == AlterTableType.AT_ValidateConstraint:
-            covered = ctx.not_null_checks.get((_key(name), str(cmd.name)))
+            covered = ctx.not_null_checks.get((_key(name), str(cmd_name)))
             if covered is not None:
                 ctx.validated_not_null.add((_key(name), covered))
-            if not ctx.no_transaction and (_key(name), str(cmd.name)) in ctx.not_valid:
+            if not ctx.no_transaction and (_key(name), str(cmd_name)) in ctx.not_valid:
                 yield _finding(
                     "validate-same-transaction",
-                    f"VALIDATE CONSTRAINT {quote_ident(cmd.name or '')} on {table} runs in the "
+                    f"VALIDATE CONSTRAINT {quote_ident(cmd_name or '')} on {table} runs in the "
                     "transaction that added it NOT VALID: the ADD's ACCESS EXCLUSIVE is held "
                     "through the scan",
                 )
         elif subtype == AlterTableType.AT_SetNotNull:
-            if (_key(name), str(cmd.name)) not in ctx.validated_not_null:
+            if (_key(name), str(cmd_name)) not in ctx.validated_not_null:
                 yield _finding(
                     "set-not-null",
-                    f"SET NOT NULL on column {quote_ident(cmd.name or '')} of {table} scans the "
+                    f"SET NOT NULL on column {quote_ident(cmd_name or '')} of {table} scans the "
                     "table under ACCESS EXCLUSIVE (no validated CHECK (… IS NOT NULL) before it)",
                 )
         elif subtype == AlterTableType.AT_AlterColumnType:
             yield _finding(
                 "change-column-type",
                 f"ACCESS EXCLUSIVE on {table} while the type change of "
-                f"{quote_ident(cmd.name or '')} may rewrite it (and its indexes); values that "
+                f"{quote_ident(cmd_name or '')} may rewrite it (and its indexes); values that "
                 "do not convert make it fail",
             )
         elif (
@@ -547,24 +557,35 @@ def _alter_rules(statement: Statement, lock: Lock | None, ctx: _Context) -> Iter
             )
 
 
-def _not_null_column(constraint: ast.Constraint) -> str | None:
+def _not_null_column(constraint: Json) -> str | None:
     """The column of `CHECK (col IS NOT NULL)`: once validated, SET NOT NULL on it is instant
     (PostgreSQL 12+ proves it from the check instead of scanning)."""
-    test = constraint.raw_expr
-    if not isinstance(test, ast.NullTest) or test.nulltesttype != NullTestType.IS_NOT_NULL:
+    test = fields_of(constraint.get("raw_expr"), "NullTest")
+    if test is None or test.get("nulltesttype") != NullTestType.IS_NOT_NULL.name:
         return None
-    ref = test.arg
-    fields = ref.fields or () if isinstance(ref, ast.ColumnRef) else ()
-    if len(fields) == 1 and isinstance(fields[0], ast.String):
-        return str(fields[0].sval)
+    ref = fields_of(test.get("arg"), "ColumnRef")
+    fields: list[Json] = ref.get("fields", []) if ref is not None else []
+    if len(fields) == 1 and "String" in fields[0]:
+        return str(fields[0]["String"].get("sval", ""))
     return None
 
 
-def _effect_rules(statement: Statement, effect: Effect, ctx: _Context) -> Iterator[Finding]:
+_EFFECT_RULE_ACTIONS = frozenset(
+    (Action.DROP, Action.TRUNCATE, Action.DELETE, Action.UPDATE, Action.RENAME, Action.UNKNOWN)
+)
+"""The actions `_effect_rules` has rules for."""
+
+
+def _effect_rules(effect: Effect, ctx: _Context) -> Iterator[Finding]:
+    if effect.action not in _EFFECT_RULE_ACTIONS:
+        return
     name = effect.name
-    shown = _written(name) + ctx.size(name)
+
+    def shown() -> str:
+        return _written(name) + ctx.size(name)
+
     if effect.action is Action.DROP and effect.kind is Kind.TABLE and not ctx.is_new(name):
-        yield _finding("drop-table", f"DROP TABLE {shown}: its rows are gone")
+        yield _finding("drop-table", f"DROP TABLE {shown()}: its rows are gone")
     elif effect.action is Action.DROP and effect.kind is Kind.COLUMN and not ctx.is_new(name):
         yield _finding("drop-column", f"DROP COLUMN {_written((*name, effect.member or ''))}")
     if effect.action is Action.DROP and effect.cascade and effect.kind is not Kind.TABLE:
@@ -572,13 +593,13 @@ def _effect_rules(statement: Statement, effect: Effect, ctx: _Context) -> Iterat
     elif effect.action is Action.DROP and effect.cascade:
         yield _finding("drop-cascade", f"DROP TABLE {_written(name)} CASCADE")
     if effect.action is Action.TRUNCATE and not ctx.is_new(name):
-        yield _finding("truncate", f"TRUNCATE {shown}")
+        yield _finding("truncate", f"TRUNCATE {shown()}")
         if effect.cascade:
             yield _finding("truncate-cascade", f"TRUNCATE {_written(name)} CASCADE")
     if effect.action is Action.DELETE and not effect.filtered and not ctx.is_new(name):
-        yield _finding("delete-all", f"DELETE FROM {shown} without WHERE")
+        yield _finding("delete-all", f"DELETE FROM {shown()} without WHERE")
     if effect.action is Action.UPDATE and not effect.filtered and not ctx.is_new(name):
-        yield _finding("update-all", f"UPDATE {shown} without WHERE")
+        yield _finding("update-all", f"UPDATE {shown()} without WHERE")
     renamed = effect.action is Action.RENAME and effect.kind in (Kind.TABLE, Kind.COLUMN)
     if renamed and not ctx.is_new(name):
         what = _written(name) + (f".{quote_ident(effect.member)}" if effect.member else "")
@@ -587,29 +608,29 @@ def _effect_rules(statement: Statement, effect: Effect, ctx: _Context) -> Iterat
         yield _finding("unknown-effects", f"{effect.detail or 'runs code'}")
 
 
-def _index_rules(statement: Statement, ctx: _Context) -> Iterator[Finding]:
-    node = statement.node
-    concurrent = bool(getattr(node, "concurrent", False))
-    if isinstance(node, ast.IndexStmt) and node.relation is not None:
-        table = tuple(p for p in (node.relation.schemaname, node.relation.relname) if p)
+def _index_rules(node_type: str, node: Json, ctx: _Context) -> Iterator[Finding]:
+    concurrent = bool(node.get("concurrent"))
+    if node_type == "IndexStmt" and node.get("relation") is not None:
+        table = _table_name(node["relation"])
         if not concurrent and not ctx.is_new(table):
             yield _finding(
                 "create-index-blocking",
                 f"CREATE INDEX without CONCURRENTLY holds SHARE on {_written(table)}"
                 f"{ctx.size(table)}: writes wait for the whole build",
             )
-    elif isinstance(node, ast.DropStmt) and node.removeType is not None:
-        if node.removeType == ObjectType.OBJECT_INDEX and not concurrent:
+    elif node_type == "DropStmt" and node.get("removeType") is not None:
+        if node["removeType"] == ObjectType.OBJECT_INDEX.name and not concurrent:
             yield _finding(
                 "drop-index-blocking",
                 "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on the table",
             )
-    elif isinstance(node, ast.ReindexStmt):
+    elif node_type == "ReindexStmt":
         concurrent = any(
-            isinstance(p, ast.DefElem) and p.defname == "concurrently" for p in node.params or ()
+            (fields_of(p, "DefElem") or {}).get("defname") == "concurrently"
+            for p in node.get("params", ())
         )
-    elif isinstance(node, ast.DropdbStmt):
-        yield _finding("drop-database", f"DROP DATABASE {quote_ident(str(node.dbname))}")
+    elif node_type == "DropdbStmt":
+        yield _finding("drop-database", f"DROP DATABASE {quote_ident(str(node.get('dbname')))}")
     if concurrent and not ctx.no_transaction:
         yield _finding(
             "concurrently-in-transaction",
@@ -617,20 +638,22 @@ def _index_rules(statement: Statement, ctx: _Context) -> Iterator[Finding]:
         )
 
 
-def _domain_rules(statement: Statement) -> Iterator[Finding]:
-    node = statement.node
-    if isinstance(node, ast.AlterDomainStmt) and node.subtype == "C":
-        constraint = node.def_
-        if isinstance(constraint, ast.Constraint) and not constraint.skip_validation:
+def _domain_rules(node_type: str, node: Json) -> Iterator[Finding]:
+    if node_type == "AlterDomainStmt" and node.get("subtype") == "C":
+        constraint = fields_of(node.get("def"), "Constraint")
+        if constraint is not None and not constraint.get("skip_validation"):
             yield _finding(
                 "domain-constraint", "ALTER DOMAIN … ADD CONSTRAINT checks every value in use"
             )
 
 
-def _sets_lock_timeout(node: ast.Node) -> bool:
-    if not isinstance(node, ast.VariableSetStmt) or node.name != "lock_timeout":
+def _sets_lock_timeout(node_type: str, node: Json) -> bool:
+    if node_type != "VariableSetStmt" or node.get("name") != "lock_timeout":
         return False
-    return node.kind in (VariableSetKind.VAR_SET_VALUE, VariableSetKind.VAR_SET_CURRENT)
+    return node.get("kind") in (
+        VariableSetKind.VAR_SET_VALUE.name,
+        VariableSetKind.VAR_SET_CURRENT.name,
+    )
 
 
 def _timeout_rule(lock: Lock | None, ctx: _Context) -> Iterator[Finding]:
@@ -647,9 +670,12 @@ def _timeout_rule(lock: Lock | None, ctx: _Context) -> Iterator[Finding]:
     )
 
 
-def _allowed(script_text: str, previous_end: int, statement: Statement) -> set[str]:
+def _allowed(previous_end: int, statement: Statement) -> set[str]:
     """Rules accepted by `-- nself-py: allow …` comments on the lines from the one after the
     previous statement through the end of the line this statement ends on."""
+    script_text = statement.script
+    if _ALLOW_MARK not in script_text:
+        return set()
     start = script_text.find("\n", previous_end) + 1 if previous_end else 0
     stop = script_text.find("\n", statement.end)
     text = script_text[start : len(script_text) if stop < 0 else stop]
@@ -657,19 +683,19 @@ def _allowed(script_text: str, previous_end: int, statement: Statement) -> set[s
 
 
 def review_statement(
-    statement: Statement, ctx: _Context, lock: Lock | None, done: Sequence[Effect]
+    node_type: str, node: Json, ctx: _Context, lock: Lock | None, done: Sequence[Effect]
 ) -> list[Finding]:
-    """The findings on one statement (whose lock and effects are given); updates `ctx` with
-    what it did."""
+    """The findings on one statement (its parse output's type and fields; its lock and effects
+    are given); updates `ctx` with what it did."""
     found = [*_timeout_rule(lock, ctx)]
-    found += _alter_rules(statement, lock, ctx)
-    found += _index_rules(statement, ctx)
-    found += _domain_rules(statement)
+    found += _alter_rules(node_type, node, lock, ctx)
+    found += _index_rules(node_type, node, ctx)
+    found += _domain_rules(node_type, node)
     for effect in done:
-        found += _effect_rules(statement, effect, ctx)
+        found += _effect_rules(effect, ctx)
         if effect.kind is Kind.TABLE and effect.action is Action.CREATE:
             ctx.created.add(_key(effect.name))
-    if _sets_lock_timeout(statement.node):
+    if _sets_lock_timeout(node_type, node):
         ctx.timeout = True
     if ctx.sizes and lock is not None:
         relations = [r.relation for r in lock.relations]
@@ -692,31 +718,34 @@ def _loses_data(effect: Effect) -> bool:
     )
 
 
-def _may_fail(statement: Statement, lock: Lock | None) -> bool:
+def _may_fail(node_type: str, node: Json) -> bool:
     """Whether the rows already there can make the statement fail (a scan that validates or
     converts something)."""
-    node = statement.node
-    if isinstance(node, ast.IndexStmt):
-        return bool(node.unique)
-    if not isinstance(node, ast.AlterTableStmt):
+    if node_type == "IndexStmt":
+        return bool(node.get("unique"))
+    if node_type != "AlterTableStmt":
         return False
-    for cmd in node.cmds or ():
-        subtype = AlterTableType(cmd.subtype)
+    for cmd in (unwrap(c)[1] for c in node.get("cmds", ())):
+        subtype = AlterTableType[cmd["subtype"]]
         if subtype in (
             AlterTableType.AT_SetNotNull,
             AlterTableType.AT_AlterColumnType,
             AlterTableType.AT_ValidateConstraint,
         ):
             return True
-        definition = cmd.def_
+        constraint = fields_of(cmd.get("def"), "Constraint")
         if (
-            isinstance(definition, ast.Constraint)
-            and not definition.skip_validation
-            and (definition.indexname is None or definition.contype == ConstrType.CONSTR_PRIMARY)
+            constraint is not None
+            and not constraint.get("skip_validation")
+            and (
+                constraint.get("indexname") is None
+                or constraint["contype"] == ConstrType.CONSTR_PRIMARY.name
+            )
         ):
             return True
-        if isinstance(definition, ast.ColumnDef):
-            kinds = {c.contype for c in definition.constraints or ()}
+        column = fields_of(cmd.get("def"), "ColumnDef")
+        if column is not None:
+            kinds = _constraint_types(column)
             if ConstrType.CONSTR_NOTNULL in kinds and ConstrType.CONSTR_DEFAULT not in kinds:
                 return True
     return False
@@ -735,33 +764,35 @@ def review(
 ) -> list[Review]:
     """Every statement of `migrations`, in the order they run, reviewed."""
     created: set[Name] = set()
+    sizes = sizes or {}
     reviews = []
     for migration in migrations:
         for script in migration.scripts:
-            ctx = _Context(script.no_transaction, created, sizes or {})
-            text = script.file.read_text(encoding="utf-8") if script.file.suffix == ".sql" else ""
-            previous_end = 0
+            ctx = _Context(script.no_transaction, created, sizes)
+            previous_end, is_sql, file_name = 0, script.file.suffix == ".sql", script.file.name
             for statement in script.statements:
-                lock, done = lock_of(statement), effects(statement)
-                found = review_statement(statement, ctx, lock, done)
-                allowed = _allowed(text, previous_end, statement) if text else set()
+                lock, done = lock_of(statement), effects(statement, deparse=False)
+                node_type, node = unwrap(statement.raw)
+                findings = tuple(review_statement(node_type, node, ctx, lock, done))
+                allowed = _allowed(previous_end, statement) if is_sql else ()
                 previous_end = statement.end
-                findings = tuple(
-                    Finding(f.rule, f.severity, f.message, f.advice, f.rule in allowed)
-                    for f in found
-                )
+                if allowed:
+                    findings = tuple(
+                        Finding(f.rule, f.severity, f.message, f.advice, f.rule in allowed)
+                        for f in findings
+                    )
                 table_names = [r.relation for r in lock.relations] if lock else []
                 reviews.append(
                     Review(
                         migration.label,
-                        script.file.name,
+                        file_name,
                         statement.line,
                         statement.column,
                         statement.sql,
                         lock,
-                        {n: s for n in table_names if (s := (sizes or {}).get(n))},
+                        {n: s for n in table_names if (s := sizes.get(n))},
                         any(_loses_data(e) for e in done),
-                        _may_fail(statement, lock),
+                        _may_fail(node_type, node),
                         findings,
                     )
                 )

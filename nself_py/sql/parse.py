@@ -3,9 +3,10 @@ schema.dbml expressions and what statements do.
 
 Three parts, all pure (no database):
 
-- `split_statements(script)`: the statements of a migration script, each parsed once
-  (`Statement.node`), with the text from its first token through its `;` and the line and column
-  the first token starts on. PostgreSQL's grammar decides where a statement ends, so `DO $$…$$`,
+- `split_statements(script)`: the statements of a migration script (their parse output is
+  `Statement.raw`; pglast's tree `Statement.node` is built only when asked for), with the text
+  from its first token through its `;` and the line and column the first token starts on.
+  PostgreSQL's grammar decides where a statement ends, so `DO $$…$$`,
   `BEGIN ATOMIC … END`, `CREATE RULE … DO ALSO (…; …)`, strings, dollar quotes and nested comments
   need no rules of their own. A script PostgreSQL rejects raises `SqlSyntaxError` with the
   server's message and position. psql meta-commands (`\\connect`, `\\i`, `\\set`, `\\gset` …) are
@@ -24,7 +25,9 @@ Three parts, all pure (no database):
   or empties, and which table locks PostgreSQL 18 takes for it (ALTER TABLE's per-subcommand lock
   levels, "Explicit Locking" for the rest), whether it may rewrite or scan the table. Both are
   tables keyed by node type / subcommand enum, with a small function only where the node's
-  content decides (a constraint's type, a column's default).
+  content decides (a constraint's type, a column's default). They read libpg_query's JSON parse
+  output (`Statement.raw`: node types and enum values by name) as plain dicts; only the
+  expressions an effect carries as text are printed from pglast's tree.
 
 Names are tuples of identifier parts as written, as PostgreSQL reads them: unquoted identifiers
 already folded to lower case by the parser, quoted ones exact. Schemas are not filled in.
@@ -52,6 +55,10 @@ from pglast.stream import RawStream
 Name = tuple[str, ...]
 """A possibly qualified name as PostgreSQL reads it: ("s", "t") for `s.t`, ("My T",) for
 `"My T"`."""
+
+Json = dict[str, Any]
+"""A node's fields as libpg_query's JSON parse output gives them (false, null and empty ones
+left out)."""
 
 _EXCERPT = 300
 _COMMENT_TOKENS = frozenset(("SQL_COMMENT", "C_COMMENT"))
@@ -84,13 +91,22 @@ def _excerpt(text: str) -> str:
 class _Tree:
     """A script's parse trees, built on first use: building pglast's Python nodes costs some
     40 times what checking the script and finding its statements does, and running or
-    fingerprinting a migration needs only the text."""
+    fingerprinting a migration needs only the text. Effects, locks and the linter read the
+    parser's JSON output instead (`raw`), which costs about what the parse does."""
 
     __slots__ = ("_raws", "script")
 
     def __init__(self, script: str):
         self.script = script
         self._raws: tuple[ast.RawStmt, ...] | None = None
+
+    def raw(self, index: int) -> Json:
+        """Statement `index`'s JSON parse output (see `_decoded`)."""
+        global _decoded
+        decoded = _decoded
+        if decoded[0] is not self:
+            decoded = _decoded = (self, _parse_json(self.script))
+        return decoded[1][index]["stmt"]
 
     def node(self, index: int) -> ast.Node:
         if self._raws is None:
@@ -115,10 +131,31 @@ class Statement:
     end: int = 0
 
     @property
+    def raw(self) -> Json:
+        """The statement as libpg_query's JSON parse output gives it (`{"AlterTableStmt": {…}}`):
+        what `effects`, `lock_of` and the linter read, so they need no `node`."""
+        return self.tree.raw(self.index)
+
+    @property
+    def script(self) -> str:
+        """The whole script the statement was split from (`start` and `end` index it)."""
+        return self.tree.script
+
+    @property
     def node(self) -> ast.Node:
         """The statement's parse tree (the `stmt` of pglast's RawStmt); locations in it are
         offsets into the whole script."""
         return self.tree.node(self.index)
+
+
+def _parse_json(script: str) -> list[Json]:
+    return json.loads(parser.parse_sql_json(script)).get("stmts", [])
+
+
+_decoded: tuple[_Tree | None, list[Json]] = (None, [])
+"""The JSON parse output of the script last read: kept for one script only, since the readers
+go through statements in order, and holding every script's would cost the garbage collector
+more than parsing again does."""
 
 
 def _parse_error(script: str, error: parser.ParseError, offset: int = 0) -> SqlSyntaxError:
@@ -171,7 +208,7 @@ def split_statements(script: str) -> list[Statement]:
     `SqlSyntaxError` when PostgreSQL's parser rejects the script (message and position are the
     server's) or the script holds a psql meta-command."""
     try:
-        found = json.loads(parser.parse_sql_json(script)).get("stmts", ())
+        found = _parse_json(script)
         tokens = [t for t in parser.scan(script) if t.name not in _COMMENT_TOKENS]
     except parser.ParseError as error:
         raise _meta_command(script, error) or _parse_error(script, error) from None
@@ -179,6 +216,7 @@ def split_statements(script: str) -> list[Statement]:
     characters = _Characters(script)
     tree = _Tree(script)
     statements = []
+    line, line_start, counted = 1, 0, 0  # the text before `counted` is counted (in order)
     for index, raw in enumerate(found):
         location = characters.of(raw.get("stmt_location", 0))
         length = raw.get("stmt_len", 0)
@@ -191,8 +229,13 @@ def split_statements(script: str) -> list[Statement]:
         if last + 1 < len(tokens) and tokens[last + 1].name == "ASCII_59":
             end = tokens[last + 1].end + 1
         start = tokens[first].start
-        line, column = _line_col(script, start)
+        newlines = script.count("\n", counted, start)
+        if newlines:
+            line, line_start = line + newlines, script.rfind("\n", counted, start) + 1
+        column, counted = start - line_start + 1, start
         statements.append(Statement(script[start:end], line, column, tree, index, start, end))
+    global _decoded
+    _decoded = (tree, found)
     return statements
 
 
@@ -438,29 +481,53 @@ class Effect:
     """Extra words: the constraint type, the ALTER TABLE subcommand, the function language …"""
 
 
-def _range(rv: ast.RangeVar | None) -> Name:
+def unwrap(value: Json) -> tuple[str, Json]:
+    """A node written where the grammar allows several node types (`{"ColumnDef": {…}}`): its
+    type and fields. Where only one type fits (a statement's `relation`), the JSON writes the
+    fields alone."""
+    ((name, fields),) = value.items()
+    return name, fields
+
+
+def fields_of(value: Any, node_type: str) -> Json | None:
+    """The fields of `value` when it is a node of `node_type` (written with its type)."""
+    return value.get(node_type) if isinstance(value, dict) else None
+
+
+def _sval(value: Json) -> str:
+    return str(value["String"].get("sval", ""))
+
+
+def _range(rv: Json | None) -> Name:
     if rv is None:
         return ()
-    return tuple(str(p) for p in (rv.catalogname, rv.schemaname, rv.relname) if p)
+    return tuple(
+        str(p) for p in (rv.get("catalogname"), rv.get("schemaname"), rv.get("relname")) if p
+    )
 
 
-def _only(rv: ast.RangeVar | None) -> bool:
+def _only(rv: Json | None) -> bool:
     """`ONLY name`: the statement leaves descendant tables alone."""
-    return rv is not None and not rv.inh
+    return rv is not None and not rv.get("inh")
 
 
 def _object_name(obj: Any) -> Name:
     """A name out of the shapes PostgreSQL's grammar uses for `any_name` and friends."""
-    if isinstance(obj, ast.String):
-        return (str(obj.sval),)
-    if isinstance(obj, ast.TypeName):
-        return tuple(part.sval for part in obj.names or ())
-    if isinstance(obj, ast.ObjectWithArgs):
-        return tuple(part.sval for part in obj.objname or ())
-    if isinstance(obj, ast.RangeVar):
-        return _range(obj)
-    if isinstance(obj, (list, tuple)):
+    if isinstance(obj, list):
         return tuple(part for item in obj for part in _object_name(item))
+    if not isinstance(obj, dict) or not obj:
+        return ()
+    node_type, fields = unwrap(obj)
+    if node_type == "String":
+        return (str(fields.get("sval", "")),)
+    if node_type == "TypeName":
+        return tuple(_sval(part) for part in fields.get("names", ()))
+    if node_type == "ObjectWithArgs":
+        return tuple(_sval(part) for part in fields.get("objname", ()))
+    if node_type == "RangeVar":
+        return _range(fields)
+    if node_type == "List":
+        return _object_name(fields.get("items", []))
     return ()
 
 
@@ -468,14 +535,12 @@ def _deparse(node: ast.Node | None) -> str:
     return "" if node is None else str(RawStream()(node))
 
 
-def _subtype(cmd: ast.AlterTableCmd) -> AlterTableType:
-    assert cmd.subtype is not None
-    return AlterTableType(cmd.subtype)
+def _subtype(cmd: Json) -> AlterTableType:
+    return AlterTableType[cmd["subtype"]]
 
 
-def _contype(constraint: ast.Constraint) -> ConstrType:
-    assert constraint.contype is not None
-    return ConstrType(constraint.contype)
+def _contype(constraint: Json) -> ConstrType:
+    return ConstrType[constraint["contype"]]
 
 
 _OBJECT_KINDS: dict[ObjectType, Kind] = {
@@ -504,8 +569,8 @@ _MEMBER_KINDS = frozenset(
 """Objects named `table.member` (the last part is the member)."""
 
 
-def _kind(objtype: Any) -> Kind:
-    return _OBJECT_KINDS.get(ObjectType(objtype), Kind.OTHER) if objtype is not None else Kind.OTHER
+def _kind(objtype: str | None) -> Kind:
+    return _OBJECT_KINDS.get(ObjectType[objtype], Kind.OTHER) if objtype else Kind.OTHER
 
 
 def _object_effect(action: Action, kind: Kind, name: Name, **more: Any) -> Effect:
@@ -514,8 +579,8 @@ def _object_effect(action: Action, kind: Kind, name: Name, **more: Any) -> Effec
     return Effect(action, kind, name, **more)
 
 
-def _cascade(behavior: Any) -> bool:
-    return behavior is not None and DropBehavior(behavior) == DropBehavior.DROP_CASCADE
+def _cascade(behavior: str | None) -> bool:
+    return behavior == DropBehavior.DROP_CASCADE.name
 
 
 # ALTER TABLE subcommands: the effect each has on the column / constraint / table it names.
@@ -543,284 +608,376 @@ _ALTER_ACTIONS: dict[AlterTableType, tuple[Action, Kind]] = {
     AlterTableType.AT_DropIdentity: (Action.ALTER, Kind.COLUMN),
 }
 
+_Deparsed = Callable[[], ast.AlterTableCmd] | None
+"""The subcommand as a pglast node, for the expressions an effect carries as text; None when
+the caller does not want them (building and printing the node is most of the cost)."""
 
-def _alter_cmd_effect(table: Name, cmd: ast.AlterTableCmd, only: bool) -> Effect:
+
+def _alter_cmd_effect(table: Name, cmd: Json, only: bool, node: _Deparsed) -> Effect:
     subtype = _subtype(cmd)
     action, kind = _ALTER_ACTIONS.get(subtype, (Action.ALTER, Kind.TABLE))
     detail = subtype.name.removeprefix("AT_")
     common: dict[str, Any] = {
         "only": only,
-        "if_exists": bool(cmd.missing_ok),
-        "cascade": _cascade(cmd.behavior),
+        "if_exists": bool(cmd.get("missing_ok")),
+        "cascade": _cascade(cmd.get("behavior")),
     }
-    definition = cmd.def_
+    definition = cmd.get("def")
+    name = cmd.get("name")
+    column = fields_of(definition, "ColumnDef")
     if kind is Kind.TABLE:
         return Effect(action, kind, table, detail=detail, **common)
-    if subtype == AlterTableType.AT_AddColumn and isinstance(definition, ast.ColumnDef):
-        new = _deparse(definition.typeName)
-        return Effect(action, kind, table, definition.colname, new=new, **common)
-    if subtype == AlterTableType.AT_ColumnDefault and isinstance(definition, ast.Node):
-        return Effect(action, kind, table, cmd.name, new=_deparse(definition), **common)
-    if subtype == AlterTableType.AT_AlterColumnType and isinstance(definition, ast.ColumnDef):
-        using = definition.raw_default
+    if subtype == AlterTableType.AT_AddColumn and column is not None:
+        new = _deparse(_column_def(node).typeName) if node else None
+        return Effect(action, kind, table, column.get("colname"), new=new, **common)
+    if subtype == AlterTableType.AT_ColumnDefault and definition is not None:
+        new = _deparse(_default_node(node)) if node else None
+        return Effect(action, kind, table, name, new=new, **common)
+    if subtype == AlterTableType.AT_AlterColumnType and column is not None:
+        using = column.get("raw_default")
         return Effect(
             action,
             kind,
             table,
-            cmd.name,
-            new=_deparse(definition.typeName),
-            using=None if using is None else _deparse(using),
+            name,
+            new=_deparse(_column_def(node).typeName) if node else None,
+            using=None if using is None or not node else _deparse(_column_def(node).raw_default),
             **common,
         )
-    if subtype == AlterTableType.AT_ColumnDefault and definition is None:
-        return Effect(Action.DROP_DEFAULT, kind, table, cmd.name, **common)
-    if isinstance(definition, ast.Constraint):
-        contype = _contype(definition).name.removeprefix("CONSTR_").lower()
-        return Effect(action, kind, table, definition.conname, detail=contype, **common)
+    if subtype == AlterTableType.AT_ColumnDefault:
+        return Effect(Action.DROP_DEFAULT, kind, table, name, **common)
+    constraint = fields_of(definition, "Constraint")
+    if constraint is not None:
+        contype = _contype(constraint).name.removeprefix("CONSTR_").lower()
+        return Effect(action, kind, table, constraint.get("conname"), detail=contype, **common)
     return Effect(
-        action, kind, table, cmd.name, detail=None if action != Action.ALTER else detail, **common
+        action, kind, table, name, detail=None if action != Action.ALTER else detail, **common
     )
 
 
-def _alter_table(node: ast.AlterTableStmt) -> list[Effect]:
-    table = _range(node.relation)
-    only = _only(node.relation)
-    kind = _kind(node.objtype)
+def _default_node(node: Callable[[], ast.AlterTableCmd]) -> ast.Node:
+    definition = node().def_
+    assert isinstance(definition, ast.Node)
+    return definition
+
+
+def _column_def(node: Callable[[], ast.AlterTableCmd]) -> ast.ColumnDef:
+    definition = node().def_
+    assert isinstance(definition, ast.ColumnDef)
+    return definition
+
+
+def _alter_table(fields: Json, node: Callable[[], ast.AlterTableStmt] | None) -> list[Effect]:
+    table = _range(fields.get("relation"))
+    only = _only(fields.get("relation"))
+    kind = _kind(fields.get("objtype"))
+    cmds = [unwrap(cmd)[1] for cmd in fields.get("cmds", ())]
     if kind is not Kind.TABLE:
         return [
             Effect(Action.ALTER, kind, table, detail=_subtype(cmd).name.removeprefix("AT_"))
-            for cmd in node.cmds or ()
+            for cmd in cmds
         ]
-    return [_alter_cmd_effect(table, cmd, only) for cmd in node.cmds or ()]
+    return [
+        _alter_cmd_effect(table, cmd, only, _nth_cmd(node, index) if node else None)
+        for index, cmd in enumerate(cmds)
+    ]
 
 
-def _drop(node: ast.DropStmt) -> list[Effect]:
-    kind = _kind(node.removeType)
-    more: dict[str, Any] = {"if_exists": bool(node.missing_ok), "cascade": _cascade(node.behavior)}
-    return [_object_effect(Action.DROP, kind, _object_name(o), **more) for o in node.objects or ()]
+def _nth_cmd(node: Callable[[], ast.AlterTableStmt], index: int) -> Callable[[], ast.AlterTableCmd]:
+    return lambda: (node().cmds or ())[index]
 
 
-def _rename(node: ast.RenameStmt) -> list[Effect]:
-    kind = _kind(node.renameType)
-    more: dict[str, Any] = {"if_exists": bool(node.missing_ok), "new": node.newname}
-    if node.relation is not None:
-        table = _range(node.relation)
+def _drop(node: Json) -> list[Effect]:
+    kind = _kind(node.get("removeType"))
+    more: dict[str, Any] = {
+        "if_exists": bool(node.get("missing_ok")),
+        "cascade": _cascade(node.get("behavior")),
+    }
+    return [
+        _object_effect(Action.DROP, kind, _object_name(o), **more) for o in node.get("objects", ())
+    ]
+
+
+def _rename(node: Json) -> list[Effect]:
+    kind = _kind(node.get("renameType"))
+    more: dict[str, Any] = {"if_exists": bool(node.get("missing_ok")), "new": node.get("newname")}
+    relation = node.get("relation")
+    if relation is not None:
+        table = _range(relation)
         if kind in _MEMBER_KINDS:
             return [
-                Effect(Action.RENAME, kind, table, node.subname, only=_only(node.relation), **more)
+                Effect(
+                    Action.RENAME, kind, table, node.get("subname"), only=_only(relation), **more
+                )
             ]
         return [Effect(Action.RENAME, kind, table, **more)]
     if kind is Kind.SCHEMA:
-        return [Effect(Action.RENAME, kind, (str(node.subname),), **more)]
-    name = _object_name(node.object)
+        return [Effect(Action.RENAME, kind, (str(node.get("subname")),), **more)]
+    name = _object_name(node.get("object"))
     if kind in _MEMBER_KINDS:
-        return [Effect(Action.RENAME, kind, name, node.subname, **more)]
+        return [Effect(Action.RENAME, kind, name, node.get("subname"), **more)]
     return [Effect(Action.RENAME, kind, name, **more)]
 
 
-def _set_schema(node: ast.AlterObjectSchemaStmt) -> list[Effect]:
-    name = _range(node.relation) if node.relation is not None else _object_name(node.object)
+def _set_schema(node: Json) -> list[Effect]:
+    relation = node.get("relation")
+    name = _range(relation) if relation is not None else _object_name(node.get("object"))
     return [
         Effect(
             Action.SET_SCHEMA,
-            _kind(node.objectType),
+            _kind(node.get("objectType")),
             name,
-            new=node.newschema,
-            if_exists=bool(node.missing_ok),
+            new=node.get("newschema"),
+            if_exists=bool(node.get("missing_ok")),
         )
     ]
 
 
-def _alter_enum(node: ast.AlterEnumStmt) -> list[Effect]:
-    name = _object_name(node.typeName)
-    if node.oldVal is not None:
-        return [Effect(Action.RENAME_VALUE, Kind.TYPE, name, node.oldVal, new=node.newVal)]
+def _alter_enum(node: Json) -> list[Effect]:
+    name = _object_name(node.get("typeName"))
+    if node.get("oldVal") is not None:
+        return [
+            Effect(Action.RENAME_VALUE, Kind.TYPE, name, node["oldVal"], new=node.get("newVal"))
+        ]
     return [
         Effect(
             Action.ADD_VALUE,
             Kind.TYPE,
             name,
-            node.newVal,
-            if_exists=bool(node.skipIfNewValExists),
+            node.get("newVal"),
+            if_exists=bool(node.get("skipIfNewValExists")),
         )
     ]
 
 
-def _create_index(node: ast.IndexStmt) -> list[Effect]:
-    table = _range(node.relation)
-    name = (*table[:-1], node.idxname) if node.idxname else ()
+def _create_index(node: Json) -> list[Effect]:
+    table = _range(node.get("relation"))
+    name = (*table[:-1], node["idxname"]) if node.get("idxname") else ()
     return [
         Effect(
             Action.CREATE,
             Kind.INDEX,
             name,
             table=table,
-            if_exists=bool(node.if_not_exists),
-            only=_only(node.relation),
-            detail=("unique " if node.unique else "") + ("concurrently" if node.concurrent else "")
+            if_exists=bool(node.get("if_not_exists")),
+            only=_only(node.get("relation")),
+            detail=("unique " if node.get("unique") else "")
+            + ("concurrently" if node.get("concurrent") else "")
             or None,
         )
     ]
 
 
-def _create_schema(node: ast.CreateSchemaStmt) -> list[Effect]:
+def _create_schema(node: Json) -> list[Effect]:
     own = Effect(
-        Action.CREATE, Kind.SCHEMA, (str(node.schemaname),), if_exists=bool(node.if_not_exists)
+        Action.CREATE,
+        Kind.SCHEMA,
+        (str(node.get("schemaname")),),
+        if_exists=bool(node.get("if_not_exists")),
     )
-    return [own, *(e for element in node.schemaElts or () for e in _node_effects(element))]
+    return [own, *(e for element in node.get("schemaElts", ()) for e in _node_effects(element))]
 
 
-def _create_function(node: ast.CreateFunctionStmt) -> list[Effect]:
-    kind = Kind.PROCEDURE if node.is_procedure else Kind.FUNCTION
-    name = _object_name(node.funcname)
+def _create_function(node: Json) -> list[Effect]:
+    kind = Kind.PROCEDURE if node.get("is_procedure") else Kind.FUNCTION
+    name = _object_name(node.get("funcname"))
+    options = [unwrap(o)[1] for o in node.get("options", ())]
     language = next(
-        (str(o.arg.sval) for o in node.options or () if o.defname == "language" and o.arg),
-        "sql" if node.sql_body else None,
+        (
+            str(o["arg"]["String"].get("sval", ""))
+            for o in options
+            if o.get("defname") == "language" and o.get("arg")
+        ),
+        "sql" if node.get("sql_body") else None,
     )
     return [
-        Effect(Action.CREATE, kind, name, replace=bool(node.replace), detail=language),
+        Effect(Action.CREATE, kind, name, replace=bool(node.get("replace")), detail=language),
         Effect(
             Action.UNKNOWN, kind, name, detail="stores code whose effects the text does not show"
         ),
     ]
 
 
-def _delete(node: ast.DeleteStmt) -> list[Effect]:
-    return [
+def _change_rows(action: Action) -> Callable[[Json], list[Effect]]:
+    """DELETE / UPDATE: the table, and whether a WHERE (or CURRENT OF) limits the rows."""
+    return lambda n: [
         Effect(
-            Action.DELETE,
+            action,
             Kind.TABLE,
-            _range(node.relation),
-            only=_only(node.relation),
-            filtered=node.whereClause is not None,
+            _range(n.get("relation")),
+            only=_only(n.get("relation")),
+            filtered=n.get("whereClause") is not None,
         )
     ]
 
 
-def _update(node: ast.UpdateStmt) -> list[Effect]:
-    return [
-        Effect(
-            Action.UPDATE,
-            Kind.TABLE,
-            _range(node.relation),
-            only=_only(node.relation),
-            filtered=node.whereClause is not None,
-        )
-    ]
-
-
-def _truncate(node: ast.TruncateStmt) -> list[Effect]:
-    cascade = _cascade(node.behavior)
+def _truncate(node: Json) -> list[Effect]:
+    cascade = _cascade(node.get("behavior"))
     return [
         Effect(Action.TRUNCATE, Kind.TABLE, _range(rv), only=_only(rv), cascade=cascade)
-        for rv in node.relations or ()
+        for rv in (unwrap(r)[1] for r in node.get("relations", ()))
     ]
 
 
-def _comment(node: ast.CommentStmt) -> list[Effect]:
-    kind = _kind(node.objtype)
-    return [_object_effect(Action.COMMENT, kind, _object_name(node.object))]
+def _comment(node: Json) -> list[Effect]:
+    kind = _kind(node.get("objtype"))
+    return [_object_effect(Action.COMMENT, kind, _object_name(node.get("object")))]
 
 
-def _create_table_as(node: ast.CreateTableAsStmt) -> list[Effect]:
-    kind = _kind(node.objtype)
-    name = _range(node.into.rel if node.into is not None else None)
-    return [Effect(Action.CREATE, kind, name, if_exists=bool(node.if_not_exists))]
+def _create_table_as(node: Json) -> list[Effect]:
+    kind = _kind(node.get("objtype"))
+    into = node.get("into")
+    name = _range(into.get("rel") if into is not None else None)
+    return [Effect(Action.CREATE, kind, name, if_exists=bool(node.get("if_not_exists")))]
 
 
-def _define(node: ast.DefineStmt) -> list[Effect]:
-    kind = _kind(node.kind)
-    return [Effect(Action.CREATE, kind, _object_name(node.defnames), replace=bool(node.replace))]
+def _define(node: Json) -> list[Effect]:
+    kind = _kind(node.get("kind"))
+    return [
+        Effect(
+            Action.CREATE,
+            kind,
+            _object_name(node.get("defnames")),
+            replace=bool(node.get("replace")),
+        )
+    ]
 
 
-_EFFECTS: dict[type[ast.Node], Callable[[Any], list[Effect]]] = {
-    ast.AlterTableStmt: _alter_table,
-    ast.DropStmt: _drop,
-    ast.RenameStmt: _rename,
-    ast.AlterObjectSchemaStmt: _set_schema,
-    ast.AlterEnumStmt: _alter_enum,
-    ast.IndexStmt: _create_index,
-    ast.CreateSchemaStmt: _create_schema,
-    ast.CreateFunctionStmt: _create_function,
-    ast.DeleteStmt: _delete,
-    ast.UpdateStmt: _update,
-    ast.TruncateStmt: _truncate,
-    ast.CommentStmt: _comment,
-    ast.CreateTableAsStmt: _create_table_as,
-    ast.DefineStmt: _define,
-    ast.CreateStmt: lambda n: [
-        Effect(Action.CREATE, Kind.TABLE, _range(n.relation), if_exists=bool(n.if_not_exists))
+_EFFECTS: dict[str, Callable[[Json], list[Effect]]] = {
+    "DropStmt": _drop,
+    "RenameStmt": _rename,
+    "AlterObjectSchemaStmt": _set_schema,
+    "AlterEnumStmt": _alter_enum,
+    "IndexStmt": _create_index,
+    "CreateSchemaStmt": _create_schema,
+    "CreateFunctionStmt": _create_function,
+    "DeleteStmt": _change_rows(Action.DELETE),
+    "UpdateStmt": _change_rows(Action.UPDATE),
+    "TruncateStmt": _truncate,
+    "CommentStmt": _comment,
+    "CreateTableAsStmt": _create_table_as,
+    "DefineStmt": _define,
+    "CreateStmt": lambda n: [
+        Effect(
+            Action.CREATE,
+            Kind.TABLE,
+            _range(n.get("relation")),
+            if_exists=bool(n.get("if_not_exists")),
+        )
     ],
-    ast.ViewStmt: lambda n: [
-        Effect(Action.CREATE, Kind.VIEW, _range(n.view), replace=bool(n.replace))
+    "ViewStmt": lambda n: [
+        Effect(Action.CREATE, Kind.VIEW, _range(n.get("view")), replace=bool(n.get("replace")))
     ],
-    ast.CreateSeqStmt: lambda n: [
-        Effect(Action.CREATE, Kind.SEQUENCE, _range(n.sequence), if_exists=bool(n.if_not_exists))
+    "CreateSeqStmt": lambda n: [
+        Effect(
+            Action.CREATE,
+            Kind.SEQUENCE,
+            _range(n.get("sequence")),
+            if_exists=bool(n.get("if_not_exists")),
+        )
     ],
-    ast.AlterSeqStmt: lambda n: [
-        Effect(Action.ALTER, Kind.SEQUENCE, _range(n.sequence), if_exists=bool(n.missing_ok))
+    "AlterSeqStmt": lambda n: [
+        Effect(
+            Action.ALTER,
+            Kind.SEQUENCE,
+            _range(n.get("sequence")),
+            if_exists=bool(n.get("missing_ok")),
+        )
     ],
-    ast.CreateEnumStmt: lambda n: [
-        Effect(Action.CREATE, Kind.TYPE, _object_name(n.typeName), detail="enum")
+    "CreateEnumStmt": lambda n: [
+        Effect(Action.CREATE, Kind.TYPE, _object_name(n.get("typeName")), detail="enum")
     ],
-    ast.CompositeTypeStmt: lambda n: [
-        Effect(Action.CREATE, Kind.TYPE, _range(n.typevar), detail="composite")
+    "CompositeTypeStmt": lambda n: [
+        Effect(Action.CREATE, Kind.TYPE, _range(n.get("typevar")), detail="composite")
     ],
-    ast.CreateRangeStmt: lambda n: [
-        Effect(Action.CREATE, Kind.TYPE, _object_name(n.typeName), detail="range")
+    "CreateRangeStmt": lambda n: [
+        Effect(Action.CREATE, Kind.TYPE, _object_name(n.get("typeName")), detail="range")
     ],
-    ast.CreateDomainStmt: lambda n: [
-        Effect(Action.CREATE, Kind.DOMAIN, _object_name(n.domainname))
+    "CreateDomainStmt": lambda n: [
+        Effect(Action.CREATE, Kind.DOMAIN, _object_name(n.get("domainname")))
     ],
-    ast.CreateExtensionStmt: lambda n: [
-        Effect(Action.CREATE, Kind.EXTENSION, (n.extname,), if_exists=bool(n.if_not_exists))
+    "CreateExtensionStmt": lambda n: [
+        Effect(
+            Action.CREATE,
+            Kind.EXTENSION,
+            (str(n.get("extname")),),
+            if_exists=bool(n.get("if_not_exists")),
+        )
     ],
-    ast.CreateTrigStmt: lambda n: [
-        Effect(Action.CREATE, Kind.TRIGGER, _range(n.relation), n.trigname, replace=bool(n.replace))
+    "CreateTrigStmt": lambda n: [
+        Effect(
+            Action.CREATE,
+            Kind.TRIGGER,
+            _range(n.get("relation")),
+            n.get("trigname"),
+            replace=bool(n.get("replace")),
+        )
     ],
-    ast.RuleStmt: lambda n: [
-        Effect(Action.CREATE, Kind.RULE, _range(n.relation), n.rulename, replace=bool(n.replace))
+    "RuleStmt": lambda n: [
+        Effect(
+            Action.CREATE,
+            Kind.RULE,
+            _range(n.get("relation")),
+            n.get("rulename"),
+            replace=bool(n.get("replace")),
+        )
     ],
-    ast.CreatePolicyStmt: lambda n: [
-        Effect(Action.CREATE, Kind.POLICY, _range(n.table), n.policy_name)
+    "CreatePolicyStmt": lambda n: [
+        Effect(Action.CREATE, Kind.POLICY, _range(n.get("table")), n.get("policy_name"))
     ],
-    ast.InsertStmt: lambda n: [Effect(Action.INSERT, Kind.TABLE, _range(n.relation))],
-    ast.MergeStmt: lambda n: [
-        Effect(Action.UPDATE, Kind.TABLE, _range(n.relation), detail="merge")
+    "InsertStmt": lambda n: [Effect(Action.INSERT, Kind.TABLE, _range(n.get("relation")))],
+    "MergeStmt": lambda n: [
+        Effect(Action.UPDATE, Kind.TABLE, _range(n.get("relation")), detail="merge")
     ],
-    ast.DoStmt: lambda n: [
+    "DoStmt": lambda n: [
         Effect(
             Action.UNKNOWN, Kind.CODE, (), detail="runs code whose effects the text does not show"
         )
     ],
-    ast.CallStmt: lambda n: [
+    "CallStmt": lambda n: [
         Effect(
             Action.UNKNOWN,
             Kind.PROCEDURE,
-            _object_name(n.funccall.funcname),
+            _object_name(n.get("funccall", {}).get("funcname")),
             detail="runs code whose effects the text does not show",
         )
     ],
 }
 
 
-def _node_effects(node: ast.Node) -> list[Effect]:
-    reader = _EFFECTS.get(type(node))
-    return reader(node) if reader is not None else []
+def _node_effects(
+    node: Json, alter: Callable[[], ast.AlterTableStmt] | None = None
+) -> list[Effect]:
+    node_type, fields = unwrap(node)
+    if node_type == "AlterTableStmt":
+        return _alter_table(fields, alter)
+    reader = _EFFECTS.get(node_type)
+    return reader(fields) if reader is not None else []
 
 
-def effects(statement: Statement) -> list[Effect]:
+def effects(statement: Statement, *, deparse: bool = True) -> list[Effect]:
     """What `statement` does to schema objects and rows, in the order it is written. Statements
     that change nothing tracked here (SELECT, SET, GRANT …) give []; DO, CALL and CREATE FUNCTION
-    carry an `Action.UNKNOWN` effect, since their code can do anything."""
-    return _node_effects(statement.node)
+    carry an `Action.UNKNOWN` effect, since their code can do anything.
+
+    `deparse=False` leaves out the expressions an effect carries as text (`new` of ADD COLUMN,
+    SET DEFAULT and ALTER TYPE, `using`): printing them needs pglast's tree of the script, which
+    costs many times what the rest does, and the linter does not read them."""
+    alter = (lambda: _alter_node(statement)) if deparse else None
+    return _node_effects(statement.raw, alter)
+
+
+def _alter_node(statement: Statement) -> ast.AlterTableStmt:
+    node = statement.node
+    assert isinstance(node, ast.AlterTableStmt)
+    return node
 
 
 def touched_tables(statement: Statement) -> set[Name]:
     """Tables the statement creates, alters, drops, empties, indexes or comments on (names as
     written; relation-like objects other than tables are left out)."""
     found: set[Name] = set()
-    for effect in effects(statement):
+    for effect in effects(statement, deparse=False):
         if effect.kind in (Kind.TABLE, Kind.COLUMN, Kind.CONSTRAINT, Kind.TRIGGER, Kind.RULE):
             found.add(effect.name)
         elif effect.table is not None:
@@ -978,38 +1135,73 @@ _STABLE_DEFAULTS = frozenset(("now", "statement_timestamp", "transaction_timesta
 """Functions (stable, not volatile) whose use in ADD COLUMN … DEFAULT does not rewrite."""
 
 
-def _default_rewrites(expr: ast.Node | None) -> Chance:
+_CONSTANT_NODES = frozenset(
+    ("A_Const", "TypeCast", "TypeName", "String", "Integer", "Float", "Boolean",
+     "SQLValueFunction", "A_Expr", "A_ArrayExpr")
+)  # fmt: skip
+"""Nodes of a default that are known not to be volatile (with FuncCall of `_STABLE_DEFAULTS`)."""
+
+_TYPED_FIELDS = {
+    "typeName": "TypeName",
+    "sval": "String",
+    "ival": "Integer",
+    "fval": "Float",
+    "boolval": "Boolean",
+    "bsval": "BitString",
+}
+"""Fields of expression nodes whose one possible type the JSON leaves unwritten (the other
+such fields hold nodes that are not constants, so they need no name here)."""
+
+
+def _expression_nodes(expr: Json) -> Iterator[tuple[str | None, Json]]:
+    """Every node of an expression with its type (None: a type not in `_TYPED_FIELDS`);
+    a `List` is only a container."""
+    stack: list[tuple[str | None, Json]] = [unwrap(expr)]
+    while stack:
+        node_type, fields = stack.pop()
+        if node_type != "List":
+            yield node_type, fields
+        for key, value in fields.items():
+            for item in value if isinstance(value, list) else (value,):
+                if not isinstance(item, dict):
+                    continue
+                if len(item) == 1 and next(iter(item))[:1].isupper():
+                    stack.append(unwrap(item))
+                else:
+                    stack.append((_TYPED_FIELDS.get(key), item))
+
+
+def _default_rewrites(expr: Json | None) -> Chance:
     """ADD COLUMN … DEFAULT expr rewrites the table when expr is volatile (PostgreSQL stores a
     non-volatile default once instead). Without the catalog only constants, casts of constants,
     the SQL value functions and now() are known not to be."""
     if expr is None:
         return Chance.NO
-    for node in _walk(expr):
-        if isinstance(node, ast.FuncCall):
-            name = node.funcname[-1].sval if node.funcname else ""
+    for node_type, fields in _expression_nodes(expr):
+        if node_type == "FuncCall":
+            funcname = fields.get("funcname")
+            name = _sval(funcname[-1]) if funcname else ""
             if name not in _STABLE_DEFAULTS:
                 return Chance.MAY
-        elif not isinstance(
-            node,
-            (ast.A_Const, ast.TypeCast, ast.TypeName, ast.String, ast.Integer, ast.Float,
-             ast.Boolean, ast.SQLValueFunction, ast.A_Expr, ast.A_ArrayExpr),
-        ):  # fmt: skip
+        elif node_type not in _CONSTANT_NODES:
             return Chance.MAY
     return Chance.NO
 
 
-def _column_facts(column: ast.ColumnDef) -> tuple[_Facts, list[ast.RangeVar]]:
+def _column_facts(column: Json) -> tuple[_Facts, list[Json | None]]:
     """ADD COLUMN: rewrite and scan from its default and constraints, and the tables its
     REFERENCES name (locked SHARE ROW EXCLUSIVE)."""
     rewrites, scans, referenced = Chance.NO, Chance.NO, []
-    for constraint in column.constraints or ():
+    for constraint in (unwrap(c)[1] for c in column.get("constraints", ())):
         contype = _contype(constraint)
         if contype == ConstrType.CONSTR_DEFAULT:
-            rewrites = max(rewrites, _default_rewrites(constraint.raw_expr), key=_ORDER.index)
+            rewrites = max(
+                rewrites, _default_rewrites(constraint.get("raw_expr")), key=_ORDER.index
+            )
         elif contype in (ConstrType.CONSTR_IDENTITY, ConstrType.CONSTR_GENERATED):
             rewrites = Chance.YES
         elif contype == ConstrType.CONSTR_FOREIGN:
-            referenced.append(constraint.pktable)
+            referenced.append(constraint.get("pktable"))
             scans = Chance.MAY
         elif contype in (
             ConstrType.CONSTR_CHECK,
@@ -1025,34 +1217,40 @@ def _column_facts(column: ast.ColumnDef) -> tuple[_Facts, list[ast.RangeVar]]:
 _ORDER = [Chance.NO, Chance.MAY, Chance.YES]
 
 
-def _constraint_facts(constraint: ast.Constraint) -> tuple[_Facts, list[ast.RangeVar]]:
+def _constraint_facts(constraint: Json) -> tuple[_Facts, list[Json | None]]:
     contype = _contype(constraint)
-    validated = not constraint.skip_validation
+    validated = not constraint.get("skip_validation")
     if contype == ConstrType.CONSTR_FOREIGN:
         facts = _Facts(LockMode.SHARE_ROW_EXCLUSIVE, scans=Chance.YES if validated else Chance.NO)
-        return facts, [constraint.pktable] if constraint.pktable is not None else []
+        pktable = constraint.get("pktable")
+        return facts, [pktable] if pktable is not None else []
     if contype in (
         ConstrType.CONSTR_PRIMARY,
         ConstrType.CONSTR_UNIQUE,
         ConstrType.CONSTR_EXCLUSION,
     ):
-        built = constraint.indexname is None  # USING INDEX attaches a built index
+        built = constraint.get("indexname") is None  # USING INDEX attaches a built index
         return _Facts(LockMode.ACCESS_EXCLUSIVE, scans=Chance.YES if built else Chance.NO), []
     return _Facts(LockMode.ACCESS_EXCLUSIVE, scans=Chance.YES if validated else Chance.NO), []
 
 
-def _cmd_facts(cmd: ast.AlterTableCmd) -> tuple[_Facts, list[ast.RangeVar]]:
+def _cmd_facts(cmd: Json) -> tuple[_Facts, list[Json | None]]:
     subtype = _subtype(cmd)
-    if subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
-        return _column_facts(cmd.def_)
-    if subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
-        return _constraint_facts(cmd.def_)
+    definition = cmd.get("def")
+    if subtype == AlterTableType.AT_AddColumn:
+        column = fields_of(definition, "ColumnDef")
+        if column is not None:
+            return _column_facts(column)
+    if subtype == AlterTableType.AT_AddConstraint:
+        constraint = fields_of(definition, "Constraint")
+        if constraint is not None:
+            return _constraint_facts(constraint)
     if subtype == AlterTableType.AT_DetachPartition:
-        concurrent = bool(getattr(cmd.def_, "concurrent", False))
+        concurrent = bool(definition and unwrap(definition)[1].get("concurrent"))
         return (_SUE if concurrent else _AE), []
     if subtype in (AlterTableType.AT_SetRelOptions, AlterTableType.AT_ResetRelOptions):
-        options = cmd.def_ if isinstance(cmd.def_, (list, tuple)) else ()
-        names = [str(d.defname) for d in options if isinstance(d, ast.DefElem)]
+        options = (fields_of(definition, "List") or {}).get("items", ())
+        names = [str(d["DefElem"].get("defname")) for d in options if "DefElem" in d]
         light = all(
             n in _SUE_STORAGE_PARAMETERS or n.startswith("autovacuum_") or n.startswith("toast")
             for n in names
@@ -1062,7 +1260,7 @@ def _cmd_facts(cmd: ast.AlterTableCmd) -> tuple[_Facts, list[ast.RangeVar]]:
 
 
 def _combine(
-    table: Name, facts: Sequence[_Facts], referenced: Sequence[ast.RangeVar], kind: Kind
+    table: Name, facts: Sequence[_Facts], referenced: Sequence[Json | None], kind: Kind
 ) -> Lock:
     mode = max(f.mode for f in facts)
     locks = [RelationLock(table, mode, kind)]
@@ -1077,13 +1275,13 @@ def _combine(
     )
 
 
-def _alter_table_lock(node: ast.AlterTableStmt) -> Lock | None:
-    if not node.cmds:
+def _alter_table_lock(node: Json) -> Lock | None:
+    if not node.get("cmds"):
         return None
-    pairs = [_cmd_facts(cmd) for cmd in node.cmds]
-    kind = _kind(node.objtype)
+    pairs = [_cmd_facts(unwrap(cmd)[1]) for cmd in node["cmds"]]
+    kind = _kind(node.get("objtype"))
     return _combine(
-        _range(node.relation),
+        _range(node.get("relation")),
         [f for f, _ in pairs],
         [rv for _, refs in pairs for rv in refs],
         kind if kind is not Kind.OTHER else Kind.TABLE,
@@ -1095,44 +1293,47 @@ _DROP_LOCKED = frozenset(
 )
 
 
-def _drop_lock(node: ast.DropStmt) -> Lock | None:
-    kind = _kind(node.removeType)
-    names = [_object_name(o) for o in node.objects or ()]
+def _drop_lock(node: Json) -> Lock | None:
+    kind = _kind(node.get("removeType"))
+    names = [_object_name(o) for o in node.get("objects", ())]
     if kind in (Kind.TRIGGER, Kind.RULE, Kind.POLICY):
         return Lock(tuple(RelationLock(n[:-1], LockMode.ACCESS_EXCLUSIVE) for n in names))
     if kind not in _DROP_LOCKED:
         return None
-    mode = LockMode.SHARE_UPDATE_EXCLUSIVE if node.concurrent else LockMode.ACCESS_EXCLUSIVE
+    concurrent = node.get("concurrent")
+    mode = LockMode.SHARE_UPDATE_EXCLUSIVE if concurrent else LockMode.ACCESS_EXCLUSIVE
     return Lock(tuple(RelationLock(n, mode, kind) for n in names))
 
 
-def _rename_lock(node: ast.RenameStmt) -> Lock | None:
-    if node.relation is None:
+def _rename_lock(node: Json) -> Lock | None:
+    relation = node.get("relation")
+    if relation is None:
         return None
-    kind = _kind(node.renameType)
+    kind = _kind(node.get("renameType"))
     if kind is Kind.INDEX:  # ALTER INDEX … RENAME: SHARE UPDATE EXCLUSIVE since PostgreSQL 12
-        return Lock((RelationLock(_range(node.relation), LockMode.SHARE_UPDATE_EXCLUSIVE, kind),))
-    relation_kind = _kind(node.relationType) if kind in _MEMBER_KINDS else kind
+        return Lock((RelationLock(_range(relation), LockMode.SHARE_UPDATE_EXCLUSIVE, kind),))
+    relation_kind = _kind(node.get("relationType")) if kind in _MEMBER_KINDS else kind
     if relation_kind is Kind.OTHER:
         relation_kind = Kind.TABLE
-    return Lock((RelationLock(_range(node.relation), LockMode.ACCESS_EXCLUSIVE, relation_kind),))
+    return Lock((RelationLock(_range(relation), LockMode.ACCESS_EXCLUSIVE, relation_kind),))
 
 
-def _create_table_lock(node: ast.CreateStmt) -> Lock | None:
+def _create_table_lock(node: Json) -> Lock | None:
     """A new table is invisible to others; the tables its foreign keys reference are locked."""
     referenced: list[Name] = []
+    elements = node.get("tableElts", ())
     constraints = [
-        *(node.tableElts or ()),
+        *(fields_of(e, "Constraint") for e in elements),
         *(
-            c
-            for e in node.tableElts or ()
-            if isinstance(e, ast.ColumnDef)
-            for c in e.constraints or ()
+            unwrap(c)[1]
+            for e in elements
+            if "ColumnDef" in e
+            for c in e["ColumnDef"].get("constraints", ())
         ),
     ]
-    for element in constraints:
-        if isinstance(element, ast.Constraint) and element.contype == ConstrType.CONSTR_FOREIGN:
-            name = _range(element.pktable)
+    for constraint in constraints:
+        if constraint is not None and constraint["contype"] == ConstrType.CONSTR_FOREIGN.name:
+            name = _range(constraint.get("pktable"))
             if name not in referenced:
                 referenced.append(name)
     if not referenced:
@@ -1140,7 +1341,7 @@ def _create_table_lock(node: ast.CreateStmt) -> Lock | None:
     return Lock(tuple(RelationLock(n, LockMode.SHARE_ROW_EXCLUSIVE) for n in referenced))
 
 
-def _comment_lock(node: ast.CommentStmt) -> Lock | None:
+def _comment_lock(node: Json) -> Lock | None:
     """COMMENT ON takes SHARE UPDATE EXCLUSIVE on the object (its table, for a column)."""
     effect = _comment(node)[0]
     if effect.kind in (Kind.COLUMN, Kind.CONSTRAINT, Kind.TRIGGER, Kind.RULE, Kind.POLICY):
@@ -1150,51 +1351,62 @@ def _comment_lock(node: ast.CommentStmt) -> Lock | None:
     return None
 
 
-def _one(mode: LockMode, **more: Any) -> Callable[[Any], Lock]:
+def _one(mode: LockMode, **more: Any) -> Callable[[Json], Lock]:
     """A reader for statements that lock their `relation` in one mode."""
-    return lambda n: Lock((RelationLock(_range(n.relation), mode),), **more)
+    return lambda n: Lock((RelationLock(_range(n.get("relation")), mode),), **more)
 
 
-_LOCKS: dict[type[ast.Node], Callable[[Any], Lock | None]] = {
-    ast.AlterTableStmt: _alter_table_lock,
-    ast.DropStmt: _drop_lock,
-    ast.RenameStmt: _rename_lock,
-    ast.CreateStmt: _create_table_lock,
-    ast.AlterObjectSchemaStmt: lambda n: (
-        Lock((RelationLock(_range(n.relation), LockMode.ACCESS_EXCLUSIVE, _kind(n.objectType)),))
-        if n.relation is not None
+def _ranges(node: Json) -> list[Json]:
+    """The tables of TRUNCATE and LOCK."""
+    return [unwrap(rv)[1] for rv in node.get("relations", ())]
+
+
+_LOCKS: dict[str, Callable[[Json], Lock | None]] = {
+    "AlterTableStmt": _alter_table_lock,
+    "DropStmt": _drop_lock,
+    "RenameStmt": _rename_lock,
+    "CreateStmt": _create_table_lock,
+    "AlterObjectSchemaStmt": lambda n: (
+        Lock(
+            (
+                RelationLock(
+                    _range(n["relation"]), LockMode.ACCESS_EXCLUSIVE, _kind(n.get("objectType"))
+                ),
+            )
+        )
+        if n.get("relation") is not None
         else None
     ),
-    ast.IndexStmt: lambda n: Lock(
+    "IndexStmt": lambda n: Lock(
         (
             RelationLock(
-                _range(n.relation),
-                LockMode.SHARE_UPDATE_EXCLUSIVE if n.concurrent else LockMode.SHARE,
+                _range(n.get("relation")),
+                LockMode.SHARE_UPDATE_EXCLUSIVE if n.get("concurrent") else LockMode.SHARE,
             ),
         ),
         scans=Chance.YES,
     ),
-    ast.TruncateStmt: lambda n: Lock(
-        tuple(RelationLock(_range(rv), LockMode.ACCESS_EXCLUSIVE) for rv in n.relations)
+    "TruncateStmt": lambda n: Lock(
+        tuple(RelationLock(_range(rv), LockMode.ACCESS_EXCLUSIVE) for rv in _ranges(n))
     ),
-    ast.CreateTrigStmt: _one(LockMode.SHARE_ROW_EXCLUSIVE),
-    ast.RuleStmt: _one(LockMode.ACCESS_EXCLUSIVE),
-    ast.CreatePolicyStmt: lambda n: Lock(
-        (RelationLock(_range(n.table), LockMode.ACCESS_EXCLUSIVE),)
+    "CreateTrigStmt": _one(LockMode.SHARE_ROW_EXCLUSIVE),
+    "RuleStmt": _one(LockMode.ACCESS_EXCLUSIVE),
+    "CreatePolicyStmt": lambda n: Lock(
+        (RelationLock(_range(n.get("table")), LockMode.ACCESS_EXCLUSIVE),)
     ),
-    ast.CommentStmt: _comment_lock,
-    ast.InsertStmt: _one(LockMode.ROW_EXCLUSIVE),
-    ast.UpdateStmt: _one(LockMode.ROW_EXCLUSIVE),
-    ast.DeleteStmt: _one(LockMode.ROW_EXCLUSIVE),
-    ast.MergeStmt: _one(LockMode.ROW_EXCLUSIVE),
-    ast.LockStmt: lambda n: Lock(
-        tuple(RelationLock(_range(rv), LockMode(n.mode)) for rv in n.relations)
+    "CommentStmt": _comment_lock,
+    "InsertStmt": _one(LockMode.ROW_EXCLUSIVE),
+    "UpdateStmt": _one(LockMode.ROW_EXCLUSIVE),
+    "DeleteStmt": _one(LockMode.ROW_EXCLUSIVE),
+    "MergeStmt": _one(LockMode.ROW_EXCLUSIVE),
+    "LockStmt": lambda n: Lock(
+        tuple(RelationLock(_range(rv), LockMode(n["mode"])) for rv in _ranges(n))
     ),
-    ast.RefreshMatViewStmt: lambda n: Lock(
+    "RefreshMatViewStmt": lambda n: Lock(
         (
             RelationLock(
-                _range(n.relation),
-                LockMode.EXCLUSIVE if n.concurrent else LockMode.ACCESS_EXCLUSIVE,
+                _range(n.get("relation")),
+                LockMode.EXCLUSIVE if n.get("concurrent") else LockMode.ACCESS_EXCLUSIVE,
                 Kind.MATERIALIZED_VIEW,
             ),
         ),
@@ -1210,5 +1422,6 @@ def lock_of(statement: Statement) -> Lock | None:
     key references), with whether it may rewrite or scan the table. None when the statement
     locks no table this module knows of (SELECT's ACCESS SHARE is not reported; neither are the
     locks of DROP TYPE/SCHEMA … CASCADE, DO or functions, which the text does not show)."""
-    reader = _LOCKS.get(type(statement.node))
-    return reader(statement.node) if reader is not None else None
+    node_type, fields = unwrap(statement.raw)
+    reader = _LOCKS.get(node_type)
+    return reader(fields) if reader is not None else None
