@@ -1,6 +1,6 @@
-"""The production gate of `db update` and `db migrate:up/down/goto`, through the real CLI on a
-real PostgreSQL: exit codes, refusal text, where the plan is printed, and a backup taken (its
-path printed) before anything is applied."""
+"""The one production gate (commands/gate.py) of `db update` and `db migrate:up/down/goto`,
+through the real CLI on a real PostgreSQL: the same exit codes, refusal text and printed plan
+from both, and a backup taken (its path printed) before anything is applied."""
 
 from __future__ import annotations
 
@@ -51,7 +51,10 @@ def test_refused_without_confirm_changes_nothing(command, conn, tmp_path):
         "this is a production database: pass --confirm to apply 1 pending migration(s) "
         "(nothing was changed)" in refused.stderr
     )
-    assert "1700000000001" in refused.stdout + refused.stderr
+    assert refused.stdout.splitlines()[:2] == [
+        "production database default: to apply 1 pending migration(s):",
+        "  1700000000001_m1 (1 statement)",
+    ]
     assert state(conn, tmp_path) == {} and backups(tmp_path) == []
     assert conn.execute("SELECT to_regclass('a')").fetchone() == (None,)
 
@@ -66,8 +69,9 @@ def test_confirmed_backs_up_before_applying_and_prints_the_path(command, conn, t
     lines = done.stdout.splitlines()
     (folder,) = backups(tmp_path)
     backed_up = lines.index(f"backed up the database to {folder}")
+    plan = lines.index("  1700000000002_m2 (1 statement)")
     applied = next(i for i, line in enumerate(lines) if line.startswith("applied 1 migration"))
-    assert backed_up < applied
+    assert plan < backed_up < applied
     assert json.loads((folder / "manifest.json").read_text())["applied_versions"] == [first]
     assert state(conn, tmp_path) == {first: False, second: False}
 
@@ -81,11 +85,8 @@ def test_nothing_pending_needs_no_confirm_and_takes_no_backup(command, conn, tmp
     assert "nothing to apply" in done.stdout and backups(tmp_path) == []
 
 
-@pytest.mark.parametrize(
-    ("command", "warned"),
-    [(UPDATE, "applying with data loss (--allow-data-loss)"), (UP, "destroying data")],
-)
-def test_data_loss_is_refused_before_production_is_asked(command, warned, conn, tmp_path):
+@pytest.mark.parametrize("command", [UPDATE, UP])
+def test_data_loss_is_refused_before_production_is_asked(command, conn, tmp_path):
     add(tmp_path, 1, "CREATE TABLE a (id int);", "DROP TABLE a;")
     cli(*UP, "--project-dir", str(tmp_path), "--database-url", conn.info.dsn)
     conn.execute("INSERT INTO a VALUES (1)")
@@ -97,21 +98,19 @@ def test_data_loss_is_refused_before_production_is_asked(command, warned, conn, 
     done = prod(tmp_path, conn.info.dsn, *command, "--confirm", "--allow-data-loss")
     lines = done.stdout.splitlines() + done.stderr.splitlines()
     assert any(line.startswith("backed up the database to") for line in lines)
-    assert any(f"warning: {warned}" in line for line in lines)
+    assert any("warning: destroying data (--allow-data-loss)" in line for line in lines)
     assert conn.execute("SELECT to_regclass('a')").fetchone() == (None,)
 
 
-@pytest.mark.parametrize(
-    ("command", "verb"), [("migrate:down", "roll back"), ("migrate:goto", "run")]
-)
-def test_rollback_on_production_needs_confirm_then_backs_up(command, verb, conn, tmp_path):
+@pytest.mark.parametrize("command", ["migrate:down", "migrate:goto"])
+def test_rollback_on_production_needs_confirm_then_backs_up(command, conn, tmp_path):
     first = add(tmp_path, 1, "CREATE TABLE a (id int);", "DROP TABLE a;")
     add(tmp_path, 2, "CREATE TABLE b (id int);", "DROP TABLE b;")
     cli(*UP, "--project-dir", str(tmp_path), "--database-url", conn.info.dsn)
     args = ("db", command, *([str(first)] if command == "migrate:goto" else []))
     refused = prod(tmp_path, conn.info.dsn, *args, code=1)
     assert (
-        f"this is a production database: pass --confirm to {verb} 1 migration(s) "
+        "this is a production database: pass --confirm to roll back 1 migration(s) "
         "(nothing was changed)" in refused.stderr
     )
     assert "1700000000002" in refused.stdout and backups(tmp_path) == []
@@ -121,26 +120,32 @@ def test_rollback_on_production_needs_confirm_then_backs_up(command, verb, conn,
     assert state(conn, tmp_path) == {first: False}
 
 
-def test_recording_a_rollback_on_production_is_not_gated(conn, tmp_path):
-    version = add(tmp_path, 1, "CREATE TABLE a (id int);", "DROP TABLE a;")
+def test_goto_names_both_directions(conn, tmp_path):
+    first = add(tmp_path, 1, "CREATE TABLE a (id int);", "DROP TABLE a;")
     cli(*UP, "--project-dir", str(tmp_path), "--database-url", conn.info.dsn)
-    mark = ("db", "migrate:down", "--version", str(version), "--skip-execution", "--force")
-    prod(tmp_path, conn.info.dsn, *mark)
-    assert state(conn, tmp_path) == {}
+    add(tmp_path, 0, "CREATE TABLE z (id int);", "DROP TABLE z;")
+    refused = prod(tmp_path, conn.info.dsn, "db", "migrate:goto", str(BASE), code=1)
+    assert "pass --confirm to roll back 1 and apply 1 migration(s)" in refused.stderr
+    assert refused.stdout.splitlines()[1:3] == [
+        f"  down {first}_m1 (1 statement)",
+        f"  up {BASE}_m0 (1 statement)",
+    ]
 
 
-def test_update_prints_the_plan_in_the_refusal_and_after_the_backup(conn, tmp_path):
-    add(tmp_path, 1, "CREATE TABLE a (id int);", "DROP TABLE a;")
-    dbml(tmp_path, "a")
-    refused = prod(tmp_path, conn.info.dsn, *UPDATE, code=1)
-    assert "  1700000000001_m1 (1 statement)" in refused.stderr
-    lines = prod(tmp_path, conn.info.dsn, *UPDATE, "--confirm").stdout.splitlines()
-    backed_up = next(i for i, line in enumerate(lines) if line.startswith("backed up"))
-    assert lines[backed_up + 1 : backed_up + 3] == ["applying:", "  1700000000001_m1 (1 statement)"]
-
-
-def test_migrate_prints_the_plan_as_a_table_before_refusing(conn, tmp_path):
-    add(tmp_path, 1, "CREATE TABLE a (id int);", "DROP TABLE a;")
-    refused = prod(tmp_path, conn.info.dsn, *UP, code=1)
-    assert refused.stdout.splitlines()[0] == "production database default: to apply"
-    assert refused.stdout.split()[-3:] == ["1700000000001", "m1", "1"]
+@pytest.mark.parametrize(
+    ("command", "said"), [("migrate:up", "applied"), ("migrate:down", "not applied")]
+)
+def test_recording_a_version_on_production_needs_confirm(command, said, conn, tmp_path):
+    version = add(tmp_path, 1, "SELECT 1;", "SELECT 1;")
+    if command == "migrate:down":
+        cli(*UP, "--project-dir", str(tmp_path), "--database-url", conn.info.dsn)
+    before = state(conn, tmp_path)
+    mark = ("db", command, "--version", str(version), "--skip-execution")
+    refused = prod(tmp_path, conn.info.dsn, *mark, code=1)
+    assert (
+        f"this is a production database: pass --confirm to record {version} as {said} "
+        "(nothing was changed)" in refused.stderr
+    )
+    assert state(conn, tmp_path) == before
+    prod(tmp_path, conn.info.dsn, *mark, "--confirm")
+    assert state(conn, tmp_path) != before

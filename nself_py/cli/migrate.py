@@ -18,6 +18,7 @@ from nself_py.cli import (
     Project,
     ProjectDirOption,
     YesOption,
+    backup_keep,
     confirm,
     console,
     db_app,
@@ -30,9 +31,9 @@ from nself_py.cli import (
     working,
 )
 from nself_py.cli.seed import print_seed_status
-from nself_py.cli.team import drift_of, print_drift
-from nself_py.commands.safety import Guard, Planner, down_planner, goto_planner, guarded_migrate
-from nself_py.commands.update import ConfirmationRequired, is_production
+from nself_py.cli.team import drift_of, print_drift, print_plain
+from nself_py.commands.gate import Guard, is_production, require_confirmation
+from nself_py.commands.safety import Planner, down_planner, goto_planner, guarded_migrate
 from nself_py.database.apply import (
     APPLIED,
     DIRTY,
@@ -255,9 +256,12 @@ def _mark(
     force: bool,
     dry_run: bool,
     lock_timeout: float,
+    guard: Guard,
 ) -> None:
     if version is None:  # _check_skip refused this already; kept for the type
         raise ConfigError("--skip-execution needs --version V")
+    said = "applied" if applied else "not applied"
+    require_confirmation(guard, f"record {version} as {said}")
     with connect(target.url, autocommit=True) as conn:
         marked = mark_version(
             conn,
@@ -279,7 +283,6 @@ def _mark(
             style="yellow",
             markup=False,
         )
-    said = "applied" if applied else "not applied"
     verb = "would record" if dry_run else "recorded"
     console.print(f"{verb} {version} as {said} without running it (state: {marked.store})")
 
@@ -315,15 +318,10 @@ def migrate_up_command(
             "--strict-order and --per-migration-transaction do not apply with --skip-execution "
             "(nothing runs)"
         )
-    production = is_production(env) and not dry_run
+    guard = Guard(allow_data_loss, is_production(env) and not dry_run, confirmed)
     targets = _targets(project_dir, database_url, database_name, all_databases)
     if skip_execution:
-        if production and not confirmed:
-            raise ConfirmationRequired(
-                f"this is a production database: pass --confirm to record {version} as "
-                "applied (nothing was changed)"
-            )
-        _mark(targets[0], version, True, force, dry_run, lock_timeout)
+        _mark(targets[0], version, True, force, dry_run, lock_timeout, guard)
         return
 
     def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
@@ -333,7 +331,7 @@ def migrate_up_command(
         targets,
         dry_run,
         lambda _target: planner,
-        Guard(allow_data_loss, production, confirmed),
+        guard,
         per_migration_transaction,
         lock_timeout,
     )
@@ -350,12 +348,6 @@ def _migrate_each(
     """Run one guarded migrate call per database, each on its own connection, and print its
     outcome. The planner may depend on the database (goto --all-databases)."""
 
-    def show(target: Target) -> Callable[[Plan], None]:
-        verb = {"up": "apply", "down": "roll back"}
-        return lambda plan: _print_plan(
-            plan, f"production database {target.name}: to {verb.get(plan.direction, 'run')}"
-        )
-
     def run(target: Target) -> str:
         with connect(target.url, autocommit=True) as conn, _spinner(dry_run):
             outcome, _ = guarded_migrate(
@@ -369,8 +361,9 @@ def _migrate_each(
                 dry_run=dry_run,
                 per_migration_transaction=per_migration_transaction,
                 lock_timeout=lock_timeout,
+                keep=backup_keep(target.project.dir, None),
                 report=_report,
-                show_plan=show(target),
+                show_plan=print_plain,
             )
         return _print_outcome(outcome, dry_run)
 
@@ -413,9 +406,10 @@ def migrate_down_command(
         raise ConfigError(
             "--per-migration-transaction does not apply with --skip-execution (nothing runs)"
         )
+    guard = Guard(allow_data_loss, is_production(env) and not dry_run, confirmed)
     targets = _targets(project_dir, database_url, database_name, all_databases)
     if skip_execution:
-        _mark(targets[0], version, False, force, dry_run, lock_timeout)
+        _mark(targets[0], version, False, force, dry_run, lock_timeout, guard)
         return
 
     if all_databases and to_version is not None:
@@ -427,7 +421,7 @@ def migrate_down_command(
         targets,
         dry_run,
         lambda _target: planner,
-        Guard(allow_data_loss, is_production(env) and not dry_run, confirmed),
+        guard,
         per_migration_transaction,
         lock_timeout,
     )

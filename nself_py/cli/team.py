@@ -29,8 +29,9 @@ from nself_py.cli import (
     working,
 )
 from nself_py.commands.drift import Drift, check_drift
+from nself_py.commands.gate import is_production
 from nself_py.commands.revert import what_revert_discards
-from nself_py.commands.update import is_production, update
+from nself_py.commands.update import update
 from nself_py.database import backup
 from nself_py.database.connection import connect
 from nself_py.database.sources import DEFAULT_DATABASE
@@ -44,6 +45,11 @@ def _say(line: str) -> None:
         err_console.print(line, style="yellow", markup=False)
     else:
         console.print(line, markup=False)
+
+
+def print_plain(text: str) -> None:
+    """Text from the engine, printed as it is (a plan the production gate shows)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def drift_of(project_dir: Path, url: str, database_name: str, migrations_dir: Path) -> Drift:
@@ -90,7 +96,6 @@ def update_command(
 ) -> None:
     """Back up, apply every pending migration in one transaction, verify against schema.dbml."""
     proj = project(project_dir, database_url, database_name, yes)
-    production = is_production(env)
     written = read_dbml(proj.schema_file) if proj.schema_file.is_file() else None
     result = update(
         proj.url(),
@@ -99,12 +104,12 @@ def update_command(
         find_migrations_dir(proj.dir, database_name),
         written,
         allow_data_loss=allow_data_loss,
-        production=production,
+        production=is_production(env),
         confirmed=confirmed,
         keep=backup_keep(proj.dir, keep),
         lock_timeout=lock_timeout,
-        ask=(lambda _q: proj.yes) if production else (lambda q: confirm(q, proj)),
         report=_say,
+        show_plan=print_plain,
     )
     count = len(result.plan.steps)
     emit(

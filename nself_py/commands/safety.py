@@ -1,6 +1,5 @@
-"""Refusals shared by `migrate:up`, `migrate:down` and `migrate:goto`: a target must exist, a
-statement that would destroy live data runs only with --allow-data-loss (after a backup), and a
-production database only with --confirm.
+"""Refusals shared by `migrate:up`, `migrate:down` and `migrate:goto`: a target must exist, and
+then the gate `db update` passes too (commands/gate.py: data loss, production, backup).
 
 Every path that changes the schema goes through `guarded_migrate`, so rollbacks (down.sql) are
 measured exactly like applies."""
@@ -8,14 +7,12 @@ measured exactly like applies."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-from nself_py.commands.update import ConfirmationRequired, DataLossRefused
+from nself_py.commands.gate import Guard, Report, pass_gate
 from nself_py.database.apply import (
-    DOWN,
     Outcome,
     Plan,
     migrate,
@@ -23,14 +20,11 @@ from nself_py.database.apply import (
     plan_down,
     plan_goto,
 )
-from nself_py.database.backup import backup_database
 from nself_py.database.dataloss import DataLoss, data_loss
 from nself_py.errors import ConfigError
 from nself_py.migrations.folders import Migration
-from nself_py.plan.operations import NOT_RESTORED
 
 Planner = Callable[[list[Migration], dict[int, bool]], Plan]
-Report = Callable[[str], None]
 
 
 def down_planner(count: int | None, to_version: int | None, version: int | None) -> Planner:
@@ -62,15 +56,6 @@ def goto_planner(version: int) -> Planner:
     return lambda local, state: plan_goto(local, state, version)
 
 
-@dataclass(frozen=True)
-class Guard:
-    """What a migrate command is allowed to do beyond the harmless."""
-
-    allow_data_loss: bool = False
-    production: bool = False
-    confirmed: bool = False
-
-
 def guarded_migrate(
     conn: psycopg.Connection,
     url: str,
@@ -83,13 +68,14 @@ def guarded_migrate(
     dry_run: bool = False,
     per_migration_transaction: bool = False,
     lock_timeout: float = 60.0,
+    keep: int | None = None,
     report: Report = lambda _line: None,
-    show_plan: Callable[[Plan], None] = lambda _plan: None,
+    show_plan: Report = lambda _text: None,
 ) -> tuple[Outcome, list[DataLoss]]:
     """Under the migration lock: plan, measure every statement (up or down) on the live data,
-    refuse losses without --allow-data-loss and production without --confirm, back up before
-    anything destructive, then run (the run plans again under the same re-entrant lock and so
-    finds the same steps). A dry run reports the losses it would refuse."""
+    pass the production gate (commands/gate.py), then run (the run plans again under the same
+    re-entrant lock and so finds the same steps). A dry run reports the losses it would
+    refuse."""
     args = (conn, project_dir, database_name, migrations_dir, planner)
     if dry_run:  # takes no lock, as before
         outcome = migrate(*args, dry_run=True)
@@ -100,24 +86,19 @@ def guarded_migrate(
     with migration_lock(conn, lock_timeout, report):
         plan = migrate(*args, dry_run=True).plan
         losses = data_loss(conn, plan.steps) if plan.steps else []
-        if losses and not guard.allow_data_loss:
-            raise DataLossRefused(losses)
-        if guard.production and plan.steps:
-            show_plan(plan)
-            if not guard.confirmed:
-                what = {"up": "apply", "down": "roll back"}.get(plan.direction, "run")
-                pending = " pending" if plan.direction == "up" else ""
-                raise ConfirmationRequired(
-                    f"this is a production database: pass --confirm to {what} "
-                    f"{len(plan.steps)}{pending} migration(s) (nothing was changed)"
-                )
-        if plan.steps and (losses or guard.production):
-            folder = backup_database(url, conn, project_dir, database_name)
-            report(f"backed up the database to {folder}")
-        for loss in losses:
-            report(f"warning: destroying data (--allow-data-loss): {loss}")
-        for note in _not_restored(plan):
-            report("warning: " + note)
+        pass_gate(
+            conn,
+            url,
+            project_dir,
+            database_name,
+            plan,
+            losses,
+            guard,
+            always_backup=False,
+            keep=keep,
+            report=report,
+            show_plan=show_plan,
+        )
         outcome = migrate(
             *args,
             per_migration_transaction=per_migration_transaction,
@@ -125,17 +106,3 @@ def guarded_migrate(
             report=report,
         )
     return outcome, losses
-
-
-def _not_restored(plan: Plan) -> list[str]:
-    """The NOT_RESTORED hazards `db run` wrote into the down.sql files about to run: what a
-    rollback re-creates empty."""
-    marker = f"-- HAZARD: {NOT_RESTORED}: "
-    return [
-        f"{step.migration.label}: {line.removeprefix(marker)}"
-        for step in plan.steps
-        if step.direction == DOWN
-        for script in step.scripts
-        for line in script.file.read_text(encoding="utf-8").splitlines()
-        if line.startswith(marker)
-    ]
