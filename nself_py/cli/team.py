@@ -28,7 +28,7 @@ from nself_py.cli import (
     prune,
     working,
 )
-from nself_py.commands.drift import Drift, check_drift
+from nself_py.commands.drift import Drift
 from nself_py.commands.gate import is_production
 from nself_py.commands.revert import what_revert_discards
 from nself_py.commands.update import update
@@ -50,14 +50,6 @@ def _say(line: str) -> None:
 def print_plain(text: str) -> None:
     """Text from the engine, printed as it is (a plan the production gate shows)."""
     console.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def drift_of(project_dir: Path, url: str, database_name: str, migrations_dir: Path) -> Drift:
-    """`db status --check-drift`: the live database against schema.dbml and the migrations."""
-    schema_file = project_dir / "schema.dbml"
-    written = read_dbml(schema_file) if schema_file.is_file() else None
-    with connect(url) as conn:
-        return check_drift(url, conn, written, project_dir, database_name, migrations_dir)
 
 
 def print_drift(found: Drift) -> None:

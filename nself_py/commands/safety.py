@@ -1,59 +1,24 @@
-"""Refusals shared by `migrate:up`, `migrate:down` and `migrate:goto`: a target must exist, and
-then the gate `db update` passes too (commands/gate.py: data loss, production, backup).
+"""The one way `migrate:up`, `migrate:down` and `migrate:goto` change a database: plan
+(commands/planners.py), then the gate `db update` passes too (commands/gate.py: data loss,
+production, backup), then run.
 
 Every path that changes the schema goes through `guarded_migrate`, so rollbacks (down.sql) are
 measured exactly like applies."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
 from nself_py.commands.gate import Guard, Report, pass_gate
+from nself_py.commands.planners import Planner
 from nself_py.database.apply import (
     Outcome,
-    Plan,
     migrate,
     migration_lock,
-    plan_down,
-    plan_goto,
 )
 from nself_py.database.dataloss import DataLoss, data_loss
-from nself_py.errors import ConfigError
-from nself_py.migrations.folders import Migration
-
-Planner = Callable[[list[Migration], dict[int, bool]], Plan]
-
-
-def down_planner(count: int | None, to_version: int | None, version: int | None) -> Planner:
-    """`plan_down` that refuses a target that does not exist instead of rolling back
-    everything: an unknown --to-version, or a count larger than what is applied."""
-
-    def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
-        applied = len(state)
-        if count is not None and count > applied:
-            raise ConfigError(
-                f"cannot roll back {count} migration(s): only {applied} applied "
-                "(nothing was run); give N at most "
-                f"{applied} or --to-version V"
-            )
-        if to_version is not None and to_version not in state:
-            known = {m.version for m in local}
-            where = "not applied" if to_version in known else "no such migration"
-            raise ConfigError(
-                f"--to-version {to_version}: {where}; it must name an applied version, which "
-                "stays applied (nothing was run)"
-            )
-        return plan_down(local, state, count=count, to_version=to_version, version=version)
-
-    return planner
-
-
-def goto_planner(version: int) -> Planner:
-    """`plan_goto`, which already refuses a version that is neither local nor applied."""
-    return lambda local, state: plan_goto(local, state, version)
 
 
 def guarded_migrate(
