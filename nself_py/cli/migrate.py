@@ -29,9 +29,16 @@ from nself_py.cli import (
     working,
 )
 from nself_py.cli.seed import print_seed_status
-from nself_py.cli.team import print_drift, print_plain
+from nself_py.cli.team import (
+    AllowDataLossOption,
+    ConfirmOption,
+    EnvOption,
+    LockTimeoutOption,
+    print_drift,
+    print_plain,
+)
 from nself_py.commands.forget import forget, plan_forgetting
-from nself_py.commands.gate import Guard, is_production, require_confirmation
+from nself_py.commands.gate import Guard, is_production
 from nself_py.commands.planners import (
     Planner,
     down_planner,
@@ -42,7 +49,7 @@ from nself_py.commands.planners import (
     squash_range,
     up_planner,
 )
-from nself_py.commands.safety import guarded_migrate
+from nself_py.commands.safety import migrate_target, record_version
 from nself_py.commands.status import StatusReport, drift_of, read_status, status_report
 from nself_py.commands.targets import Target, database_targets
 from nself_py.database.apply import (
@@ -58,8 +65,7 @@ from nself_py.database.apply import (
     Status,
     hasura_status_text,
 )
-from nself_py.database.connection import connect, describe_target
-from nself_py.database.housekeeping import mark_version
+from nself_py.database.connection import describe_target
 from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.database.squash import DEFAULT_NAME, squash
 from nself_py.errors import EXIT_OK, EXIT_PROBLEM, ConfigError, NselfError
@@ -73,10 +79,6 @@ from nself_py.migrations.folders import (
 
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Print what would run; change nothing.")
-]
-LockTimeoutOption = Annotated[
-    float,
-    typer.Option("--lock-timeout", help="Seconds to wait for another run on this database."),
 ]
 AllDatabasesOption = Annotated[
     bool,
@@ -96,26 +98,6 @@ SkipExecutionOption = Annotated[
 ForceOption = Annotated[
     bool,
     typer.Option("--force", help="With --skip-execution: record even if the schema disagrees."),
-]
-EnvOption = Annotated[
-    str | None,
-    typer.Option(
-        "--env",
-        help="Environment name (else NSELF_ENV, else ENV); prod/production needs --confirm.",
-    ),
-]
-ConfirmOption = Annotated[
-    bool,
-    typer.Option(
-        "--confirm", help="Apply to a production database (the plan and a backup come first)."
-    ),
-]
-AllowDataLossOption = Annotated[
-    bool,
-    typer.Option(
-        "--allow-data-loss",
-        help="Run statements that would destroy data now in the database (a backup comes first).",
-    ),
 ]
 PerMigrationOption = Annotated[
     bool,
@@ -241,21 +223,16 @@ def _mark(
 ) -> None:
     if version is None:  # _check_skip refused this already; kept for the type
         raise ConfigError("--skip-execution needs --version V")
-    said = "applied" if applied else "not applied"
-    require_confirmation(guard, f"record {version} as {said}")
-    with connect(target.url, autocommit=True) as conn:
-        marked = mark_version(
-            conn,
-            target.project.dir,
-            target.name,
-            target.migrations_dir,
-            version,
-            applied=applied,
-            force=force,
-            dry_run=dry_run,
-            lock_timeout=lock_timeout,
-            report=_report,
-        )
+    marked = record_version(
+        target,
+        version,
+        applied,
+        guard,
+        force=force,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        report=_report,
+    )
     for problem in marked.disagreements:
         err_console.print(f"warning: {problem} (--force)", style="yellow", markup=False)
     if not marked.checked:
@@ -264,6 +241,7 @@ def _mark(
             style="yellow",
             markup=False,
         )
+    said = "applied" if applied else "not applied"
     verb = "would record" if dry_run else "recorded"
     console.print(f"{verb} {version} as {said} without running it (state: {marked.store})")
 
@@ -326,13 +304,9 @@ def _migrate_each(
     outcome."""
 
     def run(target: Target) -> str:
-        with connect(target.url, autocommit=True) as conn, _spinner(dry_run):
-            outcome, _ = guarded_migrate(
-                conn,
-                target.url,
-                target.project.dir,
-                target.name,
-                target.migrations_dir,
+        with _spinner(dry_run):
+            outcome = migrate_target(
+                target,
                 planner,
                 guard,
                 dry_run=dry_run,

@@ -25,14 +25,11 @@ from nself_py.cli import (
 )
 from nself_py.commands import metadata as hasura_metadata
 from nself_py.commands import run as engine
-from nself_py.database.connection import connect
+from nself_py.commands.pull import pull
 from nself_py.database.sources import DEFAULT_DATABASE
-from nself_py.errors import ConfigError
 from nself_py.model import Schema
 from nself_py.plan.renames import RenameCandidate
 from nself_py.read.dbml import read_dbml
-from nself_py.read.introspect import introspect
-from nself_py.read.pull import to_dbml
 
 
 def _read_schema_file(path: Path) -> Schema:
@@ -242,13 +239,7 @@ def db_pull(
     ] = False,
 ) -> None:
     """Write schema.dbml from the live database (to adopt an existing database)."""
-    proj = project(project_dir, database_url, database_name)
-    target = output or proj.schema_file
-    if target.exists() and not overwrite:
-        raise ConfigError(f"{target} exists; pass --overwrite to replace it")
-    with connect(proj.url()) as conn:
-        schema = introspect(conn)
-    target.write_text(to_dbml(schema), encoding="utf-8")
+    target, schema = pull(project(project_dir, database_url, database_name), output, overwrite)
     console.print(f"✓ Wrote {target}: {engine.describe(schema)}")
 
 

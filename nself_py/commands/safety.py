@@ -11,14 +11,17 @@ from pathlib import Path
 
 import psycopg
 
-from nself_py.commands.gate import Guard, Report, pass_gate
+from nself_py.commands.gate import Guard, Report, pass_gate, require_confirmation
 from nself_py.commands.planners import Planner
+from nself_py.commands.targets import Target
 from nself_py.database.apply import (
     Outcome,
     migrate,
     migration_lock,
 )
+from nself_py.database.connection import connect
 from nself_py.database.dataloss import DataLoss, data_loss
+from nself_py.database.housekeeping import Marked, mark_version
 
 
 def guarded_migrate(
@@ -71,3 +74,64 @@ def guarded_migrate(
             report=report,
         )
     return outcome, losses
+
+
+def migrate_target(
+    target: Target,
+    planner: Planner,
+    guard: Guard,
+    *,
+    dry_run: bool,
+    per_migration_transaction: bool,
+    lock_timeout: float,
+    keep: int | None,
+    report: Report,
+    show_plan: Report,
+) -> Outcome:
+    """`guarded_migrate` on one database, on its own connection."""
+    with connect(target.url, autocommit=True) as conn:
+        outcome, _ = guarded_migrate(
+            conn,
+            target.url,
+            target.project.dir,
+            target.name,
+            target.migrations_dir,
+            planner,
+            guard,
+            dry_run=dry_run,
+            per_migration_transaction=per_migration_transaction,
+            lock_timeout=lock_timeout,
+            keep=keep,
+            report=report,
+            show_plan=show_plan,
+        )
+    return outcome
+
+
+def record_version(
+    target: Target,
+    version: int,
+    applied: bool,
+    guard: Guard,
+    *,
+    force: bool,
+    dry_run: bool,
+    lock_timeout: float,
+    report: Report,
+) -> Marked:
+    """`--skip-execution`: record `version` as applied or not without running it; it changes
+    the state, so production needs --confirm as for running it."""
+    require_confirmation(guard, f"record {version} as {'applied' if applied else 'not applied'}")
+    with connect(target.url, autocommit=True) as conn:
+        return mark_version(
+            conn,
+            target.project.dir,
+            target.name,
+            target.migrations_dir,
+            version,
+            applied=applied,
+            force=force,
+            dry_run=dry_run,
+            lock_timeout=lock_timeout,
+            report=report,
+        )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nself_py.commands.drift import Drift, check_drift
 from nself_py.commands.targets import Target
+from nself_py.commands.update import written_schema
 from nself_py.database.apply import (
     APPLIED,
     DIRTY,
@@ -21,7 +22,6 @@ from nself_py.database.apply import (
 from nself_py.database.connection import connect
 from nself_py.migrations.conflicts import Conflict, local_conflicts
 from nself_py.migrations.folders import local_migrations
-from nself_py.read.dbml import read_dbml
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,7 @@ def status_report(target: Target) -> StatusReport:
 
 def drift_of(target: Target) -> Drift:
     """`db status --check-drift`: the live database against schema.dbml and the migrations."""
-    schema_file = target.project.dir / "schema.dbml"
-    written = read_dbml(schema_file) if schema_file.is_file() else None
+    written = written_schema(target.project.schema_file)
     with connect(target.url) as conn:
         return check_drift(
             target.url, conn, written, target.project.dir, target.name, target.migrations_dir

@@ -37,6 +37,7 @@ from nself_py.errors import MigrationError, NselfError
 from nself_py.migrations.conflicts import Conflict, local_conflicts
 from nself_py.migrations.folders import local_migrations
 from nself_py.model import Schema
+from nself_py.read.dbml import read_dbml
 
 Report = Callable[[str], None]
 
@@ -56,6 +57,11 @@ class MergeConflictRefused(NselfError):
             "`nself-py db update` (applies the other), then `nself-py db run` writes the "
             "change again on top of it."
         )
+
+
+def written_schema(schema_file: Path) -> Schema | None:
+    """schema.dbml read, or None when the project has none (verification then says so)."""
+    return read_dbml(schema_file) if schema_file.is_file() else None
 
 
 @dataclass(frozen=True)
