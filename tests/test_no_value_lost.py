@@ -16,8 +16,10 @@ import pytest
 from helpers import make_project, mdir
 
 from nself_py.commands import run as engine
+from nself_py.commands.gate import Guard
+from nself_py.commands.planners import down_planner, goto_planner
 from nself_py.commands.project import Project
-from nself_py.commands.safety import Guard, down_planner, goto_planner, guarded_migrate
+from nself_py.commands.safety import guarded_migrate
 from nself_py.commands.update import update
 from nself_py.database.apply import plan_up
 from nself_py.errors import NselfError

@@ -231,3 +231,20 @@ def test_corpus_schemas_round_trip(db_url: str) -> None:
                 failures.append(f"{case['source']}: round trip differs\n{text}")
     assert failures == []
     assert exact >= 100, exact
+
+
+def test_db_pull_writes_schema_dbml_once_then_needs_overwrite(conn, db_url: str, tmp_path: Path):
+    from helpers import cli
+
+    conn.execute("CREATE TABLE users (id int PRIMARY KEY, name text)")
+    where = ("--project-dir", str(tmp_path), "--database-url", db_url)
+    written = cli("db", "pull", *where)
+    schema_file = tmp_path / "schema.dbml"
+    assert f"Wrote {schema_file}" in written.stdout
+    assert parse_dbml(schema_file.read_text()).tables[0].name.name == "users"
+    schema_file.write_text("// mine\n")
+    refused = cli("db", "pull", *where, code=2)
+    assert "exists; pass --overwrite to replace it" in refused.stderr
+    assert schema_file.read_text() == "// mine\n"
+    cli("db", "pull", "--overwrite", *where)
+    assert "Table" in schema_file.read_text()

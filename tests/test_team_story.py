@@ -108,11 +108,11 @@ def test_production_update_needs_confirm_then_prints_plan_and_backup(tmp_path, d
     cli(tmp_path, db_url, "db", "run", "--no-backup")
     refused = cli(tmp_path, db_url, "db", "update", "--env", "production", code=1)
     assert "production database: pass --confirm" in refused.stderr
-    assert "_add_users (1 statement)" in refused.stderr
+    assert "_add_users (1 statement)" in refused.stdout
     assert rows(db_url, "SELECT to_regclass('users')") == [(None,)]
     out = cli(tmp_path, db_url, "db", "update", "--env", "prod", "--confirm").stdout
     lines = out.splitlines()
+    plan = lines.index("production database default: to apply 1 pending migration(s):")
     backed_up = next(i for i, line in enumerate(lines) if line.startswith("backed up"))
-    applying = lines.index("applying:")
-    assert backed_up < applying < next(i for i, line in enumerate(lines) if line.startswith("up "))
+    assert plan < backed_up < next(i for i, line in enumerate(lines) if line.startswith("up "))
     assert "applied 1 migration" in out

@@ -12,8 +12,9 @@ import pytest
 from helpers import mdir
 
 from nself_py.commands import run as engine
+from nself_py.commands.gate import ConfirmationRequired, DataLossRefused, is_production
 from nself_py.commands.project import Project
-from nself_py.commands.update import ConfirmationRequired, DataLossRefused, is_production, update
+from nself_py.commands.update import update
 from nself_py.database import backup
 from nself_py.database.apply import migration_status
 from nself_py.errors import MigrationError, NselfError
@@ -196,12 +197,7 @@ def test_a_failed_update_restores_nothing_and_keeps_other_sessions_writes(projec
     )
     write_migration(mdir(project_dir), "index", NO_TX, "", version=9000000000002)
     write_migration(mdir(project_dir), "bad", "SELECT 1/0;", "", version=9000000000003)
-    questions: list[str] = []
     lines: list[str] = []
-
-    def ask(question: str) -> bool:
-        questions.append(question)
-        return True
 
     def report(line: str) -> None:
         lines.append(line)
@@ -211,8 +207,7 @@ def test_a_failed_update_restores_nothing_and_keeps_other_sessions_writes(projec
                 other.execute("INSERT INTO theirs SELECT generate_series(1, 50)")
 
     with pytest.raises(MigrationError, match="division by zero"):
-        run_update(project_dir, url, ask=ask, report=report, allow_data_loss=True)
-    assert questions == []
+        run_update(project_dir, url, report=report, allow_data_loss=True)
     assert not any("restored" in line for line in lines)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM theirs").fetchone()[0] == 50
@@ -271,14 +266,17 @@ def test_production_needs_confirm(project, monkeypatch):
     project_dir, url = project
     write_migration(mdir(project_dir), "t", "CREATE TABLE t (id int);", "", version=9000000000001)
     before = snapshot(url)
-    with pytest.raises(ConfirmationRequired, match="pass --confirm") as refused:
-        run_update(project_dir, url, production=True)
-    assert "9000000000001_t" in str(refused.value)
+    shown: list[str] = []
+    with pytest.raises(ConfirmationRequired, match="pass --confirm to apply 1 pending"):
+        run_update(project_dir, url, production=True, show_plan=shown.append)
+    assert shown == [
+        "production database default: to apply 1 pending migration(s):\n"
+        "  9000000000001_t (1 statement)"
+    ]
     assert snapshot(url) == before
     lines: list[str] = []
     run_update(project_dir, url, production=True, confirmed=True, report=lines.append)
     assert lines[0].startswith("backed up the database to")
-    assert lines[1] == "applying:\n  9000000000001_t (1 statement)"
     for variable in ("NSELF_ENV", "ENV"):
         monkeypatch.delenv(variable, raising=False)
     assert not is_production(None)

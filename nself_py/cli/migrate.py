@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +16,7 @@ from nself_py.cli import (
     DatabaseUrlOption,
     ProjectDirOption,
     YesOption,
+    backup_keep,
     confirm,
     console,
     db_app,
@@ -28,10 +28,30 @@ from nself_py.cli import (
     working,
 )
 from nself_py.cli.seed import print_seed_status
-from nself_py.cli.target import Project, project
-from nself_py.cli.team import drift_of, print_drift
-from nself_py.commands.safety import Guard, Planner, down_planner, goto_planner, guarded_migrate
-from nself_py.commands.update import ConfirmationRequired, is_production
+from nself_py.cli.target import project
+from nself_py.cli.team import (
+    AllowDataLossOption,
+    ConfirmOption,
+    EnvOption,
+    LockTimeoutOption,
+    print_drift,
+    print_plain,
+)
+from nself_py.commands.forget import forget, plan_forgetting
+from nself_py.commands.gate import Guard, is_production
+from nself_py.commands.planners import (
+    Planner,
+    down_planner,
+    down_point_planner,
+    goto_planner,
+    goto_point_planner,
+    require_known,
+    squash_range,
+    up_planner,
+)
+from nself_py.commands.safety import migrate_target, record_version
+from nself_py.commands.status import StatusReport, drift_of, read_status, status_report
+from nself_py.commands.targets import Target, database_targets
 from nself_py.database.apply import (
     APPLIED,
     DIRTY,
@@ -44,33 +64,21 @@ from nself_py.database.apply import (
     Plan,
     Status,
     hasura_status_text,
-    migration_status,
-    plan_down,
-    plan_goto,
-    plan_up,
 )
-from nself_py.database.connection import connect, describe_target
-from nself_py.database.housekeeping import delete, mark_version, plan_deletion
-from nself_py.database.sources import DEFAULT_DATABASE, all_sources, source_url
-from nself_py.database.squash import DEFAULT_NAME, snap_range, squash
+from nself_py.database.connection import describe_target
+from nself_py.database.sources import DEFAULT_DATABASE
+from nself_py.database.squash import DEFAULT_NAME, squash
 from nself_py.errors import EXIT_OK, EXIT_PROBLEM, ConfigError, NselfError
-from nself_py.migrations.conflicts import Conflict, local_conflicts
 from nself_py.migrations.folders import (
     V1_BACKUP_DIR,
-    Migration,
     config_version,
     convert_v1,
     find_migrations_dir,
-    local_migrations,
     write_migration,
 )
 
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Print what would run; change nothing.")
-]
-LockTimeoutOption = Annotated[
-    float,
-    typer.Option("--lock-timeout", help="Seconds to wait for another run on this database."),
 ]
 AllDatabasesOption = Annotated[
     bool,
@@ -90,26 +98,6 @@ SkipExecutionOption = Annotated[
 ForceOption = Annotated[
     bool,
     typer.Option("--force", help="With --skip-execution: record even if the schema disagrees."),
-]
-EnvOption = Annotated[
-    str | None,
-    typer.Option(
-        "--env",
-        help="Environment name (else NSELF_ENV, else ENV); prod/production needs --confirm.",
-    ),
-]
-ConfirmOption = Annotated[
-    bool,
-    typer.Option(
-        "--confirm", help="Apply to a production database (the plan and a backup come first)."
-    ),
-]
-AllowDataLossOption = Annotated[
-    bool,
-    typer.Option(
-        "--allow-data-loss",
-        help="Run statements that would destroy data now in the database (a backup comes first).",
-    ),
 ]
 PerMigrationOption = Annotated[
     bool,
@@ -190,36 +178,13 @@ def _one_of(*choices: tuple[str, int | None]) -> None:
         raise ConfigError(f"give either {' or '.join(given)}, not both")
 
 
-@dataclass(frozen=True)
-class Target:
-    """One database a command runs on."""
-
-    project: Project
-    name: str
-    migrations_dir: Path
-    url: str
-
-
 def _targets(
     project_dir: Path,
     database_url: str | None,
     database_name: str,
     all_databases: bool = False,
-    yes: bool = False,
 ) -> list[Target]:
-    proj = project(project_dir, database_url, database_name, yes)
-    if not all_databases:
-        url = proj.url()
-        return [Target(proj, database_name, find_migrations_dir(proj.dir, database_name), url)]
-    if database_url:
-        raise ConfigError(
-            "--database-url names one database; with --all-databases each database's URL "
-            "comes from <NAME>_DATABASE_URL or its from_env variable"
-        )
-    return [
-        Target(proj, s.name, find_migrations_dir(proj.dir, s.name), source_url(proj.dir, s))
-        for s in all_sources(proj.dir)
-    ]
+    return database_targets(project(project_dir, database_url, database_name), all_databases)
 
 
 def _on_each(targets: list[Target], run: Callable[[Target], str]) -> None:
@@ -254,22 +219,20 @@ def _mark(
     force: bool,
     dry_run: bool,
     lock_timeout: float,
+    guard: Guard,
 ) -> None:
     if version is None:  # _check_skip refused this already; kept for the type
         raise ConfigError("--skip-execution needs --version V")
-    with connect(target.url, autocommit=True) as conn:
-        marked = mark_version(
-            conn,
-            target.project.dir,
-            target.name,
-            target.migrations_dir,
-            version,
-            applied=applied,
-            force=force,
-            dry_run=dry_run,
-            lock_timeout=lock_timeout,
-            report=_report,
-        )
+    marked = record_version(
+        target,
+        version,
+        applied,
+        guard,
+        force=force,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        report=_report,
+    )
     for problem in marked.disagreements:
         err_console.print(f"warning: {problem} (--force)", style="yellow", markup=False)
     if not marked.checked:
@@ -314,25 +277,16 @@ def migrate_up_command(
             "--strict-order and --per-migration-transaction do not apply with --skip-execution "
             "(nothing runs)"
         )
-    production = is_production(env) and not dry_run
+    guard = Guard(allow_data_loss, is_production(env) and not dry_run, confirmed)
     targets = _targets(project_dir, database_url, database_name, all_databases)
     if skip_execution:
-        if production and not confirmed:
-            raise ConfirmationRequired(
-                f"this is a production database: pass --confirm to record {version} as "
-                "applied (nothing was changed)"
-            )
-        _mark(targets[0], version, True, force, dry_run, lock_timeout)
+        _mark(targets[0], version, True, force, dry_run, lock_timeout, guard)
         return
-
-    def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
-        return plan_up(local, state, count=count, version=version, strict_order=strict_order)
-
     _migrate_each(
         targets,
         dry_run,
-        lambda _target: planner,
-        Guard(allow_data_loss, production, confirmed),
+        up_planner(count, version, strict_order),
+        guard,
         per_migration_transaction,
         lock_timeout,
     )
@@ -341,35 +295,26 @@ def migrate_up_command(
 def _migrate_each(
     targets: list[Target],
     dry_run: bool,
-    planner_of: Callable[[Target], Planner],
+    planner: Planner,
     guard: Guard,
     per_migration_transaction: bool,
     lock_timeout: float,
 ) -> None:
     """Run one guarded migrate call per database, each on its own connection, and print its
-    outcome. The planner may depend on the database (goto --all-databases)."""
-
-    def show(target: Target) -> Callable[[Plan], None]:
-        verb = {"up": "apply", "down": "roll back"}
-        return lambda plan: _print_plan(
-            plan, f"production database {target.name}: to {verb.get(plan.direction, 'run')}"
-        )
+    outcome."""
 
     def run(target: Target) -> str:
-        with connect(target.url, autocommit=True) as conn, _spinner(dry_run):
-            outcome, _ = guarded_migrate(
-                conn,
-                target.url,
-                target.project.dir,
-                target.name,
-                target.migrations_dir,
-                planner_of(target),
+        with _spinner(dry_run):
+            outcome = migrate_target(
+                target,
+                planner,
                 guard,
                 dry_run=dry_run,
                 per_migration_transaction=per_migration_transaction,
                 lock_timeout=lock_timeout,
+                keep=backup_keep(target.project.dir, None),
                 report=_report,
-                show_plan=show(target),
+                show_plan=print_plain,
             )
         return _print_outcome(outcome, dry_run)
 
@@ -412,21 +357,22 @@ def migrate_down_command(
         raise ConfigError(
             "--per-migration-transaction does not apply with --skip-execution (nothing runs)"
         )
+    guard = Guard(allow_data_loss, is_production(env) and not dry_run, confirmed)
     targets = _targets(project_dir, database_url, database_name, all_databases)
     if skip_execution:
-        _mark(targets[0], version, False, force, dry_run, lock_timeout)
+        _mark(targets[0], version, False, force, dry_run, lock_timeout, guard)
         return
 
     if all_databases and to_version is not None:
-        _known_somewhere(targets, to_version, "--to-version")
-        planner: Planner = lambda local, state: plan_down(local, state, to_version=to_version)  # noqa: E731
+        require_known([t.local() for t in targets], to_version, "--to-version")
+        planner = down_point_planner(to_version)
     else:
         planner = down_planner(count, to_version, version)
     _migrate_each(
         targets,
         dry_run,
-        lambda _target: planner,
-        Guard(allow_data_loss, is_production(env) and not dry_run, confirmed),
+        planner,
+        guard,
         per_migration_transaction,
         lock_timeout,
     )
@@ -452,35 +398,15 @@ def migrate_goto_command(
     before V (everything rolled back when it has none); V must be a version of one of them."""
     targets = _targets(project_dir, database_url, database_name, all_databases)
     if all_databases:
-        _known_somewhere(targets, version, "migrate:goto")
+        require_known([t.local() for t in targets], version, "migrate:goto")
     _migrate_each(
         targets,
         dry_run,
-        lambda _target: _goto_at_or_before(version) if all_databases else goto_planner(version),
+        goto_point_planner(version) if all_databases else goto_planner(version),
         Guard(allow_data_loss, is_production(env) and not dry_run, confirmed),
         per_migration_transaction,
         lock_timeout,
     )
-
-
-def _goto_at_or_before(version: int) -> Planner:
-    """Nothing lies between V and a database's newest version at or before it, so going
-    there is going to V; without one, every version after V is rolled back."""
-
-    def planner(local: list[Migration], state: dict[int, bool]) -> Plan:
-        before = [v for v in {m.version for m in local} | set(state) if v <= version]
-        if before:
-            return plan_goto(local, state, max(before))
-        return Plan(GOTO, plan_down(local, state, to_version=version).steps)
-
-    return planner
-
-
-def _known_somewhere(targets: list[Target], version: int, option: str) -> None:
-    """A version given to several databases must be one of theirs: a typo is refused, not
-    taken as a point in time."""
-    if not any(m.version == version for t in targets for m in local_migrations(t.migrations_dir)):
-        raise ConfigError(f"{option}: {version} is not a migration of any database")
 
 
 @db_app.command(
@@ -503,13 +429,8 @@ def migrate_delete_command(
     The schema is not touched; use migrate:down to undo a migration's work."""
     if (version is None) == (not all_versions):
         raise ConfigError("give exactly one of --version V or --all")
-    targets = _targets(project_dir, database_url, database_name, all_databases, yes)
-    planned = []
-    for target in targets:
-        with connect(target.url, autocommit=True) as conn:
-            args = (conn, target.project.dir, target.name, target.migrations_dir)
-            planned.append((target, plan_deletion(*args, version, server_only=server)))
-    planned = [(t, d) for t, d in planned if d.state_versions or d.paths]
+    proj = project(project_dir, database_url, database_name, yes)
+    planned = plan_forgetting(database_targets(proj, all_databases), version, server)
     if not planned:
         console.print("nothing to delete")
         return
@@ -520,13 +441,9 @@ def migrate_delete_command(
             console.print(f"state rows to remove{heading}: {listed}", markup=False)
         for path in deletion.paths:
             console.print(f"to delete: {path.relative_to(target.project.dir)}", markup=False)
-    if not confirm("Delete these migrations?", targets[0].project):
+    if not confirm("Delete these migrations?", proj):
         raise NselfError("nothing deleted: confirm on a terminal or pass --yes")
-    for target, deletion in planned:
-        with connect(target.url, autocommit=True) as conn:
-            delete(conn, target.project.dir, target.name, deletion, report=_report)
-    rows = sum(len(d.state_versions) for _, d in planned)
-    paths = sum(len(d.paths) for _, d in planned)
+    rows, paths = forget(planned, _report)
     console.print(
         f"deleted {rows} state row(s) and {paths} local folder(s)/file(s); "
         "the schema was not changed"
@@ -558,18 +475,16 @@ def migrate_squash_command(
     (points in time); a database with fewer than two there is left alone."""
     targets = _targets(project_dir, database_url, database_name, all_databases)
     if all_databases:
-        _known_somewhere(targets, from_version, "--from")
+        require_known([t.local() for t in targets], from_version, "--from")
         if to_version is not None:
-            _known_somewhere(targets, to_version, "--to")
+            require_known([t.local() for t in targets], to_version, "--to")
 
     def run(target: Target) -> str:
-        first, last = from_version, to_version
-        if all_databases:
-            snapped = snap_range(local_migrations(target.migrations_dir), first, last)
-            if snapped is None:
-                console.print("nothing to squash: fewer than two migrations in the range")
-                return "nothing to squash"
-            first, last = snapped
+        chosen = squash_range(target.local(), from_version, to_version, all_databases)
+        if chosen is None:
+            console.print("nothing to squash: fewer than two migrations in the range")
+            return "nothing to squash"
+        first, last = chosen
         with _spinner(False):
             result = squash(
                 target.url,
@@ -680,40 +595,28 @@ def status_command(
 ) -> None:
     """Show each migration as Applied, Pending, Missing locally, Modified or Out of order."""
     targets = _targets(project_dir, database_url, database_name, all_databases)
-
-    def read(target: Target) -> Status:
-        with connect(target.url, autocommit=True) as conn:
-            return migration_status(conn, target.project.dir, target.name, target.migrations_dir)
-
-    def conflicts(target: Target, status: Status) -> list[Conflict]:
-        applied = {r.version for r in status.rows if r.status in (APPLIED, MODIFIED)}
-        return local_conflicts(target.migrations_dir, applied)
-
     problems: list[int] = []
 
     def show(target: Target) -> str:
-        status = read(target)
-        blocked = blocked_by(status, target.migrations_dir)
-        if any(r.status in (MODIFIED, DIRTY) for r in status.rows):
+        report = status_report(target)
+        if report.needs_attention:
             problems.append(EXIT_PROBLEM)
-        line = _print_status(status, conflicts(target, status), blocked)
+        line = _print_status(report)
         print_seed_status(target.project.dir, target.name, target.url)
         return line
 
     if hasura:
         headings = config_version(targets[0].project.dir) >= 3
-        typer.echo(hasura_status_text([read(t) for t in targets], headings), nl=False)
+        typer.echo(hasura_status_text([read_status(t) for t in targets], headings), nl=False)
         return
-    drifts = [
-        drift_of(t.project.dir, t.url, t.name, t.migrations_dir) for t in targets if check_drift
-    ]
+    drifts = [drift_of(t) for t in targets if check_drift]
     if as_json:
         documents = []
         for target in targets:
-            status = read(target)
-            if any(r.status in (MODIFIED, DIRTY) for r in status.rows):
+            report = status_report(target)
+            if report.needs_attention:
                 problems.append(EXIT_PROBLEM)
-            documents.append(_status_document(status, blocked_by(status, target.migrations_dir)))
+            documents.append(_status_document(report.status, report.blocked))
         for document, found in zip(documents, drifts, strict=False):
             document["drift"] = found.as_json()
         print_json(documents if all_databases else documents[0])
@@ -724,20 +627,6 @@ def status_command(
     code = max([*problems, *(found.exit_code for found in drifts)], default=EXIT_OK)
     if code:
         raise typer.Exit(code)
-
-
-def blocked_by(status: Status, migrations_dir: Path) -> dict[int, list[int]]:
-    """Pending versions whose `-- depends_on:` names a version that is neither a local folder
-    nor applied: migrate:up refuses them, so status shows them as blocked."""
-    known = {r.version for r in status.rows}
-    pending = {r.version for r in status.rows if r.status in (PENDING, OUT_OF_ORDER)}
-    blocked: dict[int, list[int]] = {}
-    for migration in local_migrations(migrations_dir):
-        if migration.version in pending:
-            needs = [v for v, _ in migration.depends_on() if v not in known]
-            if needs:
-                blocked[migration.version] = needs
-    return blocked
 
 
 def _status_document(status: Status, blocked: dict[int, list[int]]) -> dict:
@@ -762,8 +651,9 @@ _STATUS_STYLES = {
 }
 
 
-def _print_status(status: Status, conflicts: list[Conflict], blocked: dict[int, list[int]]) -> str:
+def _print_status(report: StatusReport) -> str:
     """The table, the counts, and a hint for each kind of row that needs something done."""
+    status, blocked = report.status, report.blocked
     table = Table("VERSION", "NAME", "STATUS", box=None)
     for row in status.rows:
         label = _STATUS_LABELS[row.status]
@@ -777,7 +667,7 @@ def _print_status(status: Status, conflicts: list[Conflict], blocked: dict[int, 
     console.print(f"{plural(len(status.rows), 'migration')}: {summary or 'none'}")
     for hint in status_hints(status, blocked):
         console.print(f"hint: {hint}", style="yellow", markup=False)
-    for conflict in conflicts:
+    for conflict in report.conflicts:
         console.print(f"! {conflict}", style="yellow", markup=False)
     return f"{plural(len(status.rows), 'migration')}: {summary or 'none'}"
 

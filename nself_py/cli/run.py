@@ -24,7 +24,6 @@ from nself_py.cli import (
 )
 from nself_py.cli.target import project
 from nself_py.database.sources import DEFAULT_DATABASE
-from nself_py.errors import ConfigError
 
 # The engine, the DBML reader and the catalog reader are imported by the commands that use them,
 # so `db run --help` and `db pull --help` load neither the planner nor psycopg nor pglast.
@@ -252,18 +251,10 @@ def db_pull(
     ] = False,
 ) -> None:
     """Write schema.dbml from the live database (to adopt an existing database)."""
+    from nself_py.commands.pull import pull
     from nself_py.commands.run import describe
-    from nself_py.database.connection import connect
-    from nself_py.read.introspect import introspect
-    from nself_py.read.pull import to_dbml
 
-    proj = project(project_dir, database_url, database_name)
-    target = output or proj.schema_file
-    if target.exists() and not overwrite:
-        raise ConfigError(f"{target} exists; pass --overwrite to replace it")
-    with connect(proj.url()) as conn:
-        schema = introspect(conn)
-    target.write_text(to_dbml(schema), encoding="utf-8")
+    target, schema = pull(project(project_dir, database_url, database_name), output, overwrite)
     console.print(f"✓ Wrote {target}: {describe(schema)}")
 
 

@@ -28,15 +28,45 @@ from nself_py.cli import (
     working,
 )
 from nself_py.cli.target import project
-from nself_py.commands.drift import Drift, check_drift
+from nself_py.commands.drift import Drift
+from nself_py.commands.gate import is_production
 from nself_py.commands.revert import what_revert_discards
-from nself_py.commands.update import is_production, update
+from nself_py.commands.update import update, written_schema
 from nself_py.database import backup
 from nself_py.database.connection import connect
 from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.errors import NselfError
 from nself_py.migrations.folders import find_migrations_dir
-from nself_py.read.dbml import read_dbml
+
+# The options of the production gate (commands/gate.py), the same for `db update` and
+# `migrate:up/down/goto`.
+EnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        help="Environment name (else NSELF_ENV, else ENV); prod/production needs --confirm.",
+    ),
+]
+
+ConfirmOption = Annotated[
+    bool,
+    typer.Option(
+        "--confirm", help="Apply to a production database (the plan and a backup come first)."
+    ),
+]
+
+AllowDataLossOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-data-loss",
+        help="Run statements that would destroy data now in the database (a backup comes first).",
+    ),
+]
+
+LockTimeoutOption = Annotated[
+    float,
+    typer.Option("--lock-timeout", help="Seconds to wait for another run on this database."),
+]
 
 
 def _say(line: str) -> None:
@@ -46,12 +76,9 @@ def _say(line: str) -> None:
         console.print(line, markup=False)
 
 
-def drift_of(project_dir: Path, url: str, database_name: str, migrations_dir: Path) -> Drift:
-    """`db status --check-drift`: the live database against schema.dbml and the migrations."""
-    schema_file = project_dir / "schema.dbml"
-    written = read_dbml(schema_file) if schema_file.is_file() else None
-    with connect(url) as conn:
-        return check_drift(url, conn, written, project_dir, database_name, migrations_dir)
+def print_plain(text: str) -> None:
+    """Text from the engine, printed as it is (a plan the production gate shows)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def print_drift(found: Drift) -> None:
@@ -68,21 +95,11 @@ def print_drift(found: Drift) -> None:
 
 @db_app.command("update", example="nself-py db update --yes")
 def update_command(
-    allow_data_loss: Annotated[
-        bool,
-        typer.Option("--allow-data-loss", help="Apply migrations that would destroy data."),
-    ] = False,
-    env: Annotated[
-        str | None,
-        typer.Option("--env", help="Environment name; prod/production needs --confirm."),
-    ] = None,
-    confirmed: Annotated[
-        bool, typer.Option("--confirm", help="Apply to a production database.")
-    ] = False,
+    allow_data_loss: AllowDataLossOption = False,
+    env: EnvOption = None,
+    confirmed: ConfirmOption = False,
     keep: KeepOption = None,
-    lock_timeout: Annotated[
-        float, typer.Option("--lock-timeout", help="Seconds to wait for another run.")
-    ] = 60.0,
+    lock_timeout: LockTimeoutOption = 60.0,
     project_dir: ProjectDirOption = Path("."),
     database_url: DatabaseUrlOption = None,
     database_name: DatabaseNameOption = DEFAULT_DATABASE,
@@ -90,21 +107,19 @@ def update_command(
 ) -> None:
     """Back up, apply every pending migration in one transaction, verify against schema.dbml."""
     proj = project(project_dir, database_url, database_name, yes)
-    production = is_production(env)
-    written = read_dbml(proj.schema_file) if proj.schema_file.is_file() else None
     result = update(
         proj.url(),
         proj.dir,
         database_name,
         find_migrations_dir(proj.dir, database_name),
-        written,
+        written_schema(proj.schema_file),
         allow_data_loss=allow_data_loss,
-        production=production,
+        production=is_production(env),
         confirmed=confirmed,
         keep=backup_keep(proj.dir, keep),
         lock_timeout=lock_timeout,
-        ask=(lambda _q: proj.yes) if production else (lambda q: confirm(q, proj)),
         report=_say,
+        show_plan=print_plain,
     )
     count = len(result.plan.steps)
     emit(

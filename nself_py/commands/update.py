@@ -11,7 +11,6 @@ an explicit `db revert`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import psycopg
 
 from nself_py.commands import drift
-from nself_py.database import backup
+from nself_py.commands.gate import Guard, pass_gate
 from nself_py.database import dataloss as hazards
 from nself_py.database.apply import (
     Plan,
@@ -38,30 +37,9 @@ from nself_py.errors import MigrationError, NselfError
 from nself_py.migrations.conflicts import Conflict, local_conflicts
 from nself_py.migrations.folders import local_migrations
 from nself_py.model import Schema
-
-PRODUCTION_NAMES = ("prod", "production")
+from nself_py.read.dbml import read_dbml
 
 Report = Callable[[str], None]
-Ask = Callable[[str], bool]
-
-
-def is_production(env: str | None) -> bool:
-    """`--env`, else NSELF_ENV, else ENV names production."""
-    name = env or os.environ.get("NSELF_ENV") or os.environ.get("ENV") or ""
-    return name.strip().lower() in PRODUCTION_NAMES
-
-
-class DataLossRefused(NselfError):
-    """Pending migrations would destroy data and --allow-data-loss was not given."""
-
-    def __init__(self, losses: list[DataLoss]):
-        self.losses = losses
-        listed = "\n".join(f"  {loss}" for loss in losses)
-        super().__init__(
-            f"refusing to apply: {len(losses)} statement(s) of the pending migrations would "
-            f"destroy data (nothing was changed):\n{listed}\n"
-            "Review them; pass --allow-data-loss to apply anyway (a backup is taken first)."
-        )
 
 
 class MergeConflictRefused(NselfError):
@@ -81,8 +59,9 @@ class MergeConflictRefused(NselfError):
         )
 
 
-class ConfirmationRequired(NselfError):
-    """Production databases are only changed with --confirm."""
+def written_schema(schema_file: Path) -> Schema | None:
+    """schema.dbml read, or None when the project has none (verification then says so)."""
+    return read_dbml(schema_file) if schema_file.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -93,15 +72,6 @@ class UpdateResult:
     losses: tuple[DataLoss, ...]
     """Data-loss hazards that --allow-data-loss let through."""
     drift: drift.Drift
-
-
-def _describe_plan(plan: Plan) -> list[str]:
-    return [
-        f"  {step.migration.label} ({step.statement_count} statement"
-        + ("" if step.statement_count == 1 else "s")
-        + (", outside a transaction)" if step.no_transaction else ")")
-        for step in plan.steps
-    ]
 
 
 def _after_lost_connection(
@@ -138,12 +108,12 @@ def update(
     confirmed: bool = False,
     keep: int | None = None,
     lock_timeout: float = 60.0,
-    ask: Ask = lambda _question: False,
     report: Report = lambda _line: None,
+    show_plan: Report = lambda _text: None,
 ) -> UpdateResult:
     """Back up, apply every pending migration atomically, verify. Raises DataLossRefused,
-    ConfirmationRequired, or the MigrationError (nothing restored: see the module docstring).
-    `ask` is kept for callers; no question is asked any more."""
+    ConfirmationRequired (commands/gate.py), or the MigrationError (nothing restored: see the
+    module docstring). No question is ever asked."""
     with connect(url, autocommit=True) as conn, migration_lock(conn, lock_timeout, report):
         store = state_store(conn, project_dir, database_name)
         local = local_migrations(migrations_dir) if migrations_dir.is_dir() else []
@@ -156,25 +126,20 @@ def update(
         for version in sorted(resuming):
             report(f"version {version} is dirty (interrupted outside a transaction): resuming it")
         losses = hazards.data_loss(conn, plan.steps)
-        if losses and not allow_data_loss:
-            raise DataLossRefused(losses)
-        backup_dir = None
+        backup_dir = pass_gate(
+            conn,
+            url,
+            project_dir,
+            database_name,
+            plan,
+            losses,
+            Guard(allow_data_loss, production, confirmed),
+            always_backup=True,
+            keep=keep,
+            report=report,
+            show_plan=show_plan,
+        )
         if plan.steps:
-            if production and not confirmed:
-                raise ConfirmationRequired(
-                    "this is a production database: pass --confirm to apply "
-                    f"{len(plan.steps)} pending migration(s) (nothing was changed):\n"
-                    + "\n".join(_describe_plan(plan))
-                )
-            backup_dir = backup.backup_database(url, conn, project_dir, database_name)
-            report(f"backed up the database to {backup_dir}")
-            if keep is not None:
-                for folder in backup.prune_backups(project_dir, keep):
-                    report(f"pruned old backup {folder.name}")
-            if production:
-                report("applying:\n" + "\n".join(_describe_plan(plan)))
-            for loss in losses:
-                report(f"warning: applying with data loss (--allow-data-loss): {loss}")
             where = "" if database_name == DEFAULT_DATABASE else f" --database-name {database_name}"
             try:
                 migrate_up(
