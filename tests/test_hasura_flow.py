@@ -276,3 +276,31 @@ def test_fresh_project_migrations_where_the_config_version_puts_them(
     ok(project, db_url, "db", "migrate:up")
     status = ok(project, db_url, "db", "status")
     assert "add_t " in status and "pending" not in status.lower(), status
+
+
+def test_no_change_run_writes_the_metadata_that_is_missing(tmp_path: Path, db_url: str) -> None:
+    project = make_project(tmp_path, BLOG)
+    run_and_apply(project, db_url)
+    written = {p.name: p.read_text() for p in tables_dir(project).iterdir()}
+    assert "no migration written" in ok(project, db_url, "db", "run", "--no-backup")
+    memo = ok(project, db_url, "db", "run", "--no-backup")
+    assert "as the last run that found no change saw" in memo and "metadata" not in memo
+    # someone deleted a table file: tables.yaml still includes it
+    (tables_dir(project) / "public_posts.yaml").unlink()
+    dry = ok(project, db_url, "db", "run", "--no-backup", "--dry-run")
+    assert "Hasura metadata would change (dry run, not written): tracks public.posts" in dry
+    assert not (tables_dir(project) / "public_posts.yaml").exists()
+    out = ok(project, db_url, "db", "run", "--no-backup")
+    assert "no migration written" in out
+    assert "Hasura metadata updated: tracks public.posts" in out
+    assert {p.name: p.read_text() for p in tables_dir(project).iterdir()} == written
+    # a checkout whose metadata was never written: all of it, as a changing run writes it
+    for path in sorted((project / "hasura" / "metadata").rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    out = ok(project, db_url, "db", "run", "--no-backup")
+    assert "Hasura metadata updated: tracks billing.invoice_lines" in out
+    assert {p.name: p.read_text() for p in tables_dir(project).iterdir()} == written
+    # in step again: the repeat run is the memo's, and says nothing of metadata
+    memo = ok(project, db_url, "db", "run", "--no-backup")
+    assert "as the last run that found no change saw" in memo and "metadata" not in memo
+    assert "consistent" in ok(project, db_url, "db", "metadata", "check")

@@ -125,6 +125,7 @@ class _Planner:
         self._pending: dict[tuple[int, str], tuple[Entry, str, list[dict[str, Any]]]] = {}
         for e in md.entries:
             self.entries.setdefault(e.name, e)
+        self.dangling = {md.tables_path.parent / inc for _, inc in md.dangling}
         self.graphql_default = False
         s = md.source_entry
         if isinstance(s, dict):
@@ -580,7 +581,8 @@ class _Planner:
                 f"{path} exists but tables.yaml does not include it; include or remove it"
             )
         self.new_files[path] = TextDoc(str(path), "\n".join(emit(data, 0)) + "\n", fast=True)
-        self.add_include(name, path.name)
+        if path not in self.dangling:  # an include whose file was deleted: write the file only
+            self.add_include(name, path.name)
 
     def ensure_source(self) -> None:
         md = self.md
