@@ -123,6 +123,7 @@ class _Planner:
         self.entries: dict[Name, Entry] = {}
         self._list_keys: dict[int, tuple[str, str]] | None = None
         self._pending: dict[tuple[int, str], tuple[Entry, str, list[dict[str, Any]]]] = {}
+        self._existing: dict[int, Existing | None] = {}
         for e in md.entries:
             self.entries.setdefault(e.name, e)
         self.dangling = {md.tables_path.parent / inc for _, inc in md.dangling}
@@ -199,6 +200,8 @@ class _Planner:
                 self.add_include(new, new_file.name)
                 e.file = new_file
             self.changes.append(f"renames {_q(old)} to {_q(new)} (permissions kept)")
+        if not self.table_renames and not self.column_renames:
+            return
         for e in list(self.entries.values()):
             for kind, key in REL_KEYS.items():
                 for rel in e.node.get(key) or []:
@@ -429,9 +432,18 @@ class _Planner:
         if removed:
             self.changes.append("removes relationships " + ", ".join(removed))
 
+    def existing(self, e: Entry, kind: Kind, rel: Any) -> Existing | None:
+        """`rel` read against the target, once: both dropping and adding ask."""
+        key = id(rel)
+        if key not in self._existing:
+            self._existing[key] = read_relationship(
+                kind, rel, e.name, self.target, self.table_renames, self.column_renames
+            )
+        return self._existing[key]
+
     def dead(self, e: Entry, kind: Kind, rel: Any, dropped: set[Name]) -> str | None:
         args = (self.table_renames, self.column_renames)
-        now = read_relationship(kind, rel, e.name, self.target, *args)
+        now = self.existing(e, kind, rel)
         if now is None:
             return None
         if now.remote is not None and now.remote in dropped:
@@ -472,10 +484,7 @@ class _Planner:
             if e is not None:
                 for kind, key in REL_KEYS.items():
                     for rel in e.node.get(key) or []:
-                        got = read_relationship(
-                            kind, rel, table.name, self.target, self.table_renames,
-                            self.column_renames,
-                        )  # fmt: skip
+                        got = self.existing(e, kind, rel)
                         if got is not None:
                             existing.append(got)
                             taken.add(got.name)
@@ -580,7 +589,8 @@ class _Planner:
             raise ConfigError(
                 f"{path} exists but tables.yaml does not include it; include or remove it"
             )
-        self.new_files[path] = TextDoc(str(path), "\n".join(emit(data, 0)) + "\n", fast=True)
+        text = "\n".join(emit(data, 0)) + "\n"
+        self.new_files[path] = TextDoc(str(path), text, fast=True, data=data)  # nothing to parse
         if path not in self.dangling:  # an include whose file was deleted: write the file only
             self.add_include(name, path.name)
 
@@ -652,9 +662,10 @@ class _Planner:
         writes: dict[Path, str] = {}
         originals: dict[Path, str | None] = {}
         deletes = list(self.deletes)
+        moved = {str(p) for p in self.moves}
         for doc in self.docs():
-            path = Path(doc.path)
-            if doc.changed or path in self.moves:
+            if doc.changed or doc.path in moved:
+                path = Path(doc.path)
                 text = doc.render()
                 dest = self.moves.get(path, path)
                 if dest != path:
