@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ruamel.yaml.comments import CommentedMap, TaggedScalar
+from ruamel.yaml.comments import TaggedScalar
 
 from nself_py.errors import ConfigError
-from nself_py.metadata.yamltext import TextDoc, load
+from nself_py.metadata.yamltext import TextDoc, YamlMap, load
 from nself_py.model import Name, Table
 
 DEFAULT_SOURCE = "default"
@@ -142,7 +142,7 @@ class Entry:
     """One tracked table or view: its mapping, the document holding it and where it is listed."""
 
     name: Name
-    node: CommentedMap
+    node: YamlMap
     doc: TextDoc
     list_doc: TextDoc
     """tables.yaml (v3: the include list; v2: the inline list)."""
@@ -159,7 +159,7 @@ class Metadata:
     source: str
     databases: TextDoc | None
     databases_path: Path
-    source_entry: CommentedMap | None
+    source_entry: YamlMap | None
     tables_path: Path
     tables: TextDoc | None
     entries: list[Entry]

@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import MutableMapping, MutableSequence
 from dataclasses import dataclass, field
 from io import StringIO
-from typing import Any, ClassVar
+from typing import Any, Protocol, cast
 
 import yaml as pyyaml
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from nself_py.errors import ConfigError
 
@@ -60,7 +60,51 @@ class _BlockStyle:
 _BLOCK_STYLE = _BlockStyle()
 
 
-class FastMap(dict):  # type: ignore[type-arg]
+YamlMap = MutableMapping[Any, Any]
+"""A parsed mapping: ruamel's CommentedMap (round-trip, with positions) or a `FastMap`."""
+YamlSeq = MutableSequence[Any]
+"""A parsed list: ruamel's CommentedSeq or a `FastSeq`."""
+
+
+class _Positions(Protocol):
+    def key(self, key: Any, /) -> Any: ...
+
+    def value(self, key: Any, /) -> Any: ...
+
+    def item(self, index: int, /) -> Any: ...
+
+
+class _Style(Protocol):
+    def flow_style(self) -> Any: ...
+
+
+class _Parsed(Protocol):
+    """What every parsed node answers, ruamel's and the fast ones alike."""
+
+    @property
+    def lc(self) -> _Positions: ...
+
+    @property
+    def fa(self) -> _Style: ...
+
+
+def key_at(node: YamlMap, key: Any) -> tuple[int, int]:
+    """(line, column) where a mapping's `key` starts; (0, 0) in a fast-read file."""
+    line, col = cast(_Parsed, node).lc.key(key)
+    return int(line), int(col)
+
+
+def value_at(node: YamlMap, key: Any) -> tuple[int, int]:
+    line, col = cast(_Parsed, node).lc.value(key)
+    return int(line), int(col)
+
+
+def item_at(seq: YamlSeq, index: int) -> tuple[int, int]:
+    line, col = cast(_Parsed, seq).lc.item(index)
+    return int(line), int(col)
+
+
+class FastMap(dict[Any, Any]):
     """A mapping from PyYAML's C loader: a plain dict (cheap to build) answering `lc`/`fa`
     like ruamel's, so readers need not care which parser read it."""
 
@@ -68,7 +112,7 @@ class FastMap(dict):  # type: ignore[type-arg]
     fa = _BLOCK_STYLE
 
 
-class FastSeq(list):  # type: ignore[type-arg]
+class FastSeq(list[Any]):
     lc = _NO_POSITIONS
     fa = _BLOCK_STYLE
 
@@ -84,7 +128,7 @@ class _FastLoader(pyyaml.CSafeLoader):
     """PyYAML's C parser with YAML 1.2 core scalars (as ruamel reads them: `yes`, `on`, `010`
     stay strings and ints) and any tag kept as its text (`!include x` → "!include x")."""
 
-    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {}
+    yaml_implicit_resolvers = {}  # noqa: RUF012  (PyYAML's own class attribute, replaced)
 
 
 for _tag, _regexp, _first in (
@@ -356,17 +400,17 @@ class TextDoc:
         return start + len(m.group(0).rstrip())
 
     def replace_value(self, node: Any, key: Any, new: str) -> None:
-        line, col = node.lc.value(key)
+        line, col = value_at(node, key)
         start = self.offset(line, col)
         self.splice(start, self.scalar_end(start), self._requote(start, new))
 
     def replace_key(self, node: Any, key: Any, new: str) -> None:
-        line, col = node.lc.key(key)
+        line, col = key_at(node, key)
         start = self.offset(line, col)
         self.splice(start, self.scalar_end(start), self._requote(start, new))
 
     def replace_item(self, node: Any, index: int, new: str) -> None:
-        line, col = node.lc.item(index)
+        line, col = item_at(node, index)
         start = self.offset(line, col)
         self.splice(start, self.scalar_end(start), self._requote(start, new))
 
@@ -385,8 +429,8 @@ class TextDoc:
         text = self.lines[line] if line < len(self.lines) else ""
         return len(text) - len(text.lstrip(" "))
 
-    def dash_col(self, seq: CommentedSeq, index: int) -> int:
-        line, col = seq.lc.item(index)
+    def dash_col(self, seq: YamlSeq, index: int) -> int:
+        line, col = item_at(seq, index)
         text = self.lines[line]
         dash = text.rfind("-", 0, col)
         return dash if dash >= 0 else col
@@ -425,5 +469,5 @@ class TextDoc:
     def delete_lines(self, first: int, end: int) -> None:
         self.splice(self.offset(first), self.offset(end), "")
 
-    def is_flow(self, node: CommentedMap | CommentedSeq) -> bool:
-        return bool(node.fa.flow_style())
+    def is_flow(self, node: YamlMap | YamlSeq) -> bool:
+        return bool(cast(_Parsed, node).fa.flow_style())
