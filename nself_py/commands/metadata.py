@@ -133,9 +133,13 @@ def follow_unchanged(
 ) -> MetadataPlan | None:
     """On a run that found the database equal to `target`: what the metadata lacks for it
     (tracking, relationships; nothing is untracked, as nothing was dropped), written unless
-    `dry_run`, then the fingerprint `in_step` checks. None when the project keeps no metadata."""
+    `dry_run`, then the fingerprint `in_step` checks. None when the project keeps no metadata.
+    Files as recorded for the same inputs are in step already: a run that only missed the memo
+    (any DDL changes the catalog digest) does not plan again."""
     if not maintained(project_dir):
         return None
+    if in_step(project_dir, database_name, inputs):
+        return MetadataPlan()
     plan = plan_metadata(
         target,
         hasura_dir(project_dir),
