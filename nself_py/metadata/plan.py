@@ -114,6 +114,7 @@ class _Planner:
         table_renames: Mapping[Name, Name],
         column_renames: Mapping[tuple[Name, str], str],
         form: CompositeForm,
+        readings: dict[int, Existing | None],
     ) -> None:
         self.md, self.managed = md, managed
         self.target: Schema = _indexed(target) or target
@@ -132,7 +133,7 @@ class _Planner:
         self.entries: dict[Name, Entry] = {}
         self._list_keys: dict[int, tuple[str, str]] | None = None
         self._pending: dict[tuple[int, str], tuple[Entry, str, list[dict[str, Any]]]] = {}
-        self._existing: dict[int, Existing | None] = {}
+        self._existing = readings
         for e in md.entries:
             self.entries.setdefault(e.name, e)
         self.dangling = {md.tables_path.parent / inc for _, inc in md.dangling}
@@ -711,6 +712,9 @@ def plan_metadata(
     """The metadata change that makes `hasura/metadata` track `target`'s managed tables."""
     round_trip: set[Path] = set()
     cache: Cache = {}
+    readings: dict[int, Existing | None] = {}
+    """Relationships read against the target, by node: a file read fast keeps its (cached)
+    nodes from one plan to the next, so only round-trip-read files are read again."""
     while True:
         # Files are read fast (no positions); a plan that edits one is made again with that
         # file round-trip parsed, so only the files a plan changes pay for ruamel.
@@ -718,7 +722,7 @@ def plan_metadata(
         docs = [e.doc for e in md.entries] + [d for d in (md.tables, md.databases) if d]
         planner = _Planner(
             md, target, set(managed_schemas), previous, table_renames or {},
-            column_renames or {}, composite_form(hasura_version),
+            column_renames or {}, composite_form(hasura_version), readings,
         )  # fmt: skip
         planner.plan()
         edited = {Path(d.path) for d in docs if d.fast and d.changed} - round_trip
