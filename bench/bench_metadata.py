@@ -1,16 +1,26 @@
 """Time planning Hasura metadata for N tables with foreign keys (no database, no server).
 
 Usage: python3 bench/bench_metadata.py [-n 200 1000 5000]
+       python3 bench/bench_metadata.py --run 1000 [--code DIR ...] [--repeat 3]
 Each table has an id, a name and an FK to each of the two tables before it, so every table
 file holds object and array relationships, one file per table as `hasura metadata export`
 writes. Figures, wall and CPU seconds (CPU is the steadier on a shared machine): the first plan
 (from an empty project, then applied), a no-change plan, and a plan adding one table with 2 FKs
 (it edits tables.yaml and the two referenced tables' files).
+
+`--run N`: whole-process no-change `db run` on an N-table project (bench/generate.py, loaded in
+the embedded PostgreSQL) whose Hasura metadata is in step, median of `--repeat` runs: the memo
+path (a repeat of a no-change run) and the full path (memo deleted). `--code` names source trees
+to run the command from (default: this one), e.g. an export of the previous commit, so before
+and after are measured in one run under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,10 +66,77 @@ def bench(n: int) -> dict[str, tuple[float, float]]:
         return out
 
 
+def db_run(code: Path, project: Path, url: str) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system) and output of one `db run` run from the source tree
+    `code`."""
+    command = [
+        sys.executable, "-m", "nself_py", "db", "run", "--project-dir", str(project),
+        "--database-url", url, "--no-backup",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=code, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        output = out.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"db run failed:\n{output}")
+    return seconds, usage.ru_utime + usage.ru_stime, output
+
+
+def bench_run(n: int, codes: list[Path], repeat: int) -> None:
+    sys.path[:0] = [str(ROOT / "tests")]
+    from pgservers import embedded_server
+
+    from bench.bench_run import load_in_chunks
+    from bench.generate import generate_dbml, generate_sql
+
+    server = embedded_server()
+    url = server.create_database()
+    try:
+        load_in_chunks(url, generate_sql(n))
+        with tempfile.TemporaryDirectory() as tmp:
+            project = Path(tmp)
+            (project / "hasura" / "migrations" / "default").mkdir(parents=True)
+            (project / "hasura" / "config.yaml").write_text("version: 3\n")
+            (project / "schema.dbml").write_text(generate_dbml(n))
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            subprocess.run(
+                [sys.executable, "-m", "nself_py", "db", "metadata", "sync", "--project-dir",
+                 str(project), "--database-url", url],
+                check=True, capture_output=True, cwd=ROOT, env=env,
+            )  # fmt: skip
+            memo = project / ".nself" / "unchanged.json"
+            for code in codes:
+                db_run(code, project, url)  # leaves the memo (and any cache) of this tree
+                memo_path = [db_run(code, project, url) for _ in range(repeat)]
+                assert all("as the last run that found no change saw" in r[2] for r in memo_path)
+                full = []
+                for _ in range(repeat):
+                    memo.unlink()
+                    full.append(db_run(code, project, url))
+                shown = (
+                    f"{label} {statistics.median(r[0] for r in runs):.2f} s "
+                    f"({statistics.median(r[1] for r in runs):.2f} s CPU)"
+                    for label, runs in (("memo path", memo_path), ("full path", full))
+                )
+                print(f"{n:>5} tables, {code}: no-change db run, " + ", ".join(shown), flush=True)
+    finally:
+        server.drop_database(url)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, nargs="+", default=[200, 1000, 5000])
+    ap.add_argument("--run", type=int, help="time whole-process no-change `db run` at N tables")
+    ap.add_argument("--code", type=Path, nargs="+", default=[ROOT])
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    if args.run:
+        bench_run(args.run, [c.resolve() for c in args.code], args.repeat)
+        return
     for n in args.n:
         figures = bench(n)
         shown = (f"{k} {w:.2f} s ({c:.2f} s CPU)" for k, (w, c) in figures.items())

@@ -63,17 +63,20 @@ BLOG = """
 """
 
 
-def nself(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def nself(
+    project: Path, url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "nself_py", *args]
     command += ["--project-dir", str(project), "--database-url", url]
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    mine = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HASURA_VERSION")}
+    env = {**mine, **(env or {})}
     return subprocess.run(
         command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False
     )
 
 
-def ok(project: Path, url: str, *args: str) -> str:
-    result = nself(project, url, *args)
+def ok(project: Path, url: str, *args: str, env: dict[str, str] | None = None) -> str:
+    result = nself(project, url, *args, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -97,6 +100,7 @@ def run_and_apply(project: Path, url: str, *args: str) -> str:
 
 def test_db_run_tracks_every_table_and_relationship(tmp_path: Path, db_url: str) -> None:
     project = make_project(tmp_path, BLOG)
+    (project / ".env").write_text("HASURA_VERSION=v2.44.0\n")  # writes what its export writes
     out = run_and_apply(project, db_url)
     assert "Hasura metadata updated: tracks billing.invoice_lines, billing.invoices," in out
     assert "users.messagesByRecipientId" in out
@@ -276,3 +280,63 @@ def test_fresh_project_migrations_where_the_config_version_puts_them(
     ok(project, db_url, "db", "migrate:up")
     status = ok(project, db_url, "db", "status")
     assert "add_t " in status and "pending" not in status.lower(), status
+
+
+def test_no_change_run_writes_the_metadata_that_is_missing(tmp_path: Path, db_url: str) -> None:
+    project = make_project(tmp_path, BLOG)
+    run_and_apply(project, db_url)
+    written = {p.name: p.read_text() for p in tables_dir(project).iterdir()}
+    assert "no migration written" in ok(project, db_url, "db", "run", "--no-backup")
+    memo = ok(project, db_url, "db", "run", "--no-backup")
+    assert "as the last run that found no change saw" in memo and "metadata" not in memo
+    # someone deleted a table file: tables.yaml still includes it
+    (tables_dir(project) / "public_posts.yaml").unlink()
+    dry = ok(project, db_url, "db", "run", "--no-backup", "--dry-run")
+    assert "Hasura metadata would change (dry run, not written): tracks public.posts" in dry
+    assert not (tables_dir(project) / "public_posts.yaml").exists()
+    out = ok(project, db_url, "db", "run", "--no-backup")
+    assert "no migration written" in out
+    assert "Hasura metadata updated: tracks public.posts" in out
+    assert {p.name: p.read_text() for p in tables_dir(project).iterdir()} == written
+    # a checkout whose metadata was never written: all of it, as a changing run writes it
+    for path in sorted((project / "hasura" / "metadata").rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    out = ok(project, db_url, "db", "run", "--no-backup")
+    assert "Hasura metadata updated: tracks billing.invoice_lines" in out
+    assert {p.name: p.read_text() for p in tables_dir(project).iterdir()} == written
+    # in step again: the repeat run is the memo's, and says nothing of metadata
+    memo = ok(project, db_url, "db", "run", "--no-backup")
+    assert "as the last run that found no change saw" in memo and "metadata" not in memo
+    assert "consistent" in ok(project, db_url, "db", "metadata", "check")
+
+
+COMPOSITE_FK = "foreign_key_constraint_on:\n        - invoice_id\n        - tenant_id\n"
+COMPOSITE_MANUAL = "manual_configuration:\n        column_mapping:\n          invoice_id: id\n"
+PROFILE_FK = "  - name: profile\n    using:\n      foreign_key_constraint_on:\n        column:"
+PROFILE_MANUAL = "  - name: profile\n    using:\n      manual_configuration:\n"
+
+
+@pytest.mark.parametrize(
+    ("dotenv", "environment", "composite", "profile"),
+    [
+        (None, None, COMPOSITE_MANUAL, PROFILE_MANUAL),  # unknown: the form every version takes
+        ("HASURA_VERSION=v2.0.0-alpha.10", None, COMPOSITE_MANUAL, PROFILE_FK),
+        ("HASURA_VERSION='v2.0.0-alpha.11'", None, COMPOSITE_FK, PROFILE_FK),
+        ("HASURA_VERSION=v2.44.0", "v1.3.3", COMPOSITE_MANUAL, PROFILE_MANUAL),  # env wins
+    ],
+)
+def test_relationship_forms_follow_the_projects_hasura_version(
+    tmp_path: Path,
+    db_url: str,
+    dotenv: str | None,
+    environment: str | None,
+    composite: str,
+    profile: str,
+) -> None:
+    project = make_project(tmp_path, BLOG)
+    if dotenv is not None:
+        (project / ".env").write_text(dotenv + "\n")
+    env = {"HASURA_VERSION": environment} if environment else None
+    ok(project, db_url, "db", "run", "--no-backup", env=env)
+    assert composite in (tables_dir(project) / "billing_invoice_lines.yaml").read_text()
+    assert profile in (tables_dir(project) / "public_users.yaml").read_text()

@@ -120,15 +120,25 @@ def test_inflection_matches_the_console() -> None:
 
 
 def test_composite_form_by_version() -> None:
-    assert composite_form(None) == "foreign_key"
     assert composite_form("v2.36.0") == "foreign_key"
+    assert composite_form("2.44.0-ce") == "foreign_key"
+    assert composite_form("v2.0.0-alpha.11") == "foreign_key"
+    assert composite_form("v2.0.0-beta.1") == "foreign_key"
+    assert composite_form("v2.0.0-alpha.10") == "single_column"
+    assert composite_form("v1.4.0-alpha.2") == "single_column"
+    assert composite_form("v1.4.0-alpha.1") == "manual"
     assert composite_form("v1.3.3") == "manual"
-    assert composite_form("v2.0.0-alpha.10") == "manual"
+    # unknown: the form every version takes
+    assert composite_form(None) == "manual"
+    assert composite_form("latest") == "manual"
+
+
+CURRENT = "v2.44.0"
 
 
 def test_first_run_writes_the_export_format(tmp_path: Path) -> None:
     hasura = project(tmp_path)
-    plan = plan_metadata(blog(), hasura, MANAGED)
+    plan = plan_metadata(blog(), hasura, MANAGED, hasura_version=CURRENT)
     assert not any(p.exists() for p in plan.writes)  # planning writes nothing
     apply(plan)
     assert read(hasura, "tables.yaml") == (
@@ -249,15 +259,46 @@ def test_second_run_plans_nothing(tmp_path: Path) -> None:
     assert again.empty, again.summary
 
 
-def test_composite_keys_for_an_old_server_use_manual_configuration(tmp_path: Path) -> None:
+COMPOSITE_MANUAL = (
+    "  - name: invoice\n    using:\n      manual_configuration:\n        column_mapping:\n"
+    "          invoice_id: id\n          tenant_id: tenant_id\n        insertion_order: null\n"
+    "        remote_table:\n          name: invoices\n          schema: billing\n"
+)
+PROFILE_MANUAL = (
+    "  - name: profile\n    using:\n      manual_configuration:\n        column_mapping:\n"
+    "          id: user_id\n        insertion_order: null\n        remote_table:\n"
+    "          name: profiles\n          schema: public\n"
+)
+PROFILE_FK = (
+    "  - name: profile\n    using:\n      foreign_key_constraint_on:\n        column: user_id\n"
+    "        table:\n          name: profiles\n          schema: public\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("version", "composite_manual", "profile"),
+    [
+        (None, True, PROFILE_MANUAL),  # unknown: what every version takes
+        ("v1.3.3", True, PROFILE_MANUAL),
+        ("v2.0.0-alpha.10", True, PROFILE_FK),
+        ("v2.0.0-alpha.11", False, PROFILE_FK),
+        (CURRENT, False, PROFILE_FK),
+    ],
+)
+def test_relationship_forms_follow_the_hasura_version(
+    tmp_path: Path, version: str | None, composite_manual: bool, profile: str
+) -> None:
     hasura = project(tmp_path)
-    run(hasura, blog(), hasura_version="v1.3.3")
-    assert read(hasura, "billing_invoice_lines.yaml").endswith(
-        "  - name: invoice\n    using:\n      manual_configuration:\n        column_mapping:\n"
-        "          invoice_id: id\n          tenant_id: tenant_id\n        insertion_order: null\n"
-        "        remote_table:\n          name: invoices\n          schema: billing\n"
-    )
+    run(hasura, blog(), hasura_version=version)
+    lines = read(hasura, "billing_invoice_lines.yaml")
+    assert lines.endswith(COMPOSITE_MANUAL) == composite_manual
+    if not composite_manual:
+        assert "foreign_key_constraint_on:\n        - invoice_id\n        - tenant_id\n" in lines
+    assert profile in read(hasura, "public_users.yaml")
+    assert plan_metadata(blog(), hasura, MANAGED, hasura_version=version).empty
+    # another version later: relationships match by shape, none is rewritten
     assert plan_metadata(blog(), hasura, MANAGED, hasura_version="v1.3.3").empty
+    assert plan_metadata(blog(), hasura, MANAGED, hasura_version=CURRENT).empty
 
 
 USERS_EDITED = """\

@@ -72,3 +72,39 @@ def test_a_file_pyyaml_refuses_is_judged_by_ruamel(tmp_path: Path) -> None:
     t = Table(Name("public", "t"), (Column("id", "bigint", nullable=False),), PrimaryKey(("id",)))
     with pytest.raises(ConfigError, match=r"(?s)public_t.yaml: not valid YAML.*duplicate key"):
         plan_metadata(Schema(tables=(t,)), hasura, ["public"])
+
+
+SCALARS = """\
+ints: [0, -7, +12, 010, 0o17, 0x1F]
+floats: [1.5, -.5e-3, 3., .5, 1e3, .inf, -.Inf, +.INF]
+bools: [true, True, TRUE, false, yes, no, on, off, y, n]
+nulls: [~, null, Null, NULL, ]
+strings: ['1', "true", 0x, 0o8, '-', a b, "!include x.yaml", .nan.x]
+block: |
+  kept
+  as is
+empty:
+7: int key
+2.5: float key
+true: bool key
+~: null key
+"""
+
+
+def test_fast_load_resolves_scalars_as_ruamel_does() -> None:
+    """The direct node conversion (PyYAML's constructor only for unusual nodes) keeps YAML 1.2
+    core scalars: every value and key, its type included."""
+    fast, rt = fast_load(SCALARS), load(SCALARS, "x.yaml")
+
+    def typed(v: object) -> object:
+        if isinstance(v, dict):
+            return [(typed(k), typed(x)) for k, x in v.items()]
+        if isinstance(v, list):
+            return [typed(x) for x in v]
+        for kind in (bool, int, float, str):  # ruamel's scalars subclass these
+            if isinstance(v, kind):
+                return (kind.__name__, kind(v))
+        return (type(v).__name__, v)
+
+    assert typed(fast) == typed(rt)
+    assert fast["ints"][3] == 10 and fast["bools"][4] == "yes"

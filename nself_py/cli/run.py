@@ -165,6 +165,8 @@ def db_run(
         emit(diagram=picture)
     if plan is None or not plan.operations:
         console.print(f"✓ Database matches {proj.schema_file.name} — no migration written")
+        if result.metadata is not None and not result.metadata.empty:
+            _print_metadata(result, proj.dir, dry_run)
         return
     for hazard in plan.hazards:
         console.print(f"! HAZARD {hazard}", style="yellow", markup=False, soft_wrap=True)

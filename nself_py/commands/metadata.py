@@ -2,25 +2,42 @@
 `db metadata sync` / `db metadata check` commands for an existing database.
 
 When: a project maintains metadata when `hasura/config.yaml` declares `version: 2` or `3` (a
-Hasura CLI project: the metadata is created from nothing on the first run that changes
-something), or, without config.yaml, when `hasura/metadata` exists (read as config v3). A project
-with neither, or on config v1, is left alone: it may not use Hasura, or not this format.
+Hasura CLI project: the metadata is created from nothing on its first `db run`), or, without
+config.yaml, when `hasura/metadata` exists (read as config v3). A project with neither, or on
+config v1, is left alone: it may not use Hasura, or not this format.
+
+A `db run` that finds no change still keeps the metadata in step (`follow_unchanged`): a fresh
+checkout whose metadata was never written, or a table file someone deleted, is written again. So
+that this costs nothing on the usual repeat run, it records a fingerprint of the metadata files
+(sizes and modification times, no parsing) once they are in step; the run's no-change memo only
+holds while `in_step` finds the files as recorded.
+
+The Hasura version (`HASURA_VERSION`, nself's own setting: environment, then the project's
+`.env`, e.g. `HASURA_VERSION=v2.44.0`) decides how composite keys and reverse one-to-one
+relationships are written (`nself_py.metadata.composite_form`); unset, the form every version
+takes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
+from nself_py.database.connection import read_env_file
+from nself_py.files import write_atomically
 from nself_py.metadata import (
     Inconsistency,
     MetadataPlan,
     apply,
     check,
     plan_metadata,
+    read_config,
 )
 from nself_py.migrations import folders
 from nself_py.model import Name, Schema
@@ -32,7 +49,20 @@ HASURA_OWN_SCHEMAS = ("auth", "storage")
 """Schemas Hasura/Nhost manage themselves: never "managed" by default in `db metadata`."""
 
 
-__all__ = ["apply", "check_live", "maintained", "plan_for_run", "sync"]
+HASURA_VERSION_SETTING = "HASURA_VERSION"
+IN_STEP = Path(".nself") / "metadata-in-step.json"
+"""Per database: the fingerprint of the metadata files when a no-change run left them in step."""
+
+__all__ = [
+    "apply",
+    "check_live",
+    "follow_unchanged",
+    "hasura_version",
+    "in_step",
+    "maintained",
+    "plan_for_run",
+    "sync",
+]
 
 
 def hasura_dir(project_dir: Path) -> Path:
@@ -45,6 +75,86 @@ def maintained(project_dir: Path) -> bool:
     if not (hasura / "config.yaml").is_file():
         return (hasura / "metadata").is_dir()
     return folders.config_version(project_dir) in (2, 3)
+
+
+def hasura_version(project_dir: Path) -> str | None:
+    """`HASURA_VERSION` from the environment, else the project's `.env`; None when unset."""
+    return (
+        os.environ.get(HASURA_VERSION_SETTING)
+        or read_env_file(project_dir).get(HASURA_VERSION_SETTING)
+        or None
+    )
+
+
+def _fingerprint(project_dir: Path, inputs: str) -> str:
+    """The run's inputs, the Hasura version and every metadata file's path, size and
+    modification time: stats only, so a few milliseconds for thousands of files."""
+    hasura = hasura_dir(project_dir)
+    seen: list[object] = [inputs, hasura_version(project_dir)]
+    config = hasura / "config.yaml"
+    roots = [config] if config.is_file() else []
+    for root in [*roots, read_config(hasura).metadata_dir]:
+        if root.is_file():
+            st = root.stat()
+            seen.append((str(root), st.st_size, st.st_mtime_ns))
+            continue
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            for name in sorted(files):
+                st = os.stat(os.path.join(folder, name))
+                seen.append((os.path.join(folder, name), st.st_size, st.st_mtime_ns))
+    return hashlib.sha256(json.dumps(seen).encode()).hexdigest()
+
+
+def _recorded(project_dir: Path) -> dict[str, str]:
+    try:
+        found = json.loads((project_dir / IN_STEP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def in_step(project_dir: Path, database_name: str, inputs: str) -> bool:
+    """Whether the metadata files are as a no-change run with these `inputs` left them (always
+    true for a project that keeps no metadata)."""
+    if not maintained(project_dir):
+        return True
+    return _recorded(project_dir).get(database_name) == _fingerprint(project_dir, inputs)
+
+
+def follow_unchanged(
+    project_dir: Path,
+    database_name: str,
+    target: Schema,
+    managed: Collection[str],
+    inputs: str,
+    *,
+    dry_run: bool = False,
+) -> MetadataPlan | None:
+    """On a run that found the database equal to `target`: what the metadata lacks for it
+    (tracking, relationships; nothing is untracked, as nothing was dropped), written unless
+    `dry_run`, then the fingerprint `in_step` checks. None when the project keeps no metadata.
+    Files as recorded for the same inputs are in step already: a run that only missed the memo
+    (any DDL changes the catalog digest) does not plan again."""
+    if not maintained(project_dir):
+        return None
+    if in_step(project_dir, database_name, inputs):
+        return MetadataPlan()
+    plan = plan_metadata(
+        target,
+        hasura_dir(project_dir),
+        managed,
+        source=database_name,
+        hasura_version=hasura_version(project_dir),
+    )
+    if dry_run:
+        return plan
+    if not plan.empty:
+        apply(plan)
+    recorded = _recorded(project_dir)
+    recorded[database_name] = _fingerprint(project_dir, inputs)
+    write_atomically(project_dir / IN_STEP, json.dumps(recorded).encode())
+    return plan
 
 
 def renames_of(
@@ -78,6 +188,7 @@ def plan_for_run(
         previous=current,
         table_renames=tables,
         column_renames=columns,
+        hasura_version=hasura_version(project_dir),
     )
 
 
@@ -123,7 +234,12 @@ def sync(
     live = introspect(conn)
     managed = managed_schemas(project_dir, database_name, live)
     plan = plan_metadata(
-        live, hasura_dir(project_dir), managed, source=database_name, previous=live
+        live,
+        hasura_dir(project_dir),
+        managed,
+        source=database_name,
+        previous=live,
+        hasura_version=hasura_version(project_dir),
     )
     if not dry_run and not plan.empty:
         apply(plan)

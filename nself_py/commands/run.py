@@ -539,7 +539,12 @@ def _run(
     )
     if not pending:
         known = unchanged.load(memo_file)
-        if known and known.inputs == inputs and known.catalog == catalog_digest(conn):
+        if (
+            known
+            and known.inputs == inputs
+            and known.catalog == catalog_digest(conn)
+            and hasura_metadata.in_step(project_dir, database_name, inputs)
+        ):
             report(
                 f"{schema_file.name} and the database are as the last run that found no change "
                 f"saw them: {known.summary}"
@@ -575,15 +580,18 @@ def _run(
             source, _shown(schema_file), error.table, error.column, error.pg_message
         ) from None
     conn.rollback()
+    managed = set(result.target.schemas) | set(also_manage)
+    if all_schemas:
+        managed |= set(result.current.schemas)
     if not result.operations:
         digest = catalog.digest()
         if not dry_run and not pending:
             unchanged.store(memo_file, unchanged.Verdict(inputs, digest, describe(result.target)))
-        return RunResult(result, None, None)
+        hasura = hasura_metadata.follow_unchanged(
+            project_dir, database_name, result.target, managed, inputs, dry_run=dry_run
+        )
+        return RunResult(result, None, None, metadata=hasura)
     report(f"Schema changes detected: {change_summary(result.operations)}")
-    managed = set(result.target.schemas) | set(also_manage)
-    if all_schemas:
-        managed |= set(result.current.schemas)
     hasura = hasura_metadata.plan_for_run(
         project_dir, database_name, result.target, result.current, managed, result.operations
     )

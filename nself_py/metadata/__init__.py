@@ -10,8 +10,8 @@ What a plan does, and never does:
 - tracks every table of the managed schemas in the target model; adds the relationships its
   foreign keys call for (object on the referencing table; array, or object when the referencing
   columns are the primary key or a unique constraint, on the referenced one; join tables get two
-  objects and each side an array), composite keys in the form the Hasura version takes
-  (`composite_form`);
+  objects and each side an array), composite keys and reverse one-to-ones in the form the Hasura
+  version takes (`composite_form`; unknown: `manual_configuration`, which every version takes);
 - names new relationships by the legacy console's rule: `singularize(remote table)` for an object,
   `pluralize(referencing table)` for an array; when that is a column, relationship, computed
   field, remote relationship or custom column name of the table, or handed out already in the same

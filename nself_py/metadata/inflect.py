@@ -9,6 +9,7 @@ status→statuses, media→medium.
 
 from __future__ import annotations
 
+import functools
 import re
 
 UNCOUNTABLES = frozenset(
@@ -97,6 +98,7 @@ for _singular, _plural in (
         _PLURALS.insert(0, (f"{_plural}$", _plural))
         _SINGULARS.insert(0, (f"{_plural}$", _singular))
 
+_UNCOUNTABLE_END = re.compile(rf"(?i)\b(?:{'|'.join(UNCOUNTABLES)})$")
 _PLURAL_RULES = [(re.compile(p, re.IGNORECASE), r) for p, r in _PLURALS]
 _SINGULAR_RULES = [(re.compile(p, re.IGNORECASE), r) for p, r in _SINGULARS]
 
@@ -108,14 +110,16 @@ def _apply(word: str, rules: list[tuple[re.Pattern[str], str]]) -> str:
     return word
 
 
+@functools.cache  # a table's name is inflected once per relationship to it
 def pluralize(word: str) -> str:
     if not word or word.lower() in UNCOUNTABLES:
         return word
     return _apply(word, _PLURAL_RULES)
 
 
+@functools.cache
 def singularize(word: str) -> str:
-    if any(re.search(rf"(?i)\b{u}$", word) for u in UNCOUNTABLES):
+    if _UNCOUNTABLE_END.search(word):
         return word
     return _apply(word, _SINGULAR_RULES)
 

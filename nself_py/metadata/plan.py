@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
 from nself_py.errors import ConfigError
 from nself_py.metadata.project import (
     DEFAULT_SOURCE,
@@ -35,7 +33,16 @@ from nself_py.metadata.relationships import (
     referencing,
     wanted,
 )
-from nself_py.metadata.yamltext import Quoted, TextDoc, emit
+from nself_py.metadata.yamltext import (
+    Quoted,
+    TextDoc,
+    YamlMap,
+    YamlSeq,
+    emit,
+    item_at,
+    key_at,
+    value_at,
+)
 from nself_py.model import Name, Schema, Table
 
 REL_KEYS: dict[Kind, str] = {"object": "object_relationships", "array": "array_relationships"}
@@ -67,6 +74,8 @@ class MetadataPlan:
 class _IndexedSchema(Schema):
     """A model whose `table(name)` is a dict look-up: the planner asks once per relationship."""
 
+    _by_name: dict[Name, Table] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         by_name: dict[Name, Table] = {}
         for t in self.tables:
@@ -74,7 +83,7 @@ class _IndexedSchema(Schema):
         object.__setattr__(self, "_by_name", by_name)
 
     def table(self, name: Name) -> Table | None:
-        return self._by_name.get(name)  # type: ignore[attr-defined, no-any-return]
+        return self._by_name.get(name)
 
 
 def _indexed(model: Schema | None) -> Schema | None:
@@ -105,9 +114,10 @@ class _Planner:
         table_renames: Mapping[Name, Name],
         column_renames: Mapping[tuple[Name, str], str],
         form: CompositeForm,
+        readings: dict[int, Existing | None],
     ) -> None:
         self.md, self.managed = md, managed
-        self.target: Schema = _indexed(target)  # type: ignore[assignment]
+        self.target: Schema = _indexed(target) or target
         self.previous = _indexed(previous)
         self.table_renames = dict(table_renames)
         self.column_renames = dict(column_renames)
@@ -123,8 +133,10 @@ class _Planner:
         self.entries: dict[Name, Entry] = {}
         self._list_keys: dict[int, tuple[str, str]] | None = None
         self._pending: dict[tuple[int, str], tuple[Entry, str, list[dict[str, Any]]]] = {}
+        self._existing = readings
         for e in md.entries:
             self.entries.setdefault(e.name, e)
+        self.dangling = {md.tables_path.parent / inc for _, inc in md.dangling}
         self.graphql_default = False
         s = md.source_entry
         if isinstance(s, dict):
@@ -145,14 +157,14 @@ class _Planner:
 
     def key_indent(self, e: Entry) -> int:
         first = next(iter(e.node))
-        return int(e.node.lc.key(first)[1])
+        return int(key_at(e.node, first)[1])
 
     def entry_end(self, e: Entry) -> int:
         """The line after an entry's last line."""
         if e.doc is not e.list_doc or not isinstance(e.doc.data, list):
             return len(e.doc.lines)
         seq = e.doc.data
-        dash_line = seq.lc.item(e.index)[0]
+        dash_line = item_at(seq, e.index)[0]
         return e.doc.block_end(dash_line, e.doc.dash_col(seq, e.index))
 
     def insert_key(self, e: Entry, key: str, lines_fn: Any) -> None:
@@ -162,16 +174,16 @@ class _Planner:
         later = [k for k in e.node if k in TABLE_KEY_ORDER and TABLE_KEY_ORDER.index(k) > order]
         line = self.entry_end(e)
         if later:
-            line = e.doc.block_start(e.node.lc.key(later[0])[0], indent)
+            line = e.doc.block_start(key_at(e.node, later[0])[0], indent)
         e.doc.insert_lines(line, lines_fn(indent))
 
-    def remove_item(self, doc: TextDoc, seq: CommentedSeq, index: int) -> None:
-        line = seq.lc.item(index)[0]
+    def remove_item(self, doc: TextDoc, seq: YamlSeq, index: int) -> None:
+        line = item_at(seq, index)[0]
         dash = doc.dash_col(seq, index)
         doc.delete_lines(line, doc.block_end(line, dash))
 
-    def remove_key(self, doc: TextDoc, node: CommentedMap, key: str) -> None:
-        line, col = node.lc.key(key)
+    def remove_key(self, doc: TextDoc, node: YamlMap, key: str) -> None:
+        line, col = key_at(node, key)
         doc.delete_lines(line, doc.block_end(line, col))
 
     # -- renames -------------------------------------------------------------------------------
@@ -198,6 +210,8 @@ class _Planner:
                 self.add_include(new, new_file.name)
                 e.file = new_file
             self.changes.append(f"renames {_q(old)} to {_q(new)} (permissions kept)")
+        if not self.table_renames and not self.column_renames:
+            return
         for e in list(self.entries.values()):
             for kind, key in REL_KEYS.items():
                 for rel in e.node.get(key) or []:
@@ -251,7 +265,7 @@ class _Planner:
         elif new.schema == "public":
             doc.replace_value(holder, key, new.name)
         else:
-            line, col = holder.lc.value(key)
+            line, col = value_at(holder, key)
             start = doc.offset(line, col)
             doc.splice(start, doc.scalar_end(start), f"{{name: {new.name}, schema: {new.schema}}}")
         return new
@@ -363,10 +377,10 @@ class _Planner:
         for key, lines in inserts:
             after = next((i for i in alive if self.list_key(i) > key), None)
             if after is not None:
-                line = doc.block_start(seq.lc.item(after)[0], dash)
+                line = doc.block_start(item_at(seq, after)[0], dash)
             else:
                 last = alive[-1] if alive else len(seq) - 1
-                line = doc.block_end(seq.lc.item(last)[0], dash)
+                line = doc.block_end(item_at(seq, last)[0], dash)
             doc.insert_lines(line, [" " * dash + ln for ln in lines])
 
     # -- drops ---------------------------------------------------------------------------------
@@ -397,7 +411,7 @@ class _Planner:
         return dropped
 
     @staticmethod
-    def user_content(node: CommentedMap) -> list[str]:
+    def user_content(node: YamlMap) -> list[str]:
         lost = []
         for key in (*PERMISSION_KEYS, "event_triggers", "computed_fields", "remote_relationships"):
             for item in node.get(key) or []:
@@ -428,9 +442,18 @@ class _Planner:
         if removed:
             self.changes.append("removes relationships " + ", ".join(removed))
 
+    def existing(self, e: Entry, kind: Kind, rel: Any) -> Existing | None:
+        """`rel` read against the target, once: both dropping and adding ask."""
+        key = id(rel)
+        if key not in self._existing:
+            self._existing[key] = read_relationship(
+                kind, rel, e.name, self.target, self.table_renames, self.column_renames
+            )
+        return self._existing[key]
+
     def dead(self, e: Entry, kind: Kind, rel: Any, dropped: set[Name]) -> str | None:
         args = (self.table_renames, self.column_renames)
-        now = read_relationship(kind, rel, e.name, self.target, *args)
+        now = self.existing(e, kind, rel)
         if now is None:
             return None
         if now.remote is not None and now.remote in dropped:
@@ -471,10 +494,7 @@ class _Planner:
             if e is not None:
                 for kind, key in REL_KEYS.items():
                     for rel in e.node.get(key) or []:
-                        got = read_relationship(
-                            kind, rel, table.name, self.target, self.table_renames,
-                            self.column_renames,
-                        )  # fmt: skip
+                        got = self.existing(e, kind, rel)
                         if got is not None:
                             existing.append(got)
                             taken.add(got.name)
@@ -504,7 +524,7 @@ class _Planner:
             self.ensure_source()
 
     @staticmethod
-    def other_fields(node: CommentedMap) -> set[str]:
+    def other_fields(node: YamlMap) -> set[str]:
         """Names a relationship must not take: computed fields, remote relationships, custom
         column names."""
         names = set()
@@ -550,14 +570,14 @@ class _Planner:
                 for rel in new:
                     after = [i for i, r in enumerate(rels) if str(r.get("name", "")) > rel["name"]]
                     if after:
-                        line = e.doc.block_start(rels.lc.item(after[0])[0], dash)
+                        line = e.doc.block_start(item_at(rels, after[0])[0], dash)
                     else:
-                        line = e.doc.block_end(rels.lc.item(len(rels) - 1)[0], dash)
+                        line = e.doc.block_end(item_at(rels, len(rels) - 1)[0], dash)
                     e.doc.insert_lines(line, emit([rel], dash))
             elif key in e.node:
                 self.warnings.append(f"{e.file}: {key} was a flow-style list; now a block list")
                 items = sorted([*_plain(list(rels or [])), *new], key=lambda r: r["name"])
-                line = e.node.lc.key(key)[0]
+                line = key_at(e.node, key)[0]
                 self.remove_key(e.doc, e.node, key)
                 e.doc.insert_lines(line, emit({key: items}, self.key_indent(e)))
             else:
@@ -579,8 +599,10 @@ class _Planner:
             raise ConfigError(
                 f"{path} exists but tables.yaml does not include it; include or remove it"
             )
-        self.new_files[path] = TextDoc(str(path), "\n".join(emit(data, 0)) + "\n", fast=True)
-        self.add_include(name, path.name)
+        text = "\n".join(emit(data, 0)) + "\n"
+        self.new_files[path] = TextDoc(str(path), text, fast=True, data=data)  # nothing to parse
+        if path not in self.dangling:  # an include whose file was deleted: write the file only
+            self.add_include(name, path.name)
 
     def ensure_source(self) -> None:
         md = self.md
@@ -596,8 +618,8 @@ class _Planner:
             if "tables" not in md.source_entry and md.databases is not None:
                 seq = md.databases.data
                 i = next(i for i, s in enumerate(seq) if s is md.source_entry)
-                line = md.databases.block_end(seq.lc.item(i)[0], md.databases.dash_col(seq, i))
-                indent = int(md.source_entry.lc.key(next(iter(md.source_entry)))[1])
+                line = md.databases.block_end(item_at(seq, i)[0], md.databases.dash_col(seq, i))
+                indent = int(key_at(md.source_entry, next(iter(md.source_entry)))[1])
                 inc = Quoted(f"!include {md.source}/tables/tables.yaml")
                 md.databases.insert_lines(line, emit({"tables": inc}, indent))
                 self.changes.append(f"includes {md.source}'s tables in databases.yaml")
@@ -638,9 +660,9 @@ class _Planner:
             dash = doc.dash_col(seq, 0)
             after = [i for i, s in enumerate(seq) if str(s.get("name", "")) > md.source]
             if after:
-                line = doc.block_start(seq.lc.item(after[0])[0], dash)
+                line = doc.block_start(item_at(seq, after[0])[0], dash)
             else:
-                line = doc.block_end(seq.lc.item(len(seq) - 1)[0], dash)
+                line = doc.block_end(item_at(seq, len(seq) - 1)[0], dash)
             doc.insert_lines(line, [" " * dash + ln for ln in lines])
         self.changes.append(f"adds source {md.source} to databases.yaml ({source_env(md.source)})")
 
@@ -650,9 +672,10 @@ class _Planner:
         writes: dict[Path, str] = {}
         originals: dict[Path, str | None] = {}
         deletes = list(self.deletes)
+        moved = {str(p) for p in self.moves}
         for doc in self.docs():
-            path = Path(doc.path)
-            if doc.changed or path in self.moves:
+            if doc.changed or doc.path in moved:
+                path = Path(doc.path)
                 text = doc.render()
                 dest = self.moves.get(path, path)
                 if dest != path:
@@ -689,6 +712,9 @@ def plan_metadata(
     """The metadata change that makes `hasura/metadata` track `target`'s managed tables."""
     round_trip: set[Path] = set()
     cache: Cache = {}
+    readings: dict[int, Existing | None] = {}
+    """Relationships read against the target, by node: a file read fast keeps its (cached)
+    nodes from one plan to the next, so only round-trip-read files are read again."""
     while True:
         # Files are read fast (no positions); a plan that edits one is made again with that
         # file round-trip parsed, so only the files a plan changes pay for ruamel.
@@ -696,7 +722,7 @@ def plan_metadata(
         docs = [e.doc for e in md.entries] + [d for d in (md.tables, md.databases) if d]
         planner = _Planner(
             md, target, set(managed_schemas), previous, table_renames or {},
-            column_renames or {}, composite_form(hasura_version),
+            column_renames or {}, composite_form(hasura_version), readings,
         )  # fmt: skip
         planner.plan()
         edited = {Path(d.path) for d in docs if d.fast and d.changed} - round_trip

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ruamel.yaml.comments import CommentedMap, TaggedScalar
+from ruamel.yaml.comments import TaggedScalar
 
 from nself_py.errors import ConfigError
-from nself_py.metadata.yamltext import TextDoc, load
+from nself_py.metadata.yamltext import TextDoc, YamlMap, load
 from nself_py.model import Name, Table
 
 DEFAULT_SOURCE = "default"
@@ -42,7 +42,22 @@ TABLE_KEY_ORDER = (
 
 PERMISSION_KEYS = TABLE_KEY_ORDER[7:11]
 
-CompositeForm = Literal["foreign_key", "manual"]
+CompositeForm = Literal["foreign_key", "single_column", "manual"]
+"""How a Hasura version takes the relationships older servers refuse in `foreign_key_constraint_on`:
+- `foreign_key`: every form (v2.0.0-alpha.11 on: "add support for adding multi-column foreign
+  key relationships", the list and `columns:` forms of `ObjRelUsingChoice` / `ArrRelUsingFKeyOn`);
+- `single_column`: composite keys as `manual_configuration` (v1.4.0-alpha.2 to v2.0.0-alpha.10,
+  which take an object relationship through the other table's key, `{table, column}`: "better
+  handling for one-to-one relationships via both manual_configuration and
+  foreign_key_constraint_on (#2576)");
+- `manual`: the reverse one-to-one too (v1.3.3 and earlier, as the legacy console wrote them), and
+  the form for an unknown version, since every version takes it.
+(graphql-engine CHANGELOG.md)"""
+
+_VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)(?:-(alpha|beta|rc)\.?(\d+))?")
+_STAGES = {"alpha": 0, "beta": 1, "rc": 2}
+_MULTI_COLUMN = (2, 0, 0, 0, 11)
+_REMOTE_OBJECT = (1, 4, 0, 0, 2)
 
 
 def opted_out(table: Table) -> bool:
@@ -50,21 +65,16 @@ def opted_out(table: Table) -> bool:
 
 
 def composite_form(hasura_version: str | None) -> CompositeForm:
-    """How a composite foreign key's relationships are written for this Hasura version.
-
-    The list / `columns:` forms arrived in v2.0.0-alpha.11 (CHANGELOG: "add support for adding
-    multi-column foreign key relationships"); older servers take `manual_configuration`, as the
-    legacy console wrote. An unknown version is taken to be a current v2."""
-    if not hasura_version:
-        return "foreign_key"
-    m = re.match(r"v?(\d+)\.(\d+)\.(\d+)(?:-alpha\.?(\d+))?", hasura_version.strip())
+    """How composite keys and reverse one-to-ones are written for this Hasura version (a server
+    image tag such as `v2.44.0`, `v2.0.0-alpha.11`); `manual` when unknown or unreadable."""
+    m = _VERSION.match(hasura_version.strip()) if hasura_version else None
     if m is None:
-        return "foreign_key"
-    major, minor, patch = (int(g) for g in m.groups()[:3])
-    alpha = m.group(4)
-    if major < 2 or ((major, minor, patch) == (2, 0, 0) and alpha is not None and int(alpha) < 11):
         return "manual"
-    return "foreign_key"
+    major, minor, patch, stage, n = m.groups()
+    key = (int(major), int(minor), int(patch), _STAGES.get(stage or "", 3), int(n or 0))
+    if key >= _MULTI_COLUMN:
+        return "foreign_key"
+    return "single_column" if key >= _REMOTE_OBJECT else "manual"
 
 
 @dataclass(frozen=True)
@@ -132,7 +142,7 @@ class Entry:
     """One tracked table or view: its mapping, the document holding it and where it is listed."""
 
     name: Name
-    node: CommentedMap
+    node: YamlMap
     doc: TextDoc
     list_doc: TextDoc
     """tables.yaml (v3: the include list; v2: the inline list)."""
@@ -149,7 +159,7 @@ class Metadata:
     source: str
     databases: TextDoc | None
     databases_path: Path
-    source_entry: CommentedMap | None
+    source_entry: YamlMap | None
     tables_path: Path
     tables: TextDoc | None
     entries: list[Entry]

@@ -57,7 +57,9 @@ class Wanted:
     def using(self, form: CompositeForm) -> dict[str, Any]:
         fk = self.fk
         remote = {"name": self.remote.name, "schema": self.remote.schema}
-        if len(fk.columns) > 1 and form == "manual":
+        composite = len(fk.columns) > 1 and form != "foreign_key"
+        reverse_object = self.kind == "object" and not self.forward and form == "manual"
+        if composite or reverse_object:
             here, there = (
                 (fk.columns, fk.ref_columns) if self.forward else (fk.ref_columns, fk.columns)
             )
