@@ -45,7 +45,7 @@ from nself_py.plan.operations import Hazard, Operation
 from nself_py.plan.renames import RenameCandidate, resolve_renames
 from nself_py.read import memo as unchanged
 from nself_py.read import target_cache
-from nself_py.read.canonical import ColumnTypeError, canonicalize
+from nself_py.read.canonical import ColumnTypeError, canonicalize, spelling_context
 from nself_py.read.dbml import decode_dbml, locate_column_type
 from nself_py.read.digest import catalog_digest
 from nself_py.read.introspect import CatalogRows, build_schema, introspect, read_catalog
@@ -186,12 +186,9 @@ TARGET_CACHE = Path(".nself") / "target-cache.marshal"
 
 
 def _source_key(conn: psycopg.Connection, source: bytes) -> str:
-    row = conn.execute(
-        "SELECT current_setting('server_version_num')::int, current_database()"
-    ).fetchone()
+    row = conn.execute("SELECT current_database()").fetchone()
     assert row is not None
-    version, database = row
-    return target_cache.cache_key(source, version, database)
+    return target_cache.cache_key(source, spelling_context(conn), row[0])
 
 
 def _canonical_target(

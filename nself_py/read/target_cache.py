@@ -3,7 +3,8 @@
 Parsing and canonicalizing are most of a no-change `db run` on a large schema, and their result
 depends only on the file's bytes and the server it was canonicalized on. So the result is stored
 under a key made of both; a run whose file and server match reads it back instead. The file is
-`marshal` data (plain tuples and strings: loading it can run no code), rebuilt into the model.
+the key on its first line, then `marshal` data (plain tuples and strings: loading it can run no
+code), rebuilt into the model.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from nself_py.files import write_atomically
 from nself_py.fingerprint import code_hash
 from nself_py.read.dbml.build import RecordExpression
 
-_FORMAT = 2  # 2: models cached only after the SQL pieces were checked (sqlcheck)
+_FORMAT = 3  # 2: models cached only after the SQL pieces were checked; 3: key on line one
 _CLASSES: tuple[type, ...] = (
     model.Name,
     model.Enum,
@@ -39,10 +40,11 @@ _FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in _CLASSES}
 _EXPRESSION = -1  # tag of a RecordExpression (a str subclass marshal would flatten)
 
 
-def cache_key(dbml: bytes, server_version: int, database: str) -> str:
+def cache_key(dbml: bytes, spelling_context: str, database: str) -> str:
     """Keyed by the package's code too: a changed reader or canonicalizer never reads back a
-    target an older one produced."""
-    parts = (code_hash(), str(_FORMAT), str(server_version), database)
+    target an older one produced. `spelling_context` is `canonical.spelling_context`: the
+    server version, the settings that shape printed constants and the extensions' versions."""
+    parts = (code_hash(), str(_FORMAT), spelling_context, database)
     return hashlib.sha256("\0".join(parts).encode() + b"\0" + dbml).hexdigest()
 
 
@@ -71,12 +73,14 @@ def _decode(value: object) -> object:
 
 
 def load(path: Path, key: str) -> model.Schema | None:
-    """The stored target for `key`, or None (missing, other key, unreadable)."""
+    """The stored target for `key`, or None (missing, other key, unreadable). The key is the
+    file's first line, so a stale cache (an edited schema.dbml) is refused without decoding it."""
     try:
-        stored_key, payload = marshal.loads(path.read_bytes())
+        with path.open("rb") as file:
+            if file.readline() != key.encode() + b"\n":
+                return None
+            payload = marshal.loads(file.read())
     except (OSError, EOFError, ValueError, TypeError):
-        return None
-    if stored_key != key:
         return None
     try:
         schema = _decode(payload)
@@ -88,7 +92,7 @@ def load(path: Path, key: str) -> model.Schema | None:
 def store(path: Path, key: str, schema: model.Schema) -> None:
     """Write atomically; a cache that cannot be written is no error (the next run recomputes)."""
     with contextlib.suppress(OSError):
-        write_atomically(path, marshal.dumps((key, _encode(schema))))
+        write_atomically(path, key.encode() + b"\n" + marshal.dumps(_encode(schema)))
 
 
 def _parsed_marker(path: Path) -> Path:
