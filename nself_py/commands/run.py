@@ -488,13 +488,25 @@ def run(project: Project, options: RunOptions = RunOptions()) -> RunResult:
     require_schema_file(project.schema_file)
     source = project.schema_file.read_bytes()
     parsed = None
+    prefetch = None
     if not target_cache.parsed_before(project.dir / TARGET_CACHE, source):
-        # a DBML error is reported before any connection is opened
+        # A DBML error is reported before the database is named or any connection error: the
+        # catalog is read in the background meanwhile, and its errors wait for result().
+        prefetch = _quiet_prefetch(project)
         parsed = decode_dbml(source, _shown(project.schema_file))
     url = project.url()
     with connect(url) as conn:
-        result = _run(conn, url, project, options, source, parsed)
+        result = _run(conn, url, project, options, source, parsed, prefetch)
     return dataclasses.replace(result, url=url)
+
+
+def _quiet_prefetch(project: Project) -> CatalogPrefetch | None:
+    """The catalog read started before the URL is announced (the base class resolves it
+    silently); None when the URL cannot be resolved yet (the error comes after parsing)."""
+    try:
+        return CatalogPrefetch(Project.url(project))
+    except NselfError:
+        return None
 
 
 def _run(
@@ -504,6 +516,7 @@ def _run(
     run_options: RunOptions,
     source: bytes,
     parsed: Schema | None,
+    prefetch: CatalogPrefetch | None = None,
 ) -> RunResult:
     """`run` on an open connection. A backup is taken only when there is something to migrate: a
     run that finds no change leaves nothing behind."""
@@ -542,7 +555,7 @@ def _run(
                 f"saw them: {known.summary}"
             )
             return RunResult(None, None, None)
-    catalog = CatalogPrefetch(url)  # read while the file is decoded
+    catalog = prefetch or CatalogPrefetch(url)  # read while the file is decoded
     written, canonical = load_target(
         source, source_key, schema_file, project_dir, report, parsed, remember=not dry_run
     )
