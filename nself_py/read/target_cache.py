@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
-from dataclasses import fields, is_dataclass
+from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,10 @@ _CLASSES: tuple[type, ...] = (
     model.Schema,
 )
 _TAG = {cls: tag for tag, cls in enumerate(_CLASSES)}
-_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in _CLASSES}
+_VALUES = {cls: attrgetter(*(f.name for f in fields(cls))) for cls in _CLASSES}
+"""Each class's field values as a tuple, in field order (every class has two fields or more)."""
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""Types stored as they are (exact types: a RecordExpression, a str subclass, is not one)."""
 _EXPRESSION = -1  # tag of a RecordExpression (a str subclass marshal would flatten)
 
 
@@ -50,26 +54,33 @@ def cache_key(dbml: bytes, spelling_context: str, database: str) -> str:
 
 def _encode(value: object) -> Any:
     """Model objects as tagged tuples of plain values, which marshal writes (Any: typeshed's
-    `_Marshallable` cannot name a recursive tuple of them)."""
-    if is_dataclass(value):
-        cls = type(value)
-        return (_TAG[cls], tuple(_encode(getattr(value, name)) for name in _FIELDS[cls]))
-    if isinstance(value, RecordExpression):
+    `_Marshallable` cannot name a recursive tuple of them). Dispatch is on the exact type: this
+    runs once per column and constraint of the whole model after every edit."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    tag = _TAG.get(kind)
+    if tag is not None:
+        return (tag, _encode_items(_VALUES[kind](value)))
+    if kind is RecordExpression:
         return (_EXPRESSION, str(value))
     if isinstance(value, tuple):
-        return ("", tuple(_encode(item) for item in value))
+        return ("", _encode_items(value))
     return value
 
 
+def _encode_items(items: tuple[object, ...]) -> tuple[Any, ...]:
+    return tuple([item if type(item) in _SCALARS else _encode(item) for item in items])
+
+
 def _decode(value: object) -> object:
-    if not isinstance(value, tuple):
+    if type(value) is not tuple:
         return value
     tag, payload = value
-    if tag == "":
-        return tuple(_decode(item) for item in payload)
     if tag == _EXPRESSION:
         return RecordExpression(payload)
-    return _CLASSES[tag](*(_decode(item) for item in payload))
+    items = [_decode(item) if type(item) is tuple else item for item in payload]
+    return tuple(items) if tag == "" else _CLASSES[tag](*items)
 
 
 def load(path: Path, key: str) -> model.Schema | None:
