@@ -11,6 +11,7 @@ import pytest
 
 from nself_py import model
 from nself_py.errors import NselfError
+from nself_py.fingerprint import code_hash
 from nself_py.read import canonical
 from nself_py.read.canonical import canonicalize
 from nself_py.read.dbml import parse_dbml
@@ -233,6 +234,20 @@ def test_corrupt_or_foreign_cache_is_ignored(db_url: str, tmp_path: Path) -> Non
         assert canonical.probe_count() > 0
         data = json.loads(cache_file.read_text())
         data["server"] = 9
+        data["entries"] = {k: "wrong" for k in data["entries"]}
+        cache_file.write_text(json.dumps(data))
+        assert canonicalize(conn, RAW, cache_file) == expected
+        assert canonical.probe_count() > 0
+
+
+def test_cache_written_by_other_code_is_ignored(db_url: str, tmp_path: Path) -> None:
+    """Answers hold text this code parsed (index keys): another version's are not read back."""
+    cache_file = tmp_path / "cache.json"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        expected = canonicalize(conn, RAW, cache_file)
+        data = json.loads(cache_file.read_text())
+        assert data["server"].startswith(code_hash() + " ")
+        data["server"] = "0" * 64 + data["server"].removeprefix(code_hash())
         data["entries"] = {k: "wrong" for k in data["entries"]}
         cache_file.write_text(json.dumps(data))
         assert canonicalize(conn, RAW, cache_file) == expected

@@ -15,9 +15,10 @@ created there and then; an enum that exists live with other values is renamed ou
 recreated with the target's values, so expressions see exactly the target's labels. The rollback
 undoes all of it.
 
-Answers are cached in a JSON file keyed by the server's `spelling_context` and by everything each
-answer depends on (type text; canonical type, enum labels and default text; the mentioned
-columns' types, the expression and index method), so an unchanged model needs no probe at all.
+Answers are cached in a JSON file keyed by this code, the server's `spelling_context` and
+everything each answer depends on (type text; canonical type, enum labels and default text; the
+mentioned columns' types, the expression and index method), so an unchanged model needs no probe
+at all.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pglast import ast
 from nself_py import model
 from nself_py.errors import NselfError
 from nself_py.files import write_atomically
+from nself_py.fingerprint import code_hash
 from nself_py.read.introspect import check_expression, index_keys
 from nself_py.sql.parse import SqlSyntaxError, split_statements
 from nself_py.sql.quote import quote_ident, quote_literal, quote_name
@@ -87,7 +89,8 @@ def spelling_context(conn: psycopg.Connection) -> str:
 
 
 class _Cache:
-    """Input key → canonical text, for one `spelling_context`; written atomically."""
+    """Input key → canonical text, for one `spelling_context` and one version of this code (an
+    answer holds keys `index_keys` parsed); written atomically."""
 
     def __init__(self, path: Path | None, server: str):
         self.path, self.server = path, server
@@ -364,7 +367,7 @@ def canonicalize(
     """`raw` with every type, default, check and index key spelled as PostgreSQL prints them;
     `cache_file` answers known pieces, and learns the new ones unless `save` is False."""
     global _last_probe_count
-    cache = _Cache(cache_file, spelling_context(conn))
+    cache = _Cache(cache_file, f"{code_hash()} {spelling_context(conn)}")
     enum_labels = {quote_name(e.name): list(e.values) for e in raw.enums}
 
     def labels_of(type_: str) -> list[str] | None:
