@@ -4,9 +4,12 @@ introspect + diff; memo: a repeat of a no-change run), with changes, plus peak m
 catalog query counts.
 
     python3 bench/bench_run.py [--sizes 100,1000,5000] [--repeat 3]
+    python3 bench/bench_run.py --profile [--sizes 5000]
 
 Each size gets a fresh database on the embedded PostgreSQL loaded from the generated SQL, and a
 project whose schema.dbml is the same schema in DBML, so the first run must find no change.
+`--profile` instead runs the edit cycle (bench_vs_migra's edit: ~5 % new tables, ~2 % dropped,
+~4 % of columns changed) in this process under cProfile, and prints where it went by stage.
 """
 
 from __future__ import annotations
@@ -80,12 +83,86 @@ def in_process_counts(url: str, dbml_path: Path, cache: Path) -> tuple[int, floa
         return introspect.query_count(), time.perf_counter() - start
 
 
+# The stages of a run, as (label, file suffix, function): cumulative seconds of each come from
+# the profile. Stages nest (a plan contains its diff); the catalog read itself runs in a thread
+# cProfile does not see, so "wait for the catalog read" is what the main thread waited for it.
+STAGES = (
+    ("whole run", "commands/run.py", "run"),
+    ("parse schema.dbml", "read/dbml/__init__.py", "decode_dbml"),
+    ("target cache lookup", "read/target_cache.py", "load"),
+    ("memo: catalog digest", "read/digest.py", "catalog_digest"),
+    ("wait for the catalog read", "concurrent/futures/_base.py", "result"),
+    ("build the live model", "read/introspect.py", "build_schema"),
+    ("plan (everything below)", "commands/run.py", "plan"),
+    ("canonicalize", "read/canonical.py", "canonicalize"),
+    ("rename candidates", "plan/renames.py", "resolve_renames"),
+    ("diff", "plan/diff.py", "diff"),
+    ("views around retyped columns", "plan/dependents.py", "keep_views"),
+    ("measure hazards on live data", "plan/measure.py", "measure_plan"),
+    ("render SQL", "render/__init__.py", "render_migration"),
+    ("Hasura metadata plan", "commands/metadata.py", "plan_for_run"),
+    ("safety checks", "commands/run_checks.py", "check_suspicious_target"),
+)
+
+
+def profile_edit(url: str, n: int, dry_run: bool) -> None:
+    """One in-process `db run` after the bench's edit, under cProfile: seconds per stage, then
+    the functions that took most time of their own (what no stage names)."""
+    import cProfile
+    import pstats
+
+    from bench.bench_vs_migra import edited_dbml
+    from nself_py.commands.project import Project
+    from nself_py.commands.run import RunOptions, run
+
+    project = Path(tempfile.mkdtemp(prefix=f"profile{n}_"))
+    (project / "hasura" / "migrations" / "default").mkdir(parents=True)
+    (project / "schema.dbml").write_text(generate_dbml(n))
+    target = Project(project, url)
+    run(target, RunOptions(make_backup=False))  # the caches an earlier run leaves
+    (project / "schema.dbml").write_text(edited_dbml(n))
+    profile = cProfile.Profile()
+    start = time.perf_counter()
+    profile.enable()
+    result = run(target, RunOptions(dry_run=dry_run, make_backup=False))
+    profile.disable()
+    wall = time.perf_counter() - start
+    stats = pstats.Stats(profile)
+    cumulative: dict[str, float] = {}
+    for (file, _, function), (_, _, _, seconds, _) in stats.stats.items():  # type: ignore[attr-defined]
+        for label, suffix, name in STAGES:
+            if function == name and file.endswith(suffix):
+                cumulative[label] = cumulative.get(label, 0.0) + seconds
+    what = "db run --dry-run" if dry_run else "db run"
+    print(f"\n{what} after an edit, {n} tables: {len(result.operations)} operations, "
+          f"{wall:.2f} s wall under the profiler")  # fmt: skip
+    for label, _, _ in STAGES:
+        if label in cumulative:
+            print(f"  {label:<30} {cumulative[label]:>7.2f} s")
+    print("  most time of their own:")
+    own = sorted(stats.stats.items(), key=lambda item: -item[1][2])  # type: ignore[attr-defined]
+    for (file, line, function), (_, _, seconds, _, _) in own[:12]:
+        place = file.split("site-packages/")[-1].split("nself_py/")[-1]
+        print(f"    {seconds:>6.2f} s  {function} ({place}:{line})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="100,1000,5000")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="where an edit cycle goes, by stage")
     args = parser.parse_args()
     server = embedded_server()
+    if args.profile:
+        for n in (int(s) for s in args.sizes.split(",")):
+            url = server.create_database()
+            try:
+                load_in_chunks(url, generate_sql(n))
+                profile_edit(url, n, dry_run=True)
+                profile_edit(url, n, dry_run=False)
+            finally:
+                server.drop_database(url)
+        return
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
         url = server.create_database()

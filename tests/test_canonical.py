@@ -11,6 +11,7 @@ import pytest
 
 from nself_py import model
 from nself_py.errors import NselfError
+from nself_py.fingerprint import code_hash
 from nself_py.read import canonical
 from nself_py.read.canonical import canonicalize
 from nself_py.read.dbml import parse_dbml
@@ -237,6 +238,38 @@ def test_corrupt_or_foreign_cache_is_ignored(db_url: str, tmp_path: Path) -> Non
         cache_file.write_text(json.dumps(data))
         assert canonicalize(conn, RAW, cache_file) == expected
         assert canonical.probe_count() > 0
+
+
+def test_cache_written_by_other_code_is_ignored(db_url: str, tmp_path: Path) -> None:
+    """Answers hold text this code parsed (index keys): another version's are not read back."""
+    cache_file = tmp_path / "cache.json"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        expected = canonicalize(conn, RAW, cache_file)
+        data = json.loads(cache_file.read_text())
+        assert data["server"].startswith(code_hash() + " ")
+        data["server"] = "0" * 64 + data["server"].removeprefix(code_hash())
+        data["entries"] = {k: "wrong" for k in data["entries"]}
+        cache_file.write_text(json.dumps(data))
+        assert canonicalize(conn, RAW, cache_file) == expected
+        assert canonical.probe_count() > 0
+
+
+def test_cache_follows_the_settings_that_shape_printed_constants(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A timestamptz default prints in the session's TimeZone: an answer cached under another
+    zone must not be read back."""
+    cache_file = tmp_path / "cache.json"
+    column = C("at", "timestamptz", default="'2020-01-01 00:00:00+00'")
+    schema = model.Schema(tables=(model.Table(N("public", "t"), (column,)),))
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        in_utc = canonicalize(conn, schema, cache_file).tables[0].columns[0].default
+        conn.execute("SET TimeZone = 'Asia/Tokyo'")
+        in_tokyo = canonicalize(conn, schema, cache_file).tables[0].columns[0].default
+        assert canonical.probe_count() > 0
+    assert in_utc == "'2020-01-01 00:00:00+00'::timestamp with time zone"
+    assert in_tokyo == "'2020-01-01 09:00:00+09'::timestamp with time zone"
 
 
 def test_cache_follows_what_the_answer_depends_on(db_url: str, tmp_path: Path) -> None:

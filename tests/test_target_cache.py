@@ -8,10 +8,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import psycopg
 from helpers import make_project, nself
 
 import nself_py
 from nself_py.read import target_cache
+from nself_py.read.canonical import spelling_context
 from nself_py.read.dbml import parse_dbml
 from nself_py.read.dbml.build import RecordExpression
 
@@ -53,10 +55,28 @@ def test_other_key_or_damaged_file_is_a_miss(tmp_path: Path) -> None:
 
 
 def test_key_depends_on_bytes_server_and_database() -> None:
-    key = target_cache.cache_key(b"Table t { id int }", 180006, "app")
-    assert key != target_cache.cache_key(b"Table t { id int }\n", 180006, "app")
-    assert key != target_cache.cache_key(b"Table t { id int }", 150018, "app")
-    assert key != target_cache.cache_key(b"Table t { id int }", 180006, "other")
+    key = target_cache.cache_key(b"Table t { id int }", "180006 | UTC", "app")
+    assert key != target_cache.cache_key(b"Table t { id int }\n", "180006 | UTC", "app")
+    assert key != target_cache.cache_key(b"Table t { id int }", "150018 | UTC", "app")
+    assert key != target_cache.cache_key(b"Table t { id int }", "180006 | Asia/Tokyo", "app")
+    assert key != target_cache.cache_key(b"Table t { id int }", "180006 | UTC", "other")
+
+
+def test_spelling_context_covers_settings_and_extension_versions(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        before = spelling_context(conn)
+        for setting in ("TimeZone = 'Asia/Tokyo'", "extra_float_digits = 0", "DateStyle = SQL"):
+            conn.execute(f"SET {setting}")
+            assert spelling_context(conn) != before, setting
+            conn.execute("RESET ALL")
+        assert spelling_context(conn) == before
+        conn.execute("SET search_path = pg_catalog")  # every read pins it: not part of the key
+        assert spelling_context(conn) == before
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        try:
+            assert "pg_trgm=" in spelling_context(conn)
+        finally:
+            conn.execute("DROP EXTENSION pg_trgm")
 
 
 def test_second_run_reads_the_cache_and_an_edit_parses_again(db_url: str, tmp_path: Path) -> None:

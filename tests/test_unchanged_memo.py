@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+import pytest
 from helpers import make_project, migration_dirs, nself
 from test_db_run import BLOG
 
@@ -56,6 +57,19 @@ def test_change_outside_the_managed_schemas_takes_the_full_way(db_url: str, tmp_
     assert MATCHES in full.stdout and MEMO_LINE not in full.stdout
     memo = nself(project, db_url, "db", "run")
     assert MEMO_LINE in memo.stdout
+
+
+def test_other_session_settings_take_the_full_way(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Printed constants depend on settings like TimeZone: neither the memo nor the target cache
+    answers a run under other settings."""
+    project = _applied_blog(db_url, tmp_path)
+    monkeypatch.setenv("PGTZ", "Asia/Tokyo")
+    other = nself(project, db_url, "db", "run")
+    assert other.returncode == 0, other.stderr
+    assert MEMO_LINE not in other.stdout and "Parsed schema.dbml" in other.stdout, other.stdout
+    assert MATCHES in other.stdout and len(migration_dirs(project)) == 1
 
 
 def test_unapplied_local_migration_still_refuses(db_url: str, tmp_path: Path) -> None:

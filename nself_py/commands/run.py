@@ -45,7 +45,7 @@ from nself_py.plan.operations import Hazard, Operation
 from nself_py.plan.renames import RenameCandidate, resolve_renames
 from nself_py.read import memo as unchanged
 from nself_py.read import target_cache
-from nself_py.read.canonical import ColumnTypeError, canonicalize
+from nself_py.read.canonical import ColumnTypeError, canonicalize, spelling_context
 from nself_py.read.dbml import decode_dbml, locate_column_type
 from nself_py.read.digest import catalog_digest
 from nself_py.read.introspect import CatalogRows, build_schema, introspect, read_catalog
@@ -186,12 +186,9 @@ TARGET_CACHE = Path(".nself") / "target-cache.marshal"
 
 
 def _source_key(conn: psycopg.Connection, source: bytes) -> str:
-    row = conn.execute(
-        "SELECT current_setting('server_version_num')::int, current_database()"
-    ).fetchone()
+    row = conn.execute("SELECT current_database()").fetchone()
     assert row is not None
-    version, database = row
-    return target_cache.cache_key(source, version, database)
+    return target_cache.cache_key(source, spelling_context(conn), row[0])
 
 
 def _canonical_target(
@@ -491,13 +488,25 @@ def run(project: Project, options: RunOptions = RunOptions()) -> RunResult:
     require_schema_file(project.schema_file)
     source = project.schema_file.read_bytes()
     parsed = None
+    prefetch = None
     if not target_cache.parsed_before(project.dir / TARGET_CACHE, source):
-        # a DBML error is reported before any connection is opened
+        # A DBML error is reported before the database is named or any connection error: the
+        # catalog is read in the background meanwhile, and its errors wait for result().
+        prefetch = _quiet_prefetch(project)
         parsed = decode_dbml(source, _shown(project.schema_file))
     url = project.url()
     with connect(url) as conn:
-        result = _run(conn, url, project, options, source, parsed)
+        result = _run(conn, url, project, options, source, parsed, prefetch)
     return dataclasses.replace(result, url=url)
+
+
+def _quiet_prefetch(project: Project) -> CatalogPrefetch | None:
+    """The catalog read started before the URL is announced (the base class resolves it
+    silently); None when the URL cannot be resolved yet (the error comes after parsing)."""
+    try:
+        return CatalogPrefetch(Project.url(project))
+    except NselfError:
+        return None
 
 
 def _run(
@@ -507,6 +516,7 @@ def _run(
     run_options: RunOptions,
     source: bytes,
     parsed: Schema | None,
+    prefetch: CatalogPrefetch | None = None,
 ) -> RunResult:
     """`run` on an open connection. A backup is taken only when there is something to migrate: a
     run that finds no change leaves nothing behind."""
@@ -550,7 +560,7 @@ def _run(
                 f"saw them: {known.summary}"
             )
             return RunResult(None, None, None)
-    catalog = CatalogPrefetch(url)  # read while the file is decoded
+    catalog = prefetch or CatalogPrefetch(url)  # read while the file is decoded
     written, canonical = load_target(
         source, source_key, schema_file, project_dir, report, parsed, remember=not dry_run
     )

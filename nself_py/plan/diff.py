@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from operator import attrgetter
 from typing import TypeVar
 
 from nself_py.model import (
@@ -122,6 +123,7 @@ def diff(
         broken_keys=frozenset(
             key
             for name in current_tables.keys() & target_tables.keys()
+            if current_tables[name] is not target_tables[name]  # unchanged: drops nothing
             for key in _dropped_unique_keys(current_tables[name], target_tables[name])
         ),
     )
@@ -230,8 +232,18 @@ def _check_def(check: Check) -> object:
     return check.expression
 
 
+_UNNAMED: dict[type, Callable[[object], tuple[object, ...]]] = {}
+
+
 def _unnamed_fields(item: _Named) -> tuple[object, ...]:
-    return tuple(getattr(item, f.name) for f in fields(item) if f.name != "name")
+    """Every field but the name (the getter is made once per class: this runs per constraint
+    and index of every table)."""
+    getter = _UNNAMED.get(type(item))
+    if getter is None:
+        getter = attrgetter(*(f.name for f in fields(item) if f.name != "name"))
+        _UNNAMED[type(item)] = getter
+    values = getter(item)
+    return values if isinstance(values, tuple) else (values,)
 
 
 def _name_of(item: _Named) -> str:
@@ -258,6 +270,8 @@ def _matches_live(table: Table, live: Table) -> bool:
         if len(items) != len(live_items):
             return False
         for item, old in zip(items, live_items, strict=True):
+            if item == old:  # named as it is live
+                continue
             if item.name is not None and item.name != old.name:
                 return False
             if _unnamed_fields(item) != _unnamed_fields(old):

@@ -120,12 +120,11 @@ def candidates(
     found: list[RenameCandidate] = []
     gone = [n for n in live if n not in wanted and n not in renames.tables]
     new = [n for n in wanted if n not in live and n not in renames.tables.values()]
+    by_shape: dict[tuple[tuple[str, str], ...], list[Name]] = {}
+    for name in sorted(new):  # each shape computed once: gone x new pairs ran to 25,000 at 5,000
+        by_shape.setdefault(_shape(wanted[name]), []).append(name)
     for old in sorted(gone):
-        found += [
-            RenameCandidate(old, None, name)
-            for name in sorted(new)
-            if _shape(live[old]) == _shape(wanted[name])
-        ]
+        found += [RenameCandidate(old, None, name) for name in by_shape.get(_shape(live[old]), ())]
     for old_name, renamed in [(n, renames.tables.get(n, n)) for n in live]:
         if renamed not in wanted:
             continue

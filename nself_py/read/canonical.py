@@ -15,9 +15,10 @@ created there and then; an enum that exists live with other values is renamed ou
 recreated with the target's values, so expressions see exactly the target's labels. The rollback
 undoes all of it.
 
-Answers are cached in a JSON file keyed by the server's major version and by everything each
-answer depends on (type text; canonical type, enum labels and default text; the mentioned
-columns' types, the expression and index method), so an unchanged model needs no probe at all.
+Answers are cached in a JSON file keyed by this code, the server's `spelling_context` and
+everything each answer depends on (type text; canonical type, enum labels and default text; the
+mentioned columns' types, the expression and index method), so an unchanged model needs no probe
+at all.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pglast import ast
 from nself_py import model
 from nself_py.errors import NselfError
 from nself_py.files import write_atomically
+from nself_py.fingerprint import code_hash
 from nself_py.read.introspect import check_expression, index_keys
 from nself_py.sql.parse import SqlSyntaxError, split_statements
 from nself_py.sql.quote import quote_ident, quote_literal, quote_name
@@ -67,10 +69,30 @@ class _Use:
         return f"{self.what} of table {self.table}"
 
 
-class _Cache:
-    """Input key → canonical text, for one server major version; written atomically."""
+# Everything besides the catalog that changes how PostgreSQL prints a type, default, check or
+# index: the server version, the settings that shape printed constants (a timestamptz default
+# under another TimeZone, a float under extra_float_digits, a string literal under
+# standard_conforming_strings) and the extensions' versions. search_path is not among them:
+# every read and probe pins it to pg_catalog.
+_SPELLING_CONTEXT = """SELECT concat_ws(' | ', current_setting('server_version_num'),
+    current_setting('DateStyle'), current_setting('IntervalStyle'), current_setting('TimeZone'),
+    current_setting('extra_float_digits'), current_setting('bytea_output'),
+    current_setting('standard_conforming_strings'), current_setting('lc_monetary'),
+    (SELECT string_agg(extname || '=' || extversion, ',' ORDER BY extname) FROM pg_extension))"""
 
-    def __init__(self, path: Path | None, server: int):
+
+def spelling_context(conn: psycopg.Connection) -> str:
+    """The server state (beyond the catalog) that canonical and introspected text depend on:
+    part of every cache key, so a changed setting or extension is never answered from a cache."""
+    row = conn.execute(_SPELLING_CONTEXT).fetchone()
+    return str(row[0]) if row else ""
+
+
+class _Cache:
+    """Input key → canonical text, for one `spelling_context` and one version of this code (an
+    answer holds keys `index_keys` parsed); written atomically."""
+
+    def __init__(self, path: Path | None, server: str):
         self.path, self.server = path, server
         self.entries: dict[str, str | None] = {}
         self.dirty = False
@@ -345,7 +367,7 @@ def canonicalize(
     """`raw` with every type, default, check and index key spelled as PostgreSQL prints them;
     `cache_file` answers known pieces, and learns the new ones unless `save` is False."""
     global _last_probe_count
-    cache = _Cache(cache_file, conn.info.server_version // 10000)
+    cache = _Cache(cache_file, f"{code_hash()} {spelling_context(conn)}")
     enum_labels = {quote_name(e.name): list(e.values) for e in raw.enums}
 
     def labels_of(type_: str) -> list[str] | None:

@@ -3,7 +3,8 @@
 Parsing and canonicalizing are most of a no-change `db run` on a large schema, and their result
 depends only on the file's bytes and the server it was canonicalized on. So the result is stored
 under a key made of both; a run whose file and server match reads it back instead. The file is
-`marshal` data (plain tuples and strings: loading it can run no code), rebuilt into the model.
+the key on its first line, then `marshal` data (plain tuples and strings: loading it can run no
+code), rebuilt into the model.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
-from dataclasses import fields, is_dataclass
+from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from nself_py.files import write_atomically
 from nself_py.fingerprint import code_hash
 from nself_py.read.dbml.build import RecordExpression
 
-_FORMAT = 2  # 2: models cached only after the SQL pieces were checked (sqlcheck)
+_FORMAT = 3  # 2: models cached only after the SQL pieces were checked; 3: key on line one
 _CLASSES: tuple[type, ...] = (
     model.Name,
     model.Enum,
@@ -35,48 +37,61 @@ _CLASSES: tuple[type, ...] = (
     model.Schema,
 )
 _TAG = {cls: tag for tag, cls in enumerate(_CLASSES)}
-_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in _CLASSES}
+_VALUES = {cls: attrgetter(*(f.name for f in fields(cls))) for cls in _CLASSES}
+"""Each class's field values as a tuple, in field order (every class has two fields or more)."""
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""Types stored as they are (exact types: a RecordExpression, a str subclass, is not one)."""
 _EXPRESSION = -1  # tag of a RecordExpression (a str subclass marshal would flatten)
 
 
-def cache_key(dbml: bytes, server_version: int, database: str) -> str:
+def cache_key(dbml: bytes, spelling_context: str, database: str) -> str:
     """Keyed by the package's code too: a changed reader or canonicalizer never reads back a
-    target an older one produced."""
-    parts = (code_hash(), str(_FORMAT), str(server_version), database)
+    target an older one produced. `spelling_context` is `canonical.spelling_context`: the
+    server version, the settings that shape printed constants and the extensions' versions."""
+    parts = (code_hash(), str(_FORMAT), spelling_context, database)
     return hashlib.sha256("\0".join(parts).encode() + b"\0" + dbml).hexdigest()
 
 
 def _encode(value: object) -> Any:
     """Model objects as tagged tuples of plain values, which marshal writes (Any: typeshed's
-    `_Marshallable` cannot name a recursive tuple of them)."""
-    if is_dataclass(value):
-        cls = type(value)
-        return (_TAG[cls], tuple(_encode(getattr(value, name)) for name in _FIELDS[cls]))
-    if isinstance(value, RecordExpression):
+    `_Marshallable` cannot name a recursive tuple of them). Dispatch is on the exact type: this
+    runs once per column and constraint of the whole model after every edit."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    tag = _TAG.get(kind)
+    if tag is not None:
+        return (tag, _encode_items(_VALUES[kind](value)))
+    if kind is RecordExpression:
         return (_EXPRESSION, str(value))
     if isinstance(value, tuple):
-        return ("", tuple(_encode(item) for item in value))
+        return ("", _encode_items(value))
     return value
 
 
+def _encode_items(items: tuple[object, ...]) -> tuple[Any, ...]:
+    return tuple([item if type(item) in _SCALARS else _encode(item) for item in items])
+
+
 def _decode(value: object) -> object:
-    if not isinstance(value, tuple):
+    if type(value) is not tuple:
         return value
     tag, payload = value
-    if tag == "":
-        return tuple(_decode(item) for item in payload)
     if tag == _EXPRESSION:
         return RecordExpression(payload)
-    return _CLASSES[tag](*(_decode(item) for item in payload))
+    items = [_decode(item) if type(item) is tuple else item for item in payload]
+    return tuple(items) if tag == "" else _CLASSES[tag](*items)
 
 
 def load(path: Path, key: str) -> model.Schema | None:
-    """The stored target for `key`, or None (missing, other key, unreadable)."""
+    """The stored target for `key`, or None (missing, other key, unreadable). The key is the
+    file's first line, so a stale cache (an edited schema.dbml) is refused without decoding it."""
     try:
-        stored_key, payload = marshal.loads(path.read_bytes())
+        with path.open("rb") as file:
+            if file.readline() != key.encode() + b"\n":
+                return None
+            payload = marshal.loads(file.read())
     except (OSError, EOFError, ValueError, TypeError):
-        return None
-    if stored_key != key:
         return None
     try:
         schema = _decode(payload)
@@ -88,7 +103,7 @@ def load(path: Path, key: str) -> model.Schema | None:
 def store(path: Path, key: str, schema: model.Schema) -> None:
     """Write atomically; a cache that cannot be written is no error (the next run recomputes)."""
     with contextlib.suppress(OSError):
-        write_atomically(path, marshal.dumps((key, _encode(schema))))
+        write_atomically(path, key.encode() + b"\n" + marshal.dumps(_encode(schema)))
 
 
 def _parsed_marker(path: Path) -> Path:
