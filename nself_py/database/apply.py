@@ -306,25 +306,45 @@ def _run_script(
             raise _failure(step, script, statement, error, project_dir) from None
 
 
-def _run_pipelined(conn: psycopg.Connection, steps: list[Step], project_dir: Path) -> None:
+SYNC_EVERY = 50
+"""Statements sent before the results so far are collected (at the end of a migration): a long
+batch reports each migration soon after it ran, for one round trip per ~50 statements."""
+
+
+def _run_pipelined(
+    conn: psycopg.Connection,
+    steps: list[Step],
+    project_dir: Path,
+    finished: Callable[[Step], None],
+) -> None:
     """Every statement of `steps` sent without waiting for the one before (libpq pipeline
-    mode): one round trip for the batch instead of one per statement, which dominated a batch
-    of many small migrations. Inside the batch's transaction, so the first error aborts the
-    rest; the failing statement is the first whose result never came."""
+    mode): a round trip per ~50 statements instead of one per statement, which dominated a batch
+    of many small migrations. `finished` hears of each step once its results are in. Inside the
+    batch's transaction, so the first error aborts the rest; the failing statement is the first
+    whose result never came."""
     sent: list[tuple[Step, Script, Statement, psycopg.Cursor[Any]]] = []
     current: tuple[Step, Script, Statement] | None = None
+    unconfirmed: list[Step] = []
     try:
-        with conn.pipeline():
+        with conn.pipeline() as pipeline:
             for step in steps:
                 for script in step.scripts:
                     for statement in script.statements:
                         current = (step, script, statement)
                         sent.append((*current, conn.execute(statement.sql)))  # migration SQL
+                unconfirmed.append(step)
+                if sum(s.statement_count for s in unconfirmed) >= SYNC_EVERY:
+                    pipeline.sync()
+                    for done in unconfirmed:
+                        finished(done)
+                    unconfirmed.clear()
     except psycopg.Error as error:
         failed = next(((st, sc, s) for st, sc, s, cur in sent if cur.pgresult is None), current)
         if failed is None:
             raise
         raise _failure(*failed, error, project_dir) from None
+    for done in unconfirmed:
+        finished(done)
 
 
 @dataclass(frozen=True)
@@ -389,14 +409,19 @@ class _Runner:
             self.store.write(self.conn, {s.migration.version: True for s in steps})
         try:
             started = time.perf_counter()
+
+            def finished(step: Step) -> None:
+                alone = len(steps) == 1  # else the batch's seconds come once, at its commit
+                self._note(step, f", {time.perf_counter() - started:.2f} s" if alone else "")
+
             with self.conn.transaction():
-                _run_pipelined(self.conn, steps, self.project_dir)
+                _run_pipelined(self.conn, steps, self.project_dir, finished)
                 self.record(steps)
-            seconds = f"{time.perf_counter() - started:.2f} s"
-            for step in steps:
-                self._note(step, f", {seconds}" if len(steps) == 1 else "")
             if len(steps) > 1:
-                self.report(f"{len(steps)} migrations in one transaction, {seconds}")
+                self.report(
+                    f"committed {len(steps)} migrations in one transaction "
+                    f"({time.perf_counter() - started:.2f} s)"
+                )
         except (NselfError, psycopg.Error) as error:
             if isinstance(self.store, MetadataStore):
                 self._unmark(steps)
