@@ -186,6 +186,8 @@ def start_embedded_server(pgdata: Path) -> str:
 
 def _restart_if_idle(pgdata: Path, url: str) -> bool:
     """Restart the server so it reads its settings again, when no other session is connected."""
+    import psycopg
+
     with psycopg.connect(url, autocommit=True) as conn:
         others = one(
             conn,
