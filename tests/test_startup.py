@@ -78,6 +78,61 @@ def test_db_run_help_loads_no_engine(tmp_path: Path) -> None:
     assert not loaded & {"psycopg", "pglast", "ruamel", "jinja2", "nself_py.commands.run"}, loaded
 
 
+# shows `--help` of every command in COMMANDS and of every subcommand of a command that is a
+# group, all in one process; prints the first help that imported one of the packages named in
+# its arguments (with their modules), else the number of helps shown
+WALK_HELP = """
+import contextlib, io, sys
+from nself_py.cli import COMMANDS, NotLoaded, app
+
+ENGINE = sys.argv[1:]
+shown = 0
+
+def show(*path):
+    global shown
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        app([*path, "--help"], prog_name="nself-py", standalone_mode=False)
+    assert "Usage: nself-py " + " ".join(path) in out.getvalue(), (path, out.getvalue())
+    shown += 1
+    engine = sorted(m for m in sys.modules if m.split(".")[0] in ENGINE)
+    if engine:
+        print("loaded by", *path, "--help:", *engine)
+        sys.exit(0)
+
+for group, commands in COMMANDS.items():
+    for name, entry in commands.items():
+        show(group, name)
+        for sub in getattr(NotLoaded(group, name, *entry).load(), "commands", {}):
+            show(group, name, sub)
+print("helps shown:", shown)
+"""
+
+
+def test_no_commands_help_imports_the_engine(tmp_path: Path) -> None:
+    """Every command's help comes from its options alone: psycopg, pglast, the templates and
+    the YAML round-tripper load only when a command runs."""
+    engine = ["psycopg", "pglast", "jinja2", "ruamel"]
+    done = subprocess.run(
+        [sys.executable, "-c", WALK_HELP, *engine],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(Path(__file__).parents[1])},
+        timeout=120,
+        check=True,
+    )
+    subcommands = 7  # db metadata sync/check, db seed create/apply, db server start/stop/status
+    assert done.stdout == f"helps shown: {sum(map(len, COMMANDS.values())) + subcommands}\n"
+
+
+def test_squash_name_default_is_the_engines() -> None:
+    from nself_py.cli.migrate import SQUASHED_NAME
+    from nself_py.database.squash import DEFAULT_NAME
+
+    assert SQUASHED_NAME == DEFAULT_NAME
+
+
 def test_commands_names_each_command_its_module_registers() -> None:
     """COMMANDS is the list help shows: each entry loads a command whose own help starts with
     the same line, and no registered command is missing from it."""
