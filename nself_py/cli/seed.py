@@ -17,8 +17,6 @@ from nself_py.cli import (
 )
 from nself_py.cli.target import project
 from nself_py.database.connection import connect
-from nself_py.database.seeds import apply_seeds
-from nself_py.migrations.seeds import create_seed, seeds_dir
 
 seed_app = App(
     path="db seed", help="Seed data: create from DBML records, apply once.", no_args_is_help=True
@@ -36,6 +34,8 @@ def seed_create(
     ] = False,
 ) -> None:
     """Create a seed file (empty, or from schema.dbml's records in foreign-key order)."""
+    from nself_py.migrations.seeds import create_seed
+
     proj = project(project_dir, None, database_name)
     path = create_seed(proj.dir, database_name, name, from_dbml=from_dbml)
     console.print(f"✓ Seed created: {path.relative_to(proj.dir)}", markup=False)
@@ -55,6 +55,9 @@ def seed_apply(
     ] = False,
 ) -> None:
     """Apply each pending seed once, all in one transaction, recorded in nself.seed_log."""
+    from nself_py.database.seeds import apply_seeds
+    from nself_py.migrations.seeds import seeds_dir
+
     proj = project(project_dir, database_url, database_name)
     directory = seeds_dir(proj.dir, database_name)
     with connect(proj.url()) as conn:
@@ -70,7 +73,7 @@ def seed_apply(
 def print_seed_status(project_dir: Path, database_name: str, url: str) -> None:
     """`db status`'s seed lines: each local seed applied or pending (nothing without seeds)."""
     from nself_py.database.seeds import seed_status
-    from nself_py.migrations.seeds import local_seeds
+    from nself_py.migrations.seeds import local_seeds, seeds_dir
 
     directory = seeds_dir(project_dir, database_name)
     if not local_seeds(directory):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -28,15 +28,12 @@ from nself_py.cli import (
     working,
 )
 from nself_py.cli.target import project
-from nself_py.commands.drift import Drift
-from nself_py.commands.gate import is_production
-from nself_py.commands.revert import what_revert_discards
-from nself_py.commands.update import update, written_schema
-from nself_py.database import backup
 from nself_py.database.connection import connect
 from nself_py.database.sources import DEFAULT_DATABASE
 from nself_py.errors import NselfError
-from nself_py.migrations.folders import find_migrations_dir
+
+if TYPE_CHECKING:
+    from nself_py.commands.drift import Drift
 
 # The options of the production gate (commands/gate.py), the same for `db update` and
 # `migrate:up/down/goto`.
@@ -106,6 +103,10 @@ def update_command(
     yes: YesOption = False,
 ) -> None:
     """Back up, apply every pending migration in one transaction, verify against schema.dbml."""
+    from nself_py.commands.gate import is_production
+    from nself_py.commands.update import update, written_schema
+    from nself_py.migrations.folders import find_migrations_dir
+
     proj = project(project_dir, database_url, database_name, yes)
     result = update(
         proj.url(),
@@ -165,6 +166,9 @@ def revert_command(
     yes: YesOption = False,
 ) -> None:
     """Restore the newest (or the named) backup: schema, data and migration state."""
+    from nself_py.commands.revert import what_revert_discards
+    from nself_py.database import backup
+
     proj = project(project_dir, database_url, database_name, yes)
     chosen = backup.find_backup(proj.dir, backup_name)
     url = proj.url()
@@ -216,6 +220,8 @@ def backup_command(
     database_name: DatabaseNameOption = DEFAULT_DATABASE,
 ) -> None:
     """Take a backup now (pg_dump into bin/dbsyncs/<timestamp>/ with a manifest)."""
+    from nself_py.database import backup
+
     proj = project(project_dir, database_url, database_name)
     url = proj.url()
     with connect(url) as conn, working("backing up (pg_dump)…"):
@@ -236,6 +242,8 @@ def backups_command(
 ) -> None:
     """List backups: time, size, database and migration version, oldest first; incomplete
     folders (no dump or manifest) with the reason."""
+    from nself_py.database import backup
+
     proj = project(project_dir, None, DEFAULT_DATABASE)
     if keep is not None:
         prune(proj, keep)
