@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +25,7 @@ sys.path[:0] = [str(ROOT)]
 import psycopg  # noqa: E402
 
 from bench.generate import generate_dbml, generate_tenants_dbml  # noqa: E402
+from bench.process import timed  # noqa: E402
 from nself_py.database.connection import (  # noqa: E402
     EMBEDDED_DATA_DIR,
     start_embedded_server,
@@ -34,27 +33,13 @@ from nself_py.database.connection import (  # noqa: E402
 )
 
 MIGRA_LIMIT_SECONDS = 120
-MIGRA = "/work/migra-venv/bin/migra"
 
 
-def timed(command: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (MB) and output of one process (no DATABASE_URL: embedded)."""
+def nself(project: Path, *args: str) -> tuple[float, int, str]:
+    """One command on `project` with no DATABASE_URL variables, so it uses the embedded server."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
-    start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        out.seek(0)
-        output = out.read()
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 2) or "Traceback" in output:  # migra exits 2 when it finds changes
-        raise SystemExit(f"{command[:5]} failed ({code}):\n{output[-3000:]}")
-    return seconds, usage.ru_maxrss // 1024, output
-
-
-def nself(project: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "nself_py", *args, "--project-dir", str(project)]
+    command = [sys.executable, "-m", "nself_py", *args, "--project-dir", str(project)]
+    return timed(command, env=env)
 
 
 def table_count(url: str) -> int:
@@ -74,12 +59,12 @@ def round_trip(label: str, dbml: str, tables: int, migra: str | None) -> list[tu
         (project / "hasura" / "migrations" / "default").mkdir(parents=True)
         (project / "hasura" / "config.yaml").write_text("version: 3\n")
         (project / "schema.dbml").write_text(dbml)
-        write = timed(nself(project, "db", "run", "--no-backup", "--yes"))
-        up = timed(nself(project, "db", "migrate:up", "--yes"))
+        write = nself(project, "db", "run", "--no-backup", "--yes")
+        up = nself(project, "db", "migrate:up", "--yes")
         url = start_embedded_server(pgdata)
         assert table_count(url) == tables, up[2][-2000:]
         (project / ".nself" / "unchanged.json").unlink(missing_ok=True)
-        noop = timed(nself(project, "db", "run", "--no-backup", "--yes"))
+        noop = nself(project, "db", "run", "--no-backup", "--yes")
         assert "no migration written" in noop[2], noop[2][-2000:]
         migra_s = None
         if migra:
@@ -87,7 +72,7 @@ def round_trip(label: str, dbml: str, tables: int, migra: str | None) -> list[tu
             url2 = url.replace("postgresql://", "postgresql+psycopg2://", 1)
             once = timed([migra, "--unsafe", url2, url2])[0]
             migra_s = once if once <= MIGRA_LIMIT_SECONDS else None
-        down = timed(nself(project, "db", "migrate:down", "--yes"))
+        down = nself(project, "db", "migrate:down", "--yes")
         assert table_count(url) == 0, down[2][-2000:]
     finally:
         stop_embedded_server(pgdata)
@@ -104,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1000,5000,20000")
     parser.add_argument("--tenants", default="200x100", help="SCHEMASxTABLES, or '' for none")
-    parser.add_argument("--migra", default=MIGRA if Path(MIGRA).exists() else shutil.which("migra"))
+    parser.add_argument("--migra", default=shutil.which("migra"))
     args = parser.parse_args()
     print(f"{'what':<36} {'tables':>7} {'nself-py s':>11} {'migra s':>8} {'ratio':>6} {'MB':>5}")
     cases = [("public", generate_dbml(n), n) for n in (int(s) for s in args.sizes.split(",") if s)]

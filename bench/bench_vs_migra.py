@@ -18,13 +18,10 @@ own: it needs SQLAlchemy 1.x) or when one run takes over 120 s.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,23 +31,9 @@ from pgservers import embedded_server  # noqa: E402
 
 from bench.bench_run import load_in_chunks  # noqa: E402
 from bench.generate import generate_dbml, generate_sql  # noqa: E402
+from bench.process import timed  # noqa: E402
 
 MIGRA_LIMIT_SECONDS = 120
-
-
-def timed(command: list[str], cwd: Path = ROOT) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (MB) and output of one process."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        out.seek(0)
-        output = out.read()
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 2) or "Traceback" in output:  # migra exits 2 when it finds changes
-        raise SystemExit(f"{command[:4]} failed ({code}):\n{output[-2000:]}")
-    return seconds, usage.ru_maxrss // 1024, output
 
 
 def nself(*args: str) -> list[str]:
