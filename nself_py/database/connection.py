@@ -438,7 +438,13 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     remember_passwords(url)
     check_url(url)
     try:
-        return psycopg.connect(url, autocommit=autocommit, application_name="nself-py")
+        # prepare_threshold=None: no server-side prepared statements. With them, psycopg's cache
+        # and a batch sent in pipeline mode disagreed (`prepared statement "_pg3_3" does not
+        # exist` on the state write after an --online migration); nothing here repeats a query
+        # often enough to gain from them, and without them PgBouncer's transaction pooling works.
+        return psycopg.connect(
+            url, autocommit=autocommit, application_name="nself-py", prepare_threshold=None
+        )
     except psycopg.Error as error:
         message = redact(str(error)).strip()
         raise DatabaseError(f"cannot connect to {redact(url)}: {message}") from None
