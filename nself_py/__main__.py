@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,10 @@ def main() -> None:
     if sys.argv[1:] == ["--version"]:
         from nself_py import versions
 
-        print("\n".join(versions(Path(".").resolve())))
+        try:
+            print("\n".join(versions(Path(".").resolve())), flush=True)
+        except BrokenPipeError:  # `nself-py --version | head -1`: the reader left, not a fault
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     from nself_py.cli import main as cli
 

