@@ -206,23 +206,20 @@ def split_statements(script: str) -> list[Statement]:
 
     A final statement without `;` is kept (its text ends at its last token). Raises
     `SqlSyntaxError` when PostgreSQL's parser rejects the script (message and position are the
-    server's) or the script holds a psql meta-command."""
+    server's) or the script holds a psql meta-command. The parser gives each statement's place
+    only (its JSON output is decoded later, once, by whoever reads a statement's `raw`)."""
     try:
-        found = _parse_json(script)
+        pieces = parser.split(script, with_parser=True, only_slices=True)
         tokens = [t for t in parser.scan(script) if t.name not in _COMMENT_TOKENS]
     except parser.ParseError as error:
         raise _meta_command(script, error) or _parse_error(script, error) from None
     starts = [t.start for t in tokens]
-    characters = _Characters(script)
     tree = _Tree(script)
     statements = []
     line, line_start, counted = 1, 0, 0  # the text before `counted` is counted (in order)
-    for index, raw in enumerate(found):
-        location = characters.of(raw.get("stmt_location", 0))
-        length = raw.get("stmt_len", 0)
-        stop = characters.of(raw.get("stmt_location", 0) + length) if length else len(script)
-        first = bisect.bisect_left(starts, location)
-        last = bisect.bisect_left(starts, stop) - 1
+    for index, piece in enumerate(pieces):
+        first = bisect.bisect_left(starts, piece.start)
+        last = bisect.bisect_left(starts, piece.stop) - 1
         if first > last:  # pragma: no cover - the parser returns no empty statements
             continue
         end = tokens[last].end + 1
@@ -234,29 +231,7 @@ def split_statements(script: str) -> list[Statement]:
             line, line_start = line + newlines, script.rfind("\n", counted, start) + 1
         column, counted = start - line_start + 1, start
         statements.append(Statement(script[start:end], line, column, tree, index, start, end))
-    global _decoded
-    _decoded = (tree, found)
     return statements
-
-
-class _Characters:
-    """UTF-8 byte offsets (what libpg_query's JSON gives) to character offsets."""
-
-    __slots__ = ("ascii", "ends")
-
-    def __init__(self, text: str):
-        self.ascii = text.isascii()
-        self.ends: list[int] = []
-        if not self.ascii:
-            total = 0
-            for ch in text:
-                total += len(ch.encode("utf-8"))
-                self.ends.append(total)
-
-    def of(self, byte_offset: int) -> int:
-        if self.ascii:
-            return byte_offset
-        return bisect.bisect_right(self.ends, byte_offset)
 
 
 # --- expressions and type names from schema.dbml ---------------------------------------------
