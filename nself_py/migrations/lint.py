@@ -674,11 +674,11 @@ def _allowed(previous_end: int, statement: Statement) -> set[str]:
     """Rules accepted by `-- nself-py: allow …` comments on the lines from the one after the
     previous statement through the end of the line this statement ends on."""
     script_text = statement.script
-    if _ALLOW_MARK not in script_text:
-        return set()
     start = script_text.find("\n", previous_end) + 1 if previous_end else 0
     stop = script_text.find("\n", statement.end)
     text = script_text[start : len(script_text) if stop < 0 else stop]
+    if _ALLOW_MARK not in text:  # only this statement's lines: the whole script is quadratic
+        return set()
     return {rule.strip() for match in ALLOW.finditer(text) for rule in match[1].split(",")}
 
 
