@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from pglast import parser
 
 from nself_py.sql.parse import (
     Action,
@@ -120,6 +122,40 @@ def test_non_ascii_text_keeps_positions_in_characters() -> None:
     with pytest.raises(SqlSyntaxError) as caught:
         split_statements("SELECT 'ééé';\nSELECT 'ü' FRM t;")
     assert (caught.value.line, caught.value.column) == (2, 16)
+
+
+def _bounds_by_scanner(script: str) -> list[tuple[int, int]]:
+    """Each statement's first token through its `;` (else its last token), found by scanning
+    every token: the reference the split's shortcut (it scans nothing) is checked against."""
+    tokens = [t for t in parser.scan(script) if t.name not in ("SQL_COMMENT", "C_COMMENT")]
+    bounds = []
+    for piece in parser.split(script, with_parser=True, only_slices=True):
+        inside = [i for i, t in enumerate(tokens) if piece.start <= t.start < piece.stop]
+        end = tokens[inside[-1]].end + 1
+        if inside[-1] + 1 < len(tokens) and tokens[inside[-1] + 1].name == "ASCII_59":
+            end = tokens[inside[-1] + 1].end + 1
+        bounds.append((tokens[inside[0]].start, end))
+    return bounds
+
+
+_CORPUS = Path(__file__).parent / "corpus"
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "/* a /* nested */ -- still comment\n */ --x\r SELECT 1 /* in */ ;\n\tSELECT 2 /* end */",
+        "-- first\r\n-- second\n\f\vSELECT 'a;b' -- c\n -- d\n ;  /* ü */ SELECT 'é' -- no ;",
+        "SELECT 1 -- trailing, no semicolon\n/* and more */\n",
+        *sorted(p.read_text() for p in _CORPUS.rglob("*.sql")),
+    ],
+)
+def test_statement_bounds_agree_with_scanning_every_token(script: str) -> None:
+    try:
+        expected = _bounds_by_scanner(script)
+    except parser.ParseError:
+        pytest.skip("a script PostgreSQL rejects has no statements to compare")
+    assert [(s.start, s.end) for s in split_statements(script)] == expected
 
 
 def test_rejected_script_reports_postgresqls_message_and_position() -> None:

@@ -35,7 +35,6 @@ already folded to lower case by the parser, quoted ones exact. Schemas are not f
 
 from __future__ import annotations
 
-import bisect
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -210,28 +209,41 @@ def split_statements(script: str) -> list[Statement]:
     only (its JSON output is decoded later, once, by whoever reads a statement's `raw`)."""
     try:
         pieces = parser.split(script, with_parser=True, only_slices=True)
-        tokens = [t for t in parser.scan(script) if t.name not in _COMMENT_TOKENS]
     except parser.ParseError as error:
         raise _meta_command(script, error) or _parse_error(script, error) from None
-    starts = [t.start for t in tokens]
     tree = _Tree(script)
     statements = []
     line, line_start, counted = 1, 0, 0  # the text before `counted` is counted (in order)
     for index, piece in enumerate(pieces):
-        first = bisect.bisect_left(starts, piece.start)
-        last = bisect.bisect_left(starts, piece.stop) - 1
-        if first > last:  # pragma: no cover - the parser returns no empty statements
-            continue
-        end = tokens[last].end + 1
-        if last + 1 < len(tokens) and tokens[last + 1].name == "ASCII_59":
-            end = tokens[last + 1].end + 1
-        start = tokens[first].start
+        start, end = _statement_bounds(script, piece)
         newlines = script.count("\n", counted, start)
         if newlines:
             line, line_start = line + newlines, script.rfind("\n", counted, start) + 1
         column, counted = start - line_start + 1, start
         statements.append(Statement(script[start:end], line, column, tree, index, start, end))
     return statements
+
+
+_SPACE = " \t\n\r\f\v"
+"""What PostgreSQL's scanner reads as white space (Python's `isspace` takes more)."""
+
+
+def _statement_bounds(script: str, piece: slice) -> tuple[int, int]:
+    """Where the statement the parser placed at `piece` starts (its first token) and ends
+    (after its `;`, else after its last token).
+
+    PostgreSQL 18's grammar (pglast 8) places a statement from its first token to the end of
+    the text before its `;`, with white space trimmed, so only white space stands between the
+    place and the `;`. Only a final statement without `;` needs the scanner, to leave out
+    comments after its last token."""
+    start = piece.start
+    semicolon = piece.stop
+    while semicolon < len(script) and script[semicolon] in _SPACE:
+        semicolon += 1
+    if semicolon < len(script) and script[semicolon] == ";":
+        return start, semicolon + 1
+    tokens = [t for t in parser.scan(script[start : piece.stop]) if t.name not in _COMMENT_TOKENS]
+    return start, start + tokens[-1].end + 1
 
 
 # --- expressions and type names from schema.dbml ---------------------------------------------
