@@ -1,15 +1,17 @@
 """Time splitting and linting N migrations (offline: no database, so no sizes).
 
-Usage: python3 bench/bench_lint.py [-n 1000]
+Usage: python3 bench/bench_lint.py [-n 1000] [--repeat 5]
 Each migration is a few statements of the kinds real ones hold (columns, indexes, constraints,
 a trigger function, a data backfill), written to a temporary project; the figure is reading
 every up.sql and down.sql with PostgreSQL's parser plus reviewing every statement. Classifying
 (the locks and effects of every statement, part of the review) is timed again on its own after.
+Each figure is the median of `--repeat` rounds over the same files.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -49,9 +51,26 @@ def _timed(work: Callable[[], T]) -> tuple[T, float, float]:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def _round(migrations_dir: Path) -> tuple[int, int, float, float, float]:
+    """Statements, findings, and the seconds of read+split, lint and classify (CPU)."""
+    reviewed, _, split_cpu = _timed(
+        lambda: [
+            lint.Migration(m.label, m.up_scripts() + m.down_scripts())
+            for m in local_migrations(migrations_dir)
+        ]
+    )
+    reviews, _, lint_cpu = _timed(lambda: lint.review(reviewed))
+    statements = [s for m in reviewed for script in m.scripts for s in script.statements]
+    _, _, classify_cpu = _timed(
+        lambda: [(lock_of(s), effects(s, deparse=False)) for s in statements]
+    )
+    return len(reviews), len(lint.findings(reviews)), split_cpu, lint_cpu, classify_cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         migrations_dir = Path(tmp) / "migrations"
@@ -59,24 +78,16 @@ def main() -> None:
             write_migration(
                 migrations_dir, f"m{i}", UP.format(i=i), DOWN.format(i=i), version=10**12 + i
             )
-        reviewed, split_wall, split_cpu = _timed(
-            lambda: [
-                lint.Migration(m.label, m.up_scripts() + m.down_scripts())
-                for m in local_migrations(migrations_dir)
-            ]
-        )
-        reviews, lint_wall, lint_cpu = _timed(lambda: lint.review(reviewed))
-        statements = [s for m in reviewed for script in m.scripts for s in script.statements]
-        _, classify_wall, classify_cpu = _timed(
-            lambda: [(lock_of(s), effects(s, deparse=False)) for s in statements]
-        )
-    found = len(lint.findings(reviews))
+        rounds = [_round(migrations_dir) for _ in range(args.repeat)]
+    statements, found = rounds[0][:2]
+    split, lint_, classify = (statistics.median(r[i] for r in rounds) for i in (2, 3, 4))
+    totals = sorted(r[2] + r[3] for r in rounds)
     print(
-        f"{args.n} migrations, {len(reviews)} statements, {found} findings: "
-        f"read+split {split_wall:.3f} s, lint {lint_wall:.3f} s, "
-        f"total {split_wall + lint_wall:.3f} s (CPU {split_cpu + lint_cpu:.3f} s); "
-        f"within lint, classify (locks and effects) {classify_wall:.3f} s "
-        f"(CPU {classify_cpu:.3f} s), the rules the rest"
+        f"{args.n} migrations, {statements} statements, {found} findings, median of "
+        f"{args.repeat} rounds (CPU seconds): read+split {split:.3f} s, lint {lint_:.3f} s, "
+        f"total {statistics.median(totals):.3f} s (fastest {totals[0]:.3f}, slowest "
+        f"{totals[-1]:.3f}); within lint, classify (locks and effects) {classify:.3f} s, the "
+        "rules the rest"
     )
 
 
