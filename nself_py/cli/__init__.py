@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import typer.main
 from rich.console import Console
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperCommand, TyperGroup
 
 from nself_py.errors import EXIT_CANNOT_RUN, EXIT_OK, NselfError, excerpt
 
@@ -147,15 +147,6 @@ def _long_name(info: Any) -> str | None:
     names = [info.default, *(info.param_decls or ())]
     names = [d for d in names if isinstance(d, str) and d.startswith("--")]
     return names[0] if names else None
-
-
-def _flag_type(self: TyperOption, ctx: Any) -> str | None:
-    """Flags show as flags in help (typer 0.2x prints `<bool>` beside them)."""
-    return "" if self.is_flag else _option_type(self, ctx)
-
-
-_option_type = TyperOption.display_type_rich
-TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]  # typer: no hook
 
 
 def _with_global_options(
