@@ -72,14 +72,14 @@ def changed_dbml(n: int) -> str:
 def in_process_counts(url: str, dbml_path: Path, cache: Path) -> tuple[int, float]:
     """Catalog queries of the plan's introspection, and the in-process seconds of a no-change
     plan (canonical cache warm, no overlap with parsing)."""
-    from nself_py.commands import run as engine
+    from nself_py.commands import run_plan
     from nself_py.read import introspect
     from nself_py.read.dbml import read_dbml
 
     written = read_dbml(dbml_path)
     with psycopg.connect(url) as conn:
         start = time.perf_counter()
-        engine.plan(conn, written, cache)
+        run_plan.plan(conn, written, cache)
         return introspect.query_count(), time.perf_counter() - start
 
 
@@ -93,7 +93,7 @@ STAGES = (
     ("memo: catalog digest", "read/digest.py", "catalog_digest"),
     ("wait for the catalog read", "concurrent/futures/_base.py", "result"),
     ("build the live model", "read/introspect.py", "build_schema"),
-    ("plan (everything below)", "commands/run.py", "plan"),
+    ("plan (everything below)", "commands/run_plan.py", "plan"),
     ("canonicalize", "read/canonical.py", "canonicalize"),
     ("rename candidates", "plan/renames.py", "resolve_renames"),
     ("diff", "plan/diff.py", "diff"),

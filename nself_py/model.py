@@ -137,6 +137,10 @@ class Schema:
         return next((e for e in self.enums if e.name == name), None)
 
 
+class RecordExpression(str):
+    """A backtick expression in `records` (a `str`, told apart from string values by type)."""
+
+
 @dataclass(frozen=True)
 class Records:
     """DBML `records` (seed rows), kept as written; not part of schema comparison."""

@@ -18,6 +18,7 @@ import psycopg
 from pgservers import Server
 
 from nself_py.commands import run as engine
+from nself_py.commands import run_plan
 from nself_py.commands.project import Project
 from nself_py.database.apply import migrate_down, migrate_up
 from nself_py.model import Schema, Table
@@ -54,7 +55,7 @@ def comparable(schema: Schema) -> Schema:
 
 @dataclass
 class RoundTrip:
-    plan: engine.Plan
+    plan: run_plan.Plan
     after_up: Schema
     target: Schema
     second: engine.RunResult

@@ -345,7 +345,7 @@ def test_actions_and_method_are_normalized(db_url: str) -> None:
 def test_now_and_current_timestamp_are_one_default(any_db_url: str) -> None:
     """PostgreSQL keeps `now()` and `CURRENT_TIMESTAMP` apart in the catalog; they are the
     same value, so a schema.dbml that says one of a database that says the other is no change."""
-    from nself_py.commands import run as engine
+    from nself_py.commands import run_plan
 
     with psycopg.connect(any_db_url, autocommit=True) as conn:
         conn.execute(
@@ -359,23 +359,23 @@ def test_now_and_current_timestamp_are_one_default(any_db_url: str) -> None:
         " d timestamptz [default: `clock_timestamp()`]\n}\n"
     )
     with psycopg.connect(any_db_url) as conn:
-        plan = engine.plan(conn, written)
+        plan = run_plan.plan(conn, written)
     assert [op.describe() for op in plan.operations] == ["set default of events.d"]
 
 
 def test_a_dry_run_reads_the_cache_but_never_writes_it(db_url: str, tmp_path: Path) -> None:
-    from nself_py.commands import run as engine
+    from nself_py.commands import run_plan
 
     cache = tmp_path / "canonical-cache.json"
     first = parse_dbml("Table t {\n id int [pk]\n label varchar(10) [default: 'x']\n}\n")
     with psycopg.connect(db_url) as conn:
-        engine.plan(conn, first, cache, write_caches=False)
+        run_plan.plan(conn, first, cache, write_caches=False)
         assert not cache.exists()
-        engine.plan(conn, first, cache)
+        run_plan.plan(conn, first, cache)
         learned = cache.read_text()
-        engine.plan(conn, first, cache, write_caches=False)
+        run_plan.plan(conn, first, cache, write_caches=False)
         assert canonical.probe_count() == 0  # answered from the cache
         more = parse_dbml("Table t {\n id int [pk]\n label char(3) [default: 'y']\n}\n")
-        engine.plan(conn, more, cache, write_caches=False)
+        run_plan.plan(conn, more, cache, write_caches=False)
         assert canonical.probe_count() > 0
     assert cache.read_text() == learned

@@ -107,12 +107,12 @@ def test_dbml_form_round_trips_through_db_run(any_pg_server: Server, case: str) 
 
 
 def test_partial_injection_gives_local_and_later_definitions_precedence(db_url: str) -> None:
-    from nself_py.commands import run as engine
+    from nself_py.commands import run_plan
     from nself_py.read.dbml import parse_dbml
 
     written = parse_dbml(textwrap.dedent(CASES["table_partial_injection"]))
     with psycopg.connect(db_url) as conn:
-        plan = engine.plan(conn, written)
+        plan = run_plan.plan(conn, written)
     load(db_url, in_transaction(plan.up_sql))
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
@@ -128,12 +128,12 @@ def test_partial_injection_gives_local_and_later_definitions_precedence(db_url: 
 
 
 def test_checks_are_enforced_after_apply(db_url: str) -> None:
-    from nself_py.commands import run as engine
+    from nself_py.commands import run_plan
     from nself_py.read.dbml import parse_dbml
 
     written = parse_dbml(textwrap.dedent(CASES["checks"]))
     with psycopg.connect(db_url) as conn:
-        plan = engine.plan(conn, written)
+        plan = run_plan.plan(conn, written)
     load(db_url, in_transaction(plan.up_sql))
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("INSERT INTO products VALUES (1, 10, 2)")

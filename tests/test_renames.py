@@ -12,6 +12,7 @@ import pytest
 from helpers import ROOT, make_project, migration_dirs, nself
 
 from nself_py.commands import run as engine
+from nself_py.commands import run_plan
 from nself_py.model import Name
 from nself_py.plan.renames import RenameError, parse_hints
 from nself_py.read.dbml import parse_dbml
@@ -93,7 +94,9 @@ def test_confirmed_candidates_become_renames(db_url: str) -> None:
         return True
 
     with psycopg.connect(db_url) as conn:
-        plan = engine.plan(conn, parse_dbml(TARGET), options=engine.Options(confirm_rename=confirm))
+        plan = run_plan.plan(
+            conn, parse_dbml(TARGET), options=engine.Options(confirm_rename=confirm)
+        )
     assert asked == [
         "table crm.people renamed to crm.persons",
         "column public.users.fullname renamed to name",
@@ -110,7 +113,7 @@ def test_declined_or_incompatible_changes_are_not_renames(db_url: str) -> None:
         conn.execute("CREATE TABLE t (id int PRIMARY KEY, a text, b int)")
     target = "Table t {\n id int [pk]\n c int\n d text\n}\n"
     with psycopg.connect(db_url) as conn:
-        plan = engine.plan(conn, parse_dbml(target), options=engine.Options(confirm_rename=None))
+        plan = run_plan.plan(conn, parse_dbml(target), options=engine.Options(confirm_rename=None))
     pairs = sorted((c.column, c.new) for c in plan.rename_candidates)
     assert pairs == [("a", "d"), ("b", "c")]  # same type only
 

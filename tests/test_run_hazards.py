@@ -9,6 +9,7 @@ import psycopg
 from helpers import make_project, migration_dirs, nself
 
 from nself_py.commands import run as engine
+from nself_py.commands import run_plan
 from nself_py.plan.measure import measure_plan
 from nself_py.plan.operations import MAY_FAIL
 from nself_py.read.dbml import parse_dbml, read_dbml
@@ -85,7 +86,7 @@ def test_huge_tables_are_not_scanned_and_counts_are_read_only(db_url: str, tmp_p
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("ANALYZE users")  # the size check reads the planner's estimate
     with psycopg.connect(db_url) as conn:
-        plan = engine.plan(conn, read_dbml(project / "schema.dbml"))
+        plan = run_plan.plan(conn, read_dbml(project / "schema.dbml"))
         conn.rollback()
         measured = measure_plan(conn, introspect(conn), plan.operations, max_rows=3)
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # rolled back
@@ -101,7 +102,7 @@ def test_a_slow_count_gives_up(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE busy (v int)")
     with psycopg.connect(db_url) as conn, psycopg.connect(db_url) as holder:
-        plan = engine.plan(conn, parse_dbml("Table busy {\n v int [not null]\n}\n"))
+        plan = run_plan.plan(conn, parse_dbml("Table busy {\n v int [not null]\n}\n"))
         conn.rollback()
         holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
         measured = measure_plan(conn, plan.current, plan.operations, timeout_ms=300)
@@ -116,7 +117,7 @@ def test_dropping_a_huge_table_is_not_counted(db_url: str) -> None:
             "CREATE TABLE big AS SELECT g AS v FROM generate_series(1, 5000) g; ANALYZE big"
         )
     with psycopg.connect(db_url) as conn:
-        plan = engine.plan(conn, parse_dbml("Table other {\n id int\n}\n"))
+        plan = run_plan.plan(conn, parse_dbml("Table other {\n id int\n}\n"))
         conn.rollback()
         (drop,) = measure_plan(conn, plan.current, plan.operations, max_rows=1000).values()
         (small,) = measure_plan(conn, plan.current, plan.operations).values()
@@ -128,7 +129,7 @@ def test_rewrites_say_how_big_the_table_is(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE t AS SELECT g AS v FROM generate_series(1, 3000) g; ANALYZE t")
     with psycopg.connect(db_url) as conn:
-        plan = engine.plan(conn, parse_dbml("Table t {\n v bigint\n}\n"))
+        plan = run_plan.plan(conn, parse_dbml("Table t {\n v bigint\n}\n"))
         conn.rollback()
         ((rewrite,),) = measure_plan(conn, plan.current, plan.operations).values()
     assert re.search(r"rewrites it; public\.t holds about 3,000 rows, \d+ kB$", rewrite.message)
@@ -140,7 +141,7 @@ def test_long_scans_under_write_blocking_locks_on_big_tables(db_url: str) -> Non
     written = parse_dbml("Table t {\n v int [not null, check: `v > 0`]\n}\n")
     with psycopg.connect(db_url) as conn:
         for online, expected in ((False, 2), (True, 0)):
-            plan = engine.plan(conn, written, options=engine.Options(online=online))
+            plan = run_plan.plan(conn, written, options=engine.Options(online=online))
             conn.rollback()
             measured = measure_plan(conn, plan.current, plan.operations, big_rows=1000)
             blocking = [

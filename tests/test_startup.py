@@ -15,7 +15,7 @@ import pytest
 import typer.main
 
 from nself_py.cli import COMMANDS, NotLoaded, app
-from nself_py.plan.online import LOCK_TIMEOUT
+from nself_py.plan.timeouts import LOCK_TIMEOUT
 
 HEAVY = ("psycopg", "pglast", "ruamel", "jinja2", "yaml", "nself_py.read", "nself_py.database")
 

@@ -12,10 +12,10 @@ import psycopg
 from helpers import make_project, nself
 
 import nself_py
+from nself_py.model import RecordExpression
 from nself_py.read import target_cache
 from nself_py.read.canonical import spelling_context
 from nself_py.read.dbml import parse_dbml
-from nself_py.read.dbml.build import RecordExpression
 
 DBML = """
     Enum mood { ok }

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from helpers import make_project, migration_dirs, nself
 from test_db_run import BLOG
+from test_startup import imported
 
 from nself_py.read.introspect import read_catalog
 
@@ -33,6 +34,20 @@ def test_repeat_no_change_run_is_answered_from_the_memo(db_url: str, tmp_path: P
     assert again.returncode == 0, again.stderr
     assert MEMO_LINE in again.stdout and MATCHES in again.stdout
     assert len(migration_dirs(project)) == 1
+
+
+def test_memo_answer_loads_no_reader_planner_or_metadata_stage(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The no-change answer needs psycopg and the migration folders' names: a repeat run loads
+    neither the DBML reader, pglast, the planner, Jinja2 nor the metadata stage."""
+    project = _applied_blog(db_url, tmp_path)
+    args = ("db", "run", "--project-dir", str(project), "--database-url", db_url)
+    modules, shown = imported(tmp_path, *args)
+    assert MEMO_LINE in shown, shown
+    engine = ("pglast", "jinja2", "ruamel", "nself_py.commands.run_plan", "nself_py.read.dbml")
+    assert not {m for m in modules if m.startswith(engine)}, sorted(modules)
+    assert "nself_py.metadata" not in modules and "nself_py.plan.diff" not in modules
 
 
 def test_live_change_is_never_hidden_by_the_memo(db_url: str, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from nself_py.cli import (
 )
 from nself_py.cli.target import project
 from nself_py.database.sources import DEFAULT_DATABASE
+from nself_py.plan.timeouts import LOCK_TIMEOUT
 
 # The engine, the DBML reader and the catalog reader are imported by the commands that use them,
 # so `db run --help` and `db pull --help` load neither the planner nor psycopg nor pglast.
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
     from nself_py.commands.run import RunResult
     from nself_py.model import Schema
     from nself_py.plan.renames import RenameCandidate
-
-LOCK_TIMEOUT = "5s"
-"""plan.online.LOCK_TIMEOUT, repeated so that help need not import the planner (a test checks
-they agree)."""
 
 
 def _read_schema_file(path: Path) -> Schema:

@@ -21,7 +21,8 @@ from pglast import ast
 from pglast.enums import ObjectType
 from pglast.stream import RawStream
 
-from nself_py.commands import run as engine
+from nself_py.commands.run_plan import CANONICAL_CACHE, plan
+from nself_py.commands.unchanged import recorded_schemas
 from nself_py.database.connection import redact
 from nself_py.database.scratch import ScratchUnavailable, run_scripts, scratch_database
 from nself_py.database.state import applied_versions
@@ -71,11 +72,11 @@ def against_dbml(
 ) -> list[str]:
     """(a): what `db run` would change, as differences (reads only; rolls back)."""
     try:
-        result = engine.plan(
+        result = plan(
             conn,
             written,
-            project_dir / engine.CANONICAL_CACHE,
-            also_manage=engine.recorded_schemas(migrations_dir),
+            project_dir / CANONICAL_CACHE,
+            also_manage=recorded_schemas(migrations_dir),
             keep_views=False,  # drift is what differs, not how a migration would keep views
         )
     finally:

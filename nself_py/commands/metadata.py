@@ -20,17 +20,19 @@ takes.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-from nself_py.database.connection import read_env_file
-from nself_py.files import write_atomically
+from nself_py.commands.metadata_in_step import (
+    hasura_dir,
+    hasura_version,
+    in_step,
+    maintained,
+    record_in_step,
+)
 from nself_py.metadata import (
     Inconsistency,
     MetadataPlan,
@@ -49,10 +51,6 @@ HASURA_OWN_SCHEMAS = ("auth", "storage")
 """Schemas Hasura/Nhost manage themselves: never "managed" by default in `db metadata`."""
 
 
-HASURA_VERSION_SETTING = "HASURA_VERSION"
-IN_STEP = Path(".nself") / "metadata-in-step.json"
-"""Per database: the fingerprint of the metadata files when a no-change run left them in step."""
-
 __all__ = [
     "apply",
     "check_live",
@@ -63,63 +61,6 @@ __all__ = [
     "plan_for_run",
     "sync",
 ]
-
-
-def hasura_dir(project_dir: Path) -> Path:
-    return project_dir / "hasura"
-
-
-def maintained(project_dir: Path) -> bool:
-    """Whether this project keeps Hasura metadata (see the module docstring)."""
-    hasura = hasura_dir(project_dir)
-    if not (hasura / "config.yaml").is_file():
-        return (hasura / "metadata").is_dir()
-    return folders.config_version(project_dir) in (2, 3)
-
-
-def hasura_version(project_dir: Path) -> str | None:
-    """`HASURA_VERSION` from the environment, else the project's `.env`; None when unset."""
-    return (
-        os.environ.get(HASURA_VERSION_SETTING)
-        or read_env_file(project_dir).get(HASURA_VERSION_SETTING)
-        or None
-    )
-
-
-def _fingerprint(project_dir: Path, inputs: str) -> str:
-    """The run's inputs, the Hasura version and every metadata file's path, size and
-    modification time: stats only, so a few milliseconds for thousands of files."""
-    hasura = hasura_dir(project_dir)
-    seen: list[object] = [inputs, hasura_version(project_dir)]
-    config = hasura / "config.yaml"
-    roots = [config] if config.is_file() else []
-    for root in [*roots, read_config(hasura).metadata_dir]:
-        if root.is_file():
-            st = root.stat()
-            seen.append((str(root), st.st_size, st.st_mtime_ns))
-            continue
-        for folder, dirs, files in os.walk(root):
-            dirs.sort()
-            for name in sorted(files):
-                st = os.stat(os.path.join(folder, name))
-                seen.append((os.path.join(folder, name), st.st_size, st.st_mtime_ns))
-    return hashlib.sha256(json.dumps(seen).encode()).hexdigest()
-
-
-def _recorded(project_dir: Path) -> dict[str, str]:
-    try:
-        found = json.loads((project_dir / IN_STEP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
-def in_step(project_dir: Path, database_name: str, inputs: str) -> bool:
-    """Whether the metadata files are as a no-change run with these `inputs` left them (always
-    true for a project that keeps no metadata)."""
-    if not maintained(project_dir):
-        return True
-    return _recorded(project_dir).get(database_name) == _fingerprint(project_dir, inputs)
 
 
 def follow_unchanged(
@@ -151,9 +92,9 @@ def follow_unchanged(
         return plan
     if not plan.empty:
         apply(plan)
-    recorded = _recorded(project_dir)
-    recorded[database_name] = _fingerprint(project_dir, inputs)
-    write_atomically(project_dir / IN_STEP, json.dumps(recorded).encode())
+    record_in_step(
+        project_dir, database_name, inputs, read_config(hasura_dir(project_dir)).metadata_dir
+    )
     return plan
 
 
@@ -195,7 +136,7 @@ def plan_for_run(
 def managed_schemas(project_dir: Path, database_name: str, live: Schema) -> list[str]:
     """schema.dbml's schemas and those earlier migrations managed; without schema.dbml, every
     user schema of the live database but Hasura's own (`auth`, `storage`)."""
-    from nself_py.commands.run import recorded_schemas
+    from nself_py.commands.unchanged import recorded_schemas
     from nself_py.read.dbml import read_dbml
 
     schema_file = project_dir / "schema.dbml"

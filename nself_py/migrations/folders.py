@@ -18,12 +18,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from nself_py.decoding import read_utf8
 from nself_py.errors import ConfigError, NselfError
-from nself_py.sql.parse import SqlSyntaxError, Statement, split_statements
+
+if TYPE_CHECKING:  # the parser is loaded to read a file's statements, not to list migrations
+    from nself_py.sql.parse import SqlSyntaxError, Statement
 
 NO_TRANSACTION_MARKER = "-- hasura:no-transaction"
 V1_BACKUP_DIR = "migrations_v1_backup"
@@ -49,6 +52,8 @@ class MigrationSyntaxError(NselfError):
 
 
 def _split(path: Path, text: str) -> list[Statement]:
+    from nself_py.sql.parse import SqlSyntaxError, split_statements
+
     try:
         return split_statements(text)
     except SqlSyntaxError as error:

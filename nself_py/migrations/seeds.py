@@ -25,8 +25,7 @@ from pathlib import Path
 
 from nself_py.errors import ConfigError, DbmlError, DbmlProblem
 from nself_py.migrations.folders import config_version, new_version
-from nself_py.model import IDENTITY_ALWAYS, Column, Name, Records, Schema, Table
-from nself_py.read.dbml.build import RecordExpression
+from nself_py.model import IDENTITY_ALWAYS, Column, Name, RecordExpression, Records, Schema, Table
 from nself_py.read.dbml.lexer import tokenize
 from nself_py.sql.parse import SqlSyntaxError, check_expression
 from nself_py.sql.quote import quote_ident, quote_literal, quote_name

@@ -36,10 +36,9 @@ from nself_py.plan.operations import (
     order,
     reverse_plan,
 )
+from nself_py.plan.timeouts import LOCK_TIMEOUT
 from nself_py.render import render
 from nself_py.sql.quote import quote_literal
-
-LOCK_TIMEOUT = "5s"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from nself_py.errors import NselfError
 from nself_py.files import write_atomically
 from nself_py.fingerprint import code_hash
 from nself_py.read.introspect import check_expression, index_keys
+from nself_py.read.spelling import spelling_context
 from nself_py.sql.parse import SqlSyntaxError, split_statements
 from nself_py.sql.quote import quote_ident, quote_literal, quote_name
 
@@ -67,25 +68,6 @@ class _Use:
         if self.column is not None:
             return f"{self.what} of column {self.table}.{self.column}"
         return f"{self.what} of table {self.table}"
-
-
-# Everything besides the catalog that changes how PostgreSQL prints a type, default, check or
-# index: the server version, the settings that shape printed constants (a timestamptz default
-# under another TimeZone, a float under extra_float_digits, a string literal under
-# standard_conforming_strings) and the extensions' versions. search_path is not among them:
-# every read and probe pins it to pg_catalog.
-_SPELLING_CONTEXT = """SELECT concat_ws(' | ', current_setting('server_version_num'),
-    current_setting('DateStyle'), current_setting('IntervalStyle'), current_setting('TimeZone'),
-    current_setting('extra_float_digits'), current_setting('bytea_output'),
-    current_setting('standard_conforming_strings'), current_setting('lc_monetary'),
-    (SELECT string_agg(extname || '=' || extversion, ',' ORDER BY extname) FROM pg_extension))"""
-
-
-def spelling_context(conn: psycopg.Connection) -> str:
-    """The server state (beyond the catalog) that canonical and introspected text depend on:
-    part of every cache key, so a changed setting or extension is never answered from a cache."""
-    row = conn.execute(_SPELLING_CONTEXT).fetchone()
-    return str(row[0]) if row else ""
 
 
 class _Cache:

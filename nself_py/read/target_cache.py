@@ -20,7 +20,6 @@ from typing import Any
 from nself_py import model
 from nself_py.files import write_atomically
 from nself_py.fingerprint import code_hash
-from nself_py.read.dbml.build import RecordExpression
 
 _FORMAT = 3  # 2: models cached only after the SQL pieces were checked; 3: key on line one
 _CLASSES: tuple[type, ...] = (
@@ -62,7 +61,7 @@ def _encode(value: object) -> Any:
     tag = _TAG.get(kind)
     if tag is not None:
         return (tag, _encode_items(_VALUES[kind](value)))
-    if kind is RecordExpression:
+    if kind is model.RecordExpression:
         return (_EXPRESSION, str(value))
     if isinstance(value, tuple):
         return ("", _encode_items(value))
@@ -78,7 +77,7 @@ def _decode(value: object) -> object:
         return value
     tag, payload = value
     if tag == _EXPRESSION:
-        return RecordExpression(payload)
+        return model.RecordExpression(payload)
     items = [_decode(item) if type(item) is tuple else item for item in payload]
     return tuple(items) if tag == "" else _CLASSES[tag](*items)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nself_py import model
-from nself_py.model import Name
+from nself_py.model import Name, RecordExpression
 from nself_py.read.dbml import sqlcheck
 from nself_py.read.dbml.parser import suggest
 from nself_py.read.dbml.syntax import (
@@ -42,10 +42,6 @@ _COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 GROUP_SETTINGS = frozenset(("note", "color"))
 _INTEGERS = frozenset(("int", "integer", "bigint", "smallint", "int2", "int4", "int8"))
 _SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
-
-
-class RecordExpression(str):
-    """A backtick expression in `records` (a `str`, told apart from string values by type)."""
 
 
 Report = Callable[[int, str], None]
