@@ -36,9 +36,7 @@ def test_repeat_no_change_run_is_answered_from_the_memo(db_url: str, tmp_path: P
     assert len(migration_dirs(project)) == 1
 
 
-def test_memo_answer_loads_no_reader_planner_or_metadata_stage(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_memo_answer_loads_no_reader_planner_or_metadata_stage(db_url: str, tmp_path: Path) -> None:
     """The no-change answer needs psycopg and the migration folders' names: a repeat run loads
     neither the DBML reader, pglast, the planner, Jinja2 nor the metadata stage."""
     project = _applied_blog(db_url, tmp_path)
