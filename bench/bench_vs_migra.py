@@ -1,6 +1,7 @@
 """Whole-process timings of `nself-py` next to migra, in one run, on the same databases.
 
     python3 bench/bench_vs_migra.py [--sizes 1000,5000] [--repeat 3] [--migra PATH]
+                                    [--no-bytecode] [--profile]
 
 For each size: a database loaded from the generated SQL and a project whose schema.dbml says the
 same. Rows (medians of --repeat whole processes):
@@ -11,6 +12,10 @@ same. Rows (medians of --repeat whole processes):
   compares a database with itself when nothing changed);
 - after an edit: `db run --dry-run`, and `db run --no-backup` (writing the migration), with ~5 %
   new tables, ~2 % dropped, ~4 % of columns changed (`bench_run.py --profile`: where it goes).
+Our processes run with bytecode, as an installed wheel does (pip compiles it at install): a
+machine that sets PYTHONDONTWRITEBYTECODE (this one does) would otherwise compile every module
+of ours on every run; `--no-bytecode` measures that way instead. `--profile` prints, per size,
+where an edit cycle's time goes by stage (`bench_run.profile_edit`) instead of the table.
 migra is skipped when it is not installed (`pip install migra psycopg2-binary` in a venv of its
 own: it needs SQLAlchemy 1.x) or when one run takes over 120 s.
 """
@@ -18,6 +23,7 @@ own: it needs SQLAlchemy 1.x) or when one run takes over 120 s.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -29,7 +35,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from pgservers import embedded_server  # noqa: E402
 
-from bench.bench_run import load_in_chunks  # noqa: E402
+from bench.bench_run import load_in_chunks, profile_edit  # noqa: E402
 from bench.generate import generate_dbml, generate_sql  # noqa: E402
 from bench.process import timed  # noqa: E402
 
@@ -103,8 +109,24 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,5000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--migra", default=shutil.which("migra"))
+    parser.add_argument("--no-bytecode", action="store_true", help="compile on every run")
+    parser.add_argument("--profile", action="store_true", help="an edit cycle's stages")
     args = parser.parse_args()
+    if args.no_bytecode:
+        os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        timed(nself("--help"))  # writes the bytecode of the start-up path; the runs write theirs
     server = embedded_server()
+    if args.profile:
+        for n in (int(s) for s in args.sizes.split(",")):
+            url = server.create_database()
+            try:
+                load_in_chunks(url, generate_sql(n))
+                profile_edit(url, n, dry_run=True)
+            finally:
+                server.drop_database(url)
+        return
     rows: list[tuple[str, int, float, float | None, int]] = []
     help_s, help_mb = median_of(args.repeat, nself("--help"))
     version_s, _ = median_of(args.repeat, nself("--version"))
@@ -118,6 +140,7 @@ def main() -> None:
             run = nself("db", "run", "--project-dir", str(project), "--database-url", url)
             first = timed(run)
             assert "no migration written" in first[2], first[2]
+            timed(run)  # the first memo answer writes the bytecode of its path
             memo = project / ".nself" / "unchanged.json"
             memo_s, memo_mb = median_of(args.repeat, run)
             full_s, full_mb = median_of(args.repeat, run, before=memo.unlink)
@@ -135,6 +158,8 @@ def main() -> None:
             ]
         finally:
             server.drop_database(url)
+    how = "compiled on every run" if args.no_bytecode else "with bytecode, as installed"
+    print(f"whole-process medians of {args.repeat}; nself-py {how}")
     print(f"{'what':<34} {'tables':>7} {'nself-py s':>11} {'migra s':>8} {'ratio':>6} {'MB':>5}")
     print(f"{'nself-py --help':<34} {'':>7} {help_s:>11.2f} {'':>8} {'':>6} {help_mb:>5}")
     print(f"{'nself-py --version':<34} {'':>7} {version_s:>11.2f}")
