@@ -48,8 +48,9 @@ def _both(conn: psycopg.Connection) -> tuple[str, str | None]:
 
 
 @pytest.mark.parametrize("change", CHANGES)
-def test_digest_changes_with_every_catalog_change(db_url: str, change: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
+def test_digest_changes_with_every_catalog_change(any_db_url: str, change: str) -> None:
+    """On PostgreSQL 18 and the system's: the digest's hash functions exist on both."""
+    with psycopg.connect(any_db_url, autocommit=True) as conn:
         conn.execute(SETUP)
         before_server, before_client = _both(conn)
         assert _both(conn) == (before_server, before_client)  # stable while nothing changes

@@ -9,10 +9,10 @@ transaction that wrote it (`xmin`) and its place (`ctid`). Any DDL, in any schem
 versions there, so equal digests mean the introspection queries would return the same rows; a
 change it cannot tell apart (a rewrite of a catalog by VACUUM FULL) only sends the run the full way.
 
-Each catalog contributes its row count and the sum of a 64-bit hash of each row version's place
-seeded with its transaction: no sort and no string built per row, so the server answers in about
-half the time an ordered md5 of the same pairs took. A change goes unseen only if the hashes of
-the row versions it wrote and removed sum to zero (odds of about 2^-64).
+Each catalog contributes its row count and the sum of a 64-bit hash of each row version's
+transaction seeded with the hash of its place: no sort and no text built per row, so the server
+answers in about a third of the time an ordered md5 of the same pairs took. A change goes unseen
+only if the hashes of the row versions it wrote and removed sum to zero (odds of about 2^-64).
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ _QUERY = (
     "SELECT md5(string_agg(h, ',' ORDER BY n)) FROM ("
     + " UNION ALL ".join(
         f"SELECT {n} AS n, count(*) || ':' || "
-        f"coalesce(sum(hashtidextended(ctid, xmin::text::bigint)), 0) AS h FROM pg_catalog.{name}"
+        f"coalesce(sum(hashxidextended(xmin, hashtidextended(ctid, 0))), 0) AS h "
+        f"FROM pg_catalog.{name}"
         for n, name in enumerate(CATALOGS)
     )
     + ") per_catalog"
