@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -118,6 +118,18 @@ _current: ContextVar[Globals | None] = ContextVar("nself_globals", default=None)
 def options() -> Globals:
     """The global options of the command being run (the defaults outside one)."""
     return _current.get() or Globals()
+
+
+def print_lines(lines: Iterable[tuple[str, str | None]]) -> None:
+    """Many lines, each (text, style), printed as one block: rich's per-call cost (about 0.2 ms)
+    made a plan's thousand hazard or finding lines take a third of a second. Markup is not read."""
+    from rich.text import Text
+
+    block = Text()
+    for line, style in lines:
+        block.append(line + "\n", style=style)
+    if block:
+        console.print(block, end="")
 
 
 def emit(**fields: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +16,7 @@ from nself_py.cli import (
     db_app,
     err_console,
     print_json,
+    print_lines,
 )
 from nself_py.cli.target import project
 from nself_py.database.connection import connect
@@ -35,26 +37,29 @@ def exit_code(reviews: list[lint.Review], strict: bool) -> int:
 def print_findings(reviews: list[lint.Review], *, every_statement: bool = False) -> None:
     """Findings grouped under their statement; with `every_statement`, each statement's facts
     even when it has no finding."""
+    print_lines(_finding_lines(reviews, every_statement))
+
+
+def _finding_lines(
+    reviews: list[lint.Review], every_statement: bool
+) -> Iterator[tuple[str, str | None]]:
     from nself_py.migrations import lint
 
+    styles = {lint.Severity.ERROR: "red", lint.Severity.WARNING: "yellow"}
     for review in reviews:
         counted = [f for f in review.findings if not f.allowed]
         if not counted and not every_statement:
             continue
-        console.print(f"{review.where}  {review.first_line}", markup=False)
-        console.print(f"    {review.facts()}", markup=False)
+        yield f"{review.where}  {review.first_line}", None
+        yield f"    {review.facts()}", None
         for finding in review.findings:
-            style = {lint.Severity.ERROR: "red", lint.Severity.WARNING: "yellow"}.get(
-                finding.severity
-            )
             said = "allowed " if finding.allowed else ""
-            console.print(
+            yield (
                 f"    {said}{finding.severity.word} {finding.rule}: {finding.message}",
-                style=None if finding.allowed else style,
-                markup=False,
+                None if finding.allowed else styles.get(finding.severity),
             )
             if finding.advice and not finding.allowed:
-                console.print(f"      safer: {finding.advice}", markup=False)
+                yield f"      safer: {finding.advice}", None
 
 
 def lint_written(url: str, project_dir: Path, database_name: str, folders: list[Path]) -> None:

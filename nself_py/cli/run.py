@@ -18,6 +18,7 @@ from nself_py.cli import (
     console,
     db_app,
     emit,
+    print_lines,
     prune,
     schema_app,
     working,
@@ -165,8 +166,7 @@ def db_run(
         if result.metadata is not None and not result.metadata.empty:
             _print_metadata(result, proj.dir, dry_run)
         return
-    for hazard in plan.hazards:
-        console.print(f"! HAZARD {hazard}", style="yellow", markup=False, soft_wrap=True)
+    print_lines((f"! HAZARD {hazard}", "yellow") for hazard in plan.hazards)
     for candidate in plan.rename_candidates:
         console.print(
             f"! hint: if this is a {candidate.describe()}, rerun with {candidate.hint} "
