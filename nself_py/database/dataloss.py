@@ -20,13 +20,21 @@ from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 import psycopg
-from pglast import ast, parser
+from pglast import parser
 from psycopg import sql
 
 from nself_py.database.apply import Step
 from nself_py.database.connection import one
 from nself_py.model import Name
-from nself_py.sql.parse import Action, Kind, Statement, effects, split_statements
+from nself_py.sql.parse import (
+    Action,
+    Kind,
+    Statement,
+    effects,
+    fields_of,
+    split_statements,
+    unwrap,
+)
 from nself_py.sql.quote import quote_ident, quote_name
 
 
@@ -60,19 +68,27 @@ def _span(text: str, start: int, stops: frozenset[str]) -> str:
     return text[start:end].strip()
 
 
+def _char_offset(script: str, location: int) -> int:
+    """A location of the parser's JSON output (a UTF-8 byte offset) as an offset into `script`."""
+    return location if script.isascii() else len(script.encode()[:location].decode())
+
+
 def _retype_text(statement: Statement, column: str | None) -> tuple[str | None, str | None]:
     """The type and USING expression of `ALTER COLUMN column TYPE …` as the file spells them."""
-    if not isinstance(statement.node, ast.AlterTableStmt):
+    node_type, fields = unwrap(statement.raw)
+    if node_type != "AlterTableStmt":
         return None, None
-    for cmd in statement.node.cmds or ():
-        definition = cmd.def_
-        if cmd.name != column or not isinstance(definition, ast.ColumnDef):
+    for cmd in fields.get("cmds", ()):
+        command = unwrap(cmd)[1]
+        definition = fields_of(command.get("def"), "ColumnDef")
+        if command.get("name") != column or definition is None:
             continue
-        if definition.typeName is None or definition.typeName.location is None:
+        location = definition.get("typeName", {}).get("location", -1)
+        if location < 0:
             continue
-        at = definition.typeName.location - statement.start
+        at = _char_offset(statement.script, location) - statement.start
         new_type = _span(statement.sql, at, _STOP_TYPE)
-        if definition.raw_default is None:
+        if definition.get("raw_default") is None:
             return new_type, None
         after = at + len(new_type)
         using = next((t for t in parser.scan(statement.sql[after:]) if t.name == "USING"), None)
@@ -87,7 +103,7 @@ def _written(name: tuple[str, ...]) -> str:
 
 
 def _statement_targets(statement: Statement) -> Iterator[Target]:
-    for effect in effects(statement):
+    for effect in effects(statement, deparse=False):
         relation = _written(effect.name)
         if effect.action is Action.DROP and effect.kind is Kind.TABLE:
             yield Target("DROP_TABLE", relation, name=effect.name)
@@ -102,14 +118,7 @@ def _statement_targets(statement: Statement) -> Iterator[Target]:
             yield Target("DROP_COLUMN", relation, effect.member, name=effect.name)
         elif effect.kind is Kind.COLUMN and effect.action is Action.RETYPE:
             new_type, using = _retype_text(statement, effect.member)
-            yield Target(
-                "ALTER_TYPE",
-                relation,
-                effect.member,
-                new_type or effect.new,
-                using if using is not None else effect.using,
-                name=effect.name,
-            )
+            yield Target("ALTER_TYPE", relation, effect.member, new_type, using, name=effect.name)
 
 
 _CASCADING = frozenset((Kind.SCHEMA, Kind.TYPE, Kind.DOMAIN))
@@ -136,10 +145,10 @@ class NameChange:
 
 
 def _statement_changes(statement: Statement) -> Iterator[NameChange]:
-    for effect in effects(statement):
+    for effect in effects(statement, deparse=False):
         relation, name = _written(effect.name), effect.name
         if effect.kind is Kind.TABLE and effect.action is Action.CREATE:
-            if isinstance(statement.node, ast.CreateStmt):
+            if unwrap(statement.raw)[0] == "CreateStmt":
                 yield NameChange("CREATE_TABLE", relation, name=name)
         elif effect.kind is Kind.TABLE and effect.action is Action.RENAME:
             yield NameChange("RENAME_TABLE", relation, new=effect.new, name=name)
