@@ -220,14 +220,25 @@ def test_data_loss_names_migration_file_line_and_statement(tmp_path: Path, conn)
 
 
 def test_a_statement_dropping_many_tables_measures_each(tmp_path: Path, conn):
-    """Generated downs drop tables hundreds to a statement: every table is still named with
-    its own live count."""
-    drop = "DROP TABLE public.nothing,\n           public.users,\n           extra.notes;"
+    """Generated downs drop tables hundreds to a statement (measured a batch at a time): every
+    table is still named with its own live count, one the plan created loses nothing, and one
+    nobody has is a hazard."""
+    drop = (
+        "CREATE TABLE fresh (id int);\n"
+        "DROP TABLE public.nothing,\n  public.users,\n  fresh,\n  extra.notes,\n  ghost;"
+    )
     write_migration(tmp_path, "drop_all", drop, "", version=1)
     losses = data_loss(conn, plan_up(local_migrations(tmp_path), {}).steps)
     assert [(d.line, d.statement, d.loss) for d in losses] == [
-        (1, "DROP TABLE public.nothing,", "drops table public.users holding 3 rows"),
-        (1, "DROP TABLE public.nothing,", "drops table extra.notes holding 2 rows"),
+        (2, "DROP TABLE public.nothing,", "drops table public.users holding 3 rows"),
+        (2, "DROP TABLE public.nothing,", "drops table extra.notes holding 2 rows"),
+        (
+            2,
+            "DROP TABLE public.nothing,",
+            "drops table ghost, which is not in the database under that name and which no "
+            "earlier statement of the pending migrations creates: what it will hold cannot be "
+            "measured",
+        ),
     ]
 
 
