@@ -68,9 +68,9 @@ def _span(text: str, start: int, stops: frozenset[str]) -> str:
     return text[start:end].strip()
 
 
-def _char_offset(script: str, location: int) -> int:
-    """A location of the parser's JSON output (a UTF-8 byte offset) as an offset into `script`."""
-    return location if script.isascii() else len(script.encode()[:location].decode())
+def _char_offset(text: str, location: int) -> int:
+    """A location of the parser's JSON output (a UTF-8 byte offset) as an offset into `text`."""
+    return location if text.isascii() else len(text.encode()[:location].decode())
 
 
 def _retype_text(statement: Statement, column: str | None) -> tuple[str | None, str | None]:
@@ -86,7 +86,7 @@ def _retype_text(statement: Statement, column: str | None) -> tuple[str | None, 
         location = definition.get("typeName", {}).get("location", -1)
         if location < 0:
             continue
-        at = _char_offset(statement.script, location) - statement.start
+        at = _char_offset(statement.sql, location)
         new_type = _span(statement.sql, at, _STOP_TYPE)
         if definition.get("raw_default") is None:
             return new_type, None
