@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from test_apply_plans import FULL, P
 
+import nself_py.render as render_module
 from nself_py.model import Check, Column, Enum, Index, Name, Schema, Table
 from nself_py.plan import operations as o
 from nself_py.plan.diff import diff
 from nself_py.render import render, render_migration, render_operation
+from nself_py.sql.parse import split_statements
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,7 +63,8 @@ def test_statements_are_separated_by_blank_lines():
     for text in (up, down):
         blocks = text.strip().split("\n\n")
         assert all(block.rstrip().endswith(";") for block in blocks)
-        assert len(blocks) >= len(diff(Schema(), FULL))
+        assert len(blocks) == len(split_statements(text))
+    assert len(up.strip().split("\n\n")) >= len(diff(Schema(), FULL))
 
 
 def test_enum_rebuild_sql():
@@ -151,3 +154,26 @@ def test_templates_ship_in_the_wheel(tmp_path):
         text=True,
     ).stdout
     assert out.startswith("CREATE SCHEMA x;") and str(target) in out
+
+
+def test_consecutive_table_drops_share_statements_of_bounded_size(monkeypatch):
+    """A down dropping many tables names up to DROP_TABLES_PER_STATEMENT per DROP TABLE (one
+    drop per statement is quadratic in one transaction), each table's hazard still shown."""
+    monkeypatch.setattr(render_module, "DROP_TABLES_PER_STATEMENT", 2)
+    drops = [o.DropTable(Table(P(f"t{i}"), (Column("id", "integer"),))) for i in range(3)]
+    sql = render([*drops, o.DropEnum(Enum(P("e"), ("a",))), drops[0]])
+    assert sql == (
+        "-- HAZARD: DELETES_DATA: drops table t0 and all its rows\n"
+        "-- HAZARD: DELETES_DATA: drops table t1 and all its rows\n"
+        "DROP TABLE public.t0,\n"
+        "           public.t1;\n"
+        "\n"
+        "-- HAZARD: DELETES_DATA: drops table t2 and all its rows\n"
+        "DROP TABLE public.t2;\n"
+        "\n"
+        "DROP TYPE public.e;\n"
+        "\n"
+        "-- HAZARD: DELETES_DATA: drops table t0 and all its rows\n"
+        "DROP TABLE public.t0;\n"
+    )
+    assert render([drops[2]]) == render_operation(drops[2]) + "\n"

@@ -20,13 +20,21 @@ from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 import psycopg
-from pglast import ast, parser
+from pglast import parser
 from psycopg import sql
 
 from nself_py.database.apply import Step
 from nself_py.database.connection import one
 from nself_py.model import Name
-from nself_py.sql.parse import Action, Kind, Statement, effects, split_statements
+from nself_py.sql.parse import (
+    Action,
+    Kind,
+    Statement,
+    effects,
+    fields_of,
+    split_statements,
+    unwrap,
+)
 from nself_py.sql.quote import quote_ident, quote_name
 
 
@@ -60,19 +68,27 @@ def _span(text: str, start: int, stops: frozenset[str]) -> str:
     return text[start:end].strip()
 
 
+def _char_offset(text: str, location: int) -> int:
+    """A location of the parser's JSON output (a UTF-8 byte offset) as an offset into `text`."""
+    return location if text.isascii() else len(text.encode()[:location].decode())
+
+
 def _retype_text(statement: Statement, column: str | None) -> tuple[str | None, str | None]:
     """The type and USING expression of `ALTER COLUMN column TYPE …` as the file spells them."""
-    if not isinstance(statement.node, ast.AlterTableStmt):
+    node_type, fields = unwrap(statement.raw)
+    if node_type != "AlterTableStmt":
         return None, None
-    for cmd in statement.node.cmds or ():
-        definition = cmd.def_
-        if cmd.name != column or not isinstance(definition, ast.ColumnDef):
+    for cmd in fields.get("cmds", ()):
+        command = unwrap(cmd)[1]
+        definition = fields_of(command.get("def"), "ColumnDef")
+        if command.get("name") != column or definition is None:
             continue
-        if definition.typeName is None or definition.typeName.location is None:
+        location = definition.get("typeName", {}).get("location", -1)
+        if location < 0:
             continue
-        at = definition.typeName.location - statement.start
+        at = _char_offset(statement.sql, location)
         new_type = _span(statement.sql, at, _STOP_TYPE)
-        if definition.raw_default is None:
+        if definition.get("raw_default") is None:
             return new_type, None
         after = at + len(new_type)
         using = next((t for t in parser.scan(statement.sql[after:]) if t.name == "USING"), None)
@@ -87,7 +103,7 @@ def _written(name: tuple[str, ...]) -> str:
 
 
 def _statement_targets(statement: Statement) -> Iterator[Target]:
-    for effect in effects(statement):
+    for effect in effects(statement, deparse=False):
         relation = _written(effect.name)
         if effect.action is Action.DROP and effect.kind is Kind.TABLE:
             yield Target("DROP_TABLE", relation, name=effect.name)
@@ -102,14 +118,7 @@ def _statement_targets(statement: Statement) -> Iterator[Target]:
             yield Target("DROP_COLUMN", relation, effect.member, name=effect.name)
         elif effect.kind is Kind.COLUMN and effect.action is Action.RETYPE:
             new_type, using = _retype_text(statement, effect.member)
-            yield Target(
-                "ALTER_TYPE",
-                relation,
-                effect.member,
-                new_type or effect.new,
-                using if using is not None else effect.using,
-                name=effect.name,
-            )
+            yield Target("ALTER_TYPE", relation, effect.member, new_type, using, name=effect.name)
 
 
 _CASCADING = frozenset((Kind.SCHEMA, Kind.TYPE, Kind.DOMAIN))
@@ -136,10 +145,10 @@ class NameChange:
 
 
 def _statement_changes(statement: Statement) -> Iterator[NameChange]:
-    for effect in effects(statement):
+    for effect in effects(statement, deparse=False):
         relation, name = _written(effect.name), effect.name
         if effect.kind is Kind.TABLE and effect.action is Action.CREATE:
-            if isinstance(statement.node, ast.CreateStmt):
+            if unwrap(statement.raw)[0] == "CreateStmt":
                 yield NameChange("CREATE_TABLE", relation, name=name)
         elif effect.kind is Kind.TABLE and effect.action is Action.RENAME:
             yield NameChange("RENAME_TABLE", relation, new=effect.new, name=name)
@@ -159,7 +168,11 @@ def statement_changes(text: str) -> list[NameChange]:
 # --- measuring against the live database ------------------------------------------------------
 
 
-def _relation(conn: psycopg.Connection, written: str) -> tuple[str, str] | None:
+Table = tuple[str, str]
+"""(schema, name) of a live table."""
+
+
+def _relation(conn: psycopg.Connection, written: str) -> Table | None:
     """(schema, name) of an existing table named as written, resolved like the migration would."""
     row = conn.execute(
         "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -172,6 +185,38 @@ def _relation(conn: psycopg.Connection, written: str) -> tuple[str, str] | None:
 def _rows(conn: psycopg.Connection, table: tuple[str, str]) -> int:
     query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*table))
     return one(conn, query)[0]
+
+
+COUNTS_PER_QUERY = 500
+"""Tables one query counts: a migration dropping 20,000 tables is measured in 40 round trips
+instead of 40,000."""
+
+
+def _relations(conn: psycopg.Connection, written: list[str]) -> dict[str, Table | None]:
+    """`_relation` of many names in one query."""
+    rows = conn.execute(
+        "SELECT w.name, n.nspname, c.relname FROM unnest(%s::text[]) AS w(name) "
+        "JOIN pg_class c ON c.oid = to_regclass(w.name) AND c.relkind IN ('r', 'p') "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace",
+        (written,),
+    ).fetchall()
+    found = {name: (schema, table) for name, schema, table in rows}
+    return {name: found.get(name) for name in written}
+
+
+def _row_counts(conn: psycopg.Connection, tables: Iterable[Table]) -> dict[Table, int]:
+    """`_rows` of many tables, COUNTS_PER_QUERY to a query."""
+    todo = list(dict.fromkeys(tables))
+    counts: dict[Table, int] = {}
+    for at in range(0, len(todo), COUNTS_PER_QUERY):
+        chunk = todo[at : at + COUNTS_PER_QUERY]
+        query = sql.SQL("SELECT {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("(SELECT count(*) FROM {})").format(sql.Identifier(*t)) for t in chunk
+            )
+        )
+        counts.update(zip(chunk, one(conn, query), strict=True))
+    return counts
 
 
 def _has_column(conn: psycopg.Connection, table: tuple[str, str], column: str) -> bool:
@@ -233,17 +278,18 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def _emptied(kind: str, table: Table, count: int) -> str | None:
+    verb = {"DROP_TABLE": "drops table", "TRUNCATE": "empties table"}.get(
+        kind, "deletes every row of table"
+    )
+    return f"{verb} {_display(table)} holding {_plural(count, 'row')}" if count else None
+
+
 def measure(conn: psycopg.Connection, target: Target) -> str | None:
     """What `target` would lose on the live data, in words; None when nothing would be lost."""
     if target.kind in ("DROP_TABLE", "TRUNCATE", "DELETE_ALL"):
         table = _relation(conn, target.relation)
-        if table is None:
-            return None
-        count = _rows(conn, table)
-        verb = {"DROP_TABLE": "drops table", "TRUNCATE": "empties table"}.get(
-            target.kind, "deletes every row of table"
-        )
-        return f"{verb} {_display(table)} holding {_plural(count, 'row')}" if count else None
+        return None if table is None else _emptied(target.kind, table, _rows(conn, table))
     if target.kind == "DROP_COLUMN":
         table = _relation(conn, target.relation)
         if table is None:
@@ -312,7 +358,6 @@ class DataLoss:
         return f"{self.migration} ({self.file}:{self.line}) {self.statement}\n    {self.loss}"
 
 
-Table = tuple[str, str]
 T = TypeVar("T")
 
 
@@ -336,6 +381,9 @@ class _PlanNames:
         """Live tables no longer under their own name (renamed, moved or dropped)."""
         self.columns: dict[tuple[Table, str], str | None] = {}
         self.gone_columns: set[tuple[Table, str]] = set()
+        self.resolved: dict[str, Table | None] = {}
+        """Names as written → live table, as the database (which measuring never changes)
+        resolves them."""
 
     def _key(self, parts: tuple[str, ...]) -> Table:
         return (parts[-2] if len(parts) > 1 else self.schema, parts[-1])
@@ -345,7 +393,9 @@ class _PlanNames:
         key = self._key(parts)
         if key in self.tables:
             return key, _Found(self.tables[key])
-        live = _relation(self.conn, written)
+        if written not in self.resolved:
+            self.resolved[written] = _relation(self.conn, written)
+        live = self.resolved[written]
         return (live, _Found(live)) if live and live not in self.gone else None
 
     def column(self, table: Table, name: str) -> _Found[str] | None:
@@ -408,28 +458,43 @@ class _PlanNames:
                 at = token.end + 1
         return "".join(out) + expression[at:]
 
+    def measure_drops(self, targets: list[Target]) -> list[str | None]:
+        """The DROP_TABLE targets of one statement (a generated one names up to 500 tables):
+        like `measure`, with the names resolved and the tables counted a batch at a time."""
+        unseen = [t.relation for t in targets if t.relation not in self.resolved]
+        self.resolved.update(_relations(self.conn, unseen) if unseen else {})
+        reached: list[Table | str | None] = []
+        """Per target: the live table it drops, why it cannot be measured, or None (the plan
+        created it)."""
+        for target in targets:
+            found = self._table(target.relation, target.name)
+            if found is None:
+                reached.append(_unknown(target))
+                continue
+            key, table = found
+            reached.append(table.live)
+            self.drop_table(key, table)
+        counts = _row_counts(self.conn, [r for r in reached if isinstance(r, tuple)])
+        return [
+            _emptied("DROP_TABLE", r, counts[r]) if isinstance(r, tuple) else r for r in reached
+        ]
+
     def measure(self, target: Target) -> str | None:
         """`measure` on the live table and column the target will reach, None when an earlier
         statement created it, a hazard when it cannot be found at all."""
         if target.kind in ("DROP_SCHEMA", "DROP_TYPE"):
             return measure(self.conn, target)
+        if target.kind == "DROP_TABLE":
+            return self.measure_drops([target])[0]
         found = self._table(target.relation, target.name)
-        what = target.relation + (f".{target.column}" if target.column else "")
-        unknown = (
-            f"{_VERBS[target.kind]} {what}, which is not in the database under that name and "
-            "which no earlier statement of the pending migrations creates: what it will hold "
-            "cannot be measured"
-        )
+        unknown = _unknown(target)
         if found is None:
             return unknown
-        key, table = found
+        table = found[1]
         if target.column is None:
-            loss = None
-            if table.live is not None:
-                loss = measure(self.conn, replace(target, relation=quote_name(Name(*table.live))))
-            if target.kind == "DROP_TABLE":
-                self.drop_table(key, table)
-            return loss
+            if table.live is None:
+                return None
+            return measure(self.conn, replace(target, relation=quote_name(Name(*table.live))))
         if table.live is None:
             return None
         column = self.column(table.live, target.column)
@@ -447,6 +512,15 @@ class _PlanNames:
         if target.kind == "DROP_COLUMN":
             self.drop_column(table.live, target.column, column)
         return loss
+
+
+def _unknown(target: Target) -> str:
+    what = target.relation + (f".{target.column}" if target.column else "")
+    return (
+        f"{_VERBS[target.kind]} {what}, which is not in the database under that name and "
+        "which no earlier statement of the pending migrations creates: what it will hold "
+        "cannot be measured"
+    )
 
 
 _VERBS = {
@@ -471,8 +545,12 @@ def data_loss(conn: psycopg.Connection, steps: Iterable[Step]) -> list[DataLoss]
         for step in steps:
             for script in step.scripts:
                 for statement in script.statements:
-                    for target in _statement_targets(statement):
-                        loss = names.measure(target)
+                    targets = list(_statement_targets(statement))
+                    if targets and all(t.kind == "DROP_TABLE" for t in targets):  # DROP TABLE …
+                        losses = names.measure_drops(targets)
+                    else:
+                        losses = [names.measure(target) for target in targets]
+                    for loss in losses:
                         if loss:
                             first = statement.sql.strip().splitlines()[0]
                             found.append(
