@@ -112,8 +112,9 @@ def main() -> None:
     parser.add_argument("--no-bytecode", action="store_true", help="compile on every run")
     parser.add_argument("--profile", action="store_true", help="an edit cycle's stages")
     args = parser.parse_args()
-    if args.no_bytecode:
+    if args.no_bytecode:  # bytecode written earlier would still be read: look elsewhere
         os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+        os.environ["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="no-bytecode-")
     else:
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         timed(nself("--help"))  # writes the bytecode of the start-up path; the runs write theirs
