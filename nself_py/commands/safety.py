@@ -52,7 +52,7 @@ def guarded_migrate(
             report(f"warning: would destroy data (needs --allow-data-loss): {loss}")
         return outcome, losses
     with migration_lock(conn, lock_timeout, report):
-        plan = migrate(*args, dry_run=True).plan
+        plan = migrate(*args, dry_run=True, report=report).plan  # reviewed (linted) here, once
         losses = data_loss(conn, plan.steps) if plan.steps else []
         pass_gate(
             conn,
@@ -72,6 +72,7 @@ def guarded_migrate(
             per_migration_transaction=per_migration_transaction,
             lock_timeout=lock_timeout,
             report=report,
+            lint=False,
         )
     return outcome, losses
 

@@ -554,8 +554,11 @@ def migrate(
     lock_timeout: float = 60.0,
     report: Report = no_report,
     next_command: str = "nself-py db migrate:up",
+    lint: bool = True,
 ) -> Outcome:
     """Plan with `planner` against the current state, then run the plan (unless `dry_run`).
+    `lint=False` skips the review of an up plan, for a caller that reviewed the same plan under
+    the same lock already.
 
     A dirty version whose migration is resumable (see `database.resume`) is finished first when
     the plan applies it; any other dirty version refuses the run. `conn` must be in autocommit
@@ -581,7 +584,8 @@ def migrate(
             _refuse_dirty(state, store)
         for warning in plan.warnings:
             report("warning: " + warning)
-        _lint(conn, plan, report)
+        if lint:
+            _lint(conn, plan, report)
         if plan.steps:
             with conn.transaction():
                 store.prepare(conn)
