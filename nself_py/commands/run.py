@@ -47,6 +47,7 @@ from nself_py.read import memo as unchanged
 from nself_py.read import target_cache
 from nself_py.read.canonical import ColumnTypeError, canonicalize, spelling_context
 from nself_py.read.dbml import decode_dbml, locate_column_type
+from nself_py.read.dbml.blocks import CACHE as LEXED_CACHE
 from nself_py.read.digest import catalog_digest
 from nself_py.read.introspect import CatalogRows, build_schema, introspect, read_catalog
 from nself_py.render import render_migration
@@ -429,7 +430,13 @@ def load_target(
     if cached is not None:
         report(f"{schema_file.name} unchanged since it was last read: {describe(cached)}")
         return cached, True
-    written = parsed if parsed is not None else decode_dbml(source, _shown(schema_file))
+    written = (
+        parsed
+        if parsed is not None
+        else decode_dbml(
+            source, _shown(schema_file), cache=project_dir / LEXED_CACHE, save=remember
+        )
+    )
     if remember:
         target_cache.remember_parsed(project_dir / TARGET_CACHE, source)
     report(f"Parsed {schema_file.name}: {describe(written)}")
@@ -493,7 +500,12 @@ def run(project: Project, options: RunOptions = RunOptions()) -> RunResult:
         # A DBML error is reported before the database is named or any connection error: the
         # catalog is read in the background meanwhile, and its errors wait for result().
         prefetch = _quiet_prefetch(project)
-        parsed = decode_dbml(source, _shown(project.schema_file))
+        parsed = decode_dbml(
+            source,
+            _shown(project.schema_file),
+            cache=project.dir / LEXED_CACHE,
+            save=not options.dry_run,
+        )
     url = project.url()
     with connect(url) as conn:
         result = _run(conn, url, project, options, source, parsed, prefetch)
