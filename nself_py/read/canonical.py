@@ -39,6 +39,7 @@ from nself_py import model
 from nself_py.errors import NselfError
 from nself_py.files import write_atomically
 from nself_py.fingerprint import code_hash
+from nself_py.read import collector
 from nself_py.read.introspect import check_expression, index_keys
 from nself_py.sql.parse import SqlSyntaxError, split_statements
 from nself_py.sql.quote import quote_ident, quote_literal, quote_name
@@ -357,6 +358,7 @@ class _Piece:
     where: str | None = None
 
 
+@collector.paused()
 def canonicalize(
     conn: psycopg.Connection,
     raw: model.Schema,

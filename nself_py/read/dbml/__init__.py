@@ -6,12 +6,12 @@ misses much of the language. Errors carry file:line:col and every problem found 
 
 from __future__ import annotations
 
-import gc
 import pathlib
 
 from nself_py import model
 from nself_py.decoding import utf8_error_position
 from nself_py.errors import DbmlError, DbmlProblem
+from nself_py.read import collector
 from nself_py.read.dbml import blocks
 from nself_py.read.dbml.build import RecordExpression, ValidSql, build
 from nself_py.read.dbml.lexer import Tokens, tokenize
@@ -34,14 +34,10 @@ def parse_dbml(
     The SQL pieces (types, backtick expressions) and names are checked as PostgreSQL reads them
     (`sqlcheck`); `postgres=False` reads the DBML language only, accepting what dbml-parse
     accepts (`int(10)`, `varchar(MAX)`): for the conformance tests, never for a database.
-    With `cache` (a file in the project's .nself/), only the pieces of the file that changed
+    With `cache` (a file in the project's .nself/), only the blocks of the file that changed
     since the last clean parse are lexed, and only new SQL texts checked (`blocks`); `save`
     writes the cache after a clean parse."""
-    # Parsing allocates many objects that all live until the end: the cyclic garbage collector
-    # would only rescan them (it costs a third of the run on large files).
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector.paused():
         if cache is not None:
             known = blocks.load(cache)
             incremental = blocks.tokenize_with(known, text)
@@ -56,9 +52,6 @@ def parse_dbml(
         schema = _parse(tokenize(text), filename, postgres, None, full=True)
         assert schema is not None  # a full parse returns a model or raises
         return schema
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _parse(
