@@ -43,8 +43,8 @@ from nself_py.plan.measure import measure_plan
 from nself_py.plan.online import LOCK_TIMEOUT, Part, online_parts, render_part
 from nself_py.plan.operations import Hazard, Operation
 from nself_py.plan.renames import RenameCandidate, resolve_renames
+from nself_py.read import collector, target_cache
 from nself_py.read import memo as unchanged
-from nself_py.read import target_cache
 from nself_py.read.canonical import ColumnTypeError, canonicalize, spelling_context
 from nself_py.read.dbml import decode_dbml, locate_column_type
 from nself_py.read.dbml.blocks import CACHE as LEXED_CACHE
@@ -487,6 +487,7 @@ def require_schema_file(path: Path) -> None:
         raise ConfigError(f"{path} not found (create it, or run `nself-py db pull` to start one)")
 
 
+@collector.paused()  # a run builds models that all live to its end: collections only rescan them
 def run(project: Project, options: RunOptions = RunOptions()) -> RunResult:
     """`db run`: write the migration that takes the live database to schema.dbml (nothing when
     equal). A run whose inputs and catalog digest are exactly those of the last run that found no
