@@ -10,6 +10,7 @@ import marshal
 from pathlib import Path
 
 import pytest
+from helpers import make_project, nself
 
 from nself_py.errors import DbmlError, DbmlProblem
 from nself_py.read.dbml import blocks, parse_dbml
@@ -158,3 +159,28 @@ def test_a_multi_line_string_across_a_cut_is_read_whole(tmp_path: Path) -> None:
     assert outcome(text, cache) == outcome(text)
     schema = parse_dbml(text, cache=cache)
     assert schema.tables[0].comment == "Table inside the note\n"
+
+
+@pytest.mark.db
+def test_db_run_reads_an_edit_incrementally(db_url: str, tmp_path: Path) -> None:
+    """`db run` keeps the lexed blocks (a dry run leaves them as they were), and an error in
+    a block moved by the edit is reported at its new line and column."""
+    project = make_project(tmp_path, V1)
+    lexed = project / blocks.CACHE
+    assert nself(project, db_url, "db", "run", "--no-backup").returncode == 0
+    assert nself(project, db_url, "db", "migrate:up").returncode == 0
+    first = blocks.load(lexed).blocks
+    assert set(first) == {blocks.block_key(b) for b in blocks.split_blocks(V1)}
+    edited = V1.replace("Table posts {\n", ADDED + "\nTable posts {\n", 1)
+    (project / "schema.dbml").write_text(edited)
+    dry = nself(project, db_url, "db", "run", "--dry-run")
+    assert dry.returncode == 0 and "CREATE TABLE public.incr_added" in dry.stdout, dry.stderr
+    assert blocks.load(lexed).blocks == first
+    broken = edited.replace("users.id]", "users.nope]")
+    (project / "schema.dbml").write_text(broken)
+    failed = nself(project, db_url, "db", "run", "--no-backup")
+    line = broken[: broken.index("nope")].count("\n") + 1
+    col = broken.index("nope") - broken.rindex("\n", 0, broken.index("nope"))
+    assert failed.returncode == 1
+    assert f"schema.dbml:{line}:{col}: reference to unknown column 'nope'" in failed.stderr
+    assert "Traceback" not in failed.stderr
