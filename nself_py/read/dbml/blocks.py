@@ -11,8 +11,9 @@ operators) is always lexed whole. The cache also keeps the type names and expres
 PostgreSQL's parser accepted in that parse (`sqlcheck`, a function of the text alone), so only
 new ones are parsed again.
 
-The cache is one file: its key (the code's hash and format) on the first line, then `marshal`
-data of plain lists and strings (loading it runs no code), written atomically.
+The cache is one file: its key (the code's hash, the format, pglast's version) on the first
+line, then `marshal` data of plain lists and strings (loading it runs no code), written
+atomically.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import marshal
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pglast
 
 from nself_py.files import write_atomically
 from nself_py.fingerprint import code_hash
@@ -93,7 +96,9 @@ def tokenize_with(cache: BlockCache, text: str) -> tuple[Tokens, dict[str, Lexed
 
 
 def _key() -> bytes:
-    return hashlib.sha256(f"{code_hash()}\0{_FORMAT}".encode()).hexdigest().encode() + b"\n"
+    """This code, this format, and the SQL parser that accepted the cached SQL texts."""
+    parts = f"{code_hash()}\0{_FORMAT}\0{pglast.__version__}"
+    return hashlib.sha256(parts.encode()).hexdigest().encode() + b"\n"
 
 
 def load(path: Path) -> BlockCache:
