@@ -85,8 +85,10 @@ def after_edit_rows(
 ) -> list[tuple[str, int, float, float | None, int]]:
     """`db run --dry-run` and `db run --no-backup` on the edited schema.dbml, each repeat from the
     same state: what a `db run` writes for the edit (its migration, the target cache and parse
-    marker of the new bytes) is removed before the next; the per-piece canonical cache stays,
-    as an earlier run leaves it."""
+    marker of the new bytes) is removed before the next, and the lexed blocks are those of the
+    file before the edit; the per-piece canonical cache stays, as an earlier run leaves it."""
+    lexed = project / ".nself" / "dbml-lexed.marshal"
+    before = lexed.read_bytes() if lexed.exists() else None
     (project / "schema.dbml").write_text(edited_dbml(n))
     dry_s, dry_mb = median_of(repeat, [*run, "--dry-run"])
     migrations = project / "hasura" / "migrations" / "default"
@@ -96,6 +98,8 @@ def after_edit_rows(
             shutil.rmtree(folder)
         for cache in (".nself/target-cache.marshal", ".nself/target-cache.parsed"):
             (project / cache).unlink(missing_ok=True)
+        if before is not None:
+            lexed.write_bytes(before)
 
     write_s, write_mb = median_of(repeat, [*run, "--no-backup"], before=forget_the_edit)
     return [

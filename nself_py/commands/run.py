@@ -21,7 +21,7 @@ from nself_py.commands.project import Project
 from nself_py.database.connection import connect
 from nself_py.errors import ConfigError, NselfError
 from nself_py.plan.timeouts import LOCK_TIMEOUT
-from nself_py.read import target_cache
+from nself_py.read import collector, target_cache
 
 if TYPE_CHECKING:
     from nself_py.commands.run_plan import Plan
@@ -115,6 +115,7 @@ def require_schema_file(path: Path) -> None:
         raise ConfigError(f"{path} not found (create it, or run `nself-py db pull` to start one)")
 
 
+@collector.paused()  # a run builds models that all live to its end: collections only rescan them
 def run(project: Project, options: RunOptions = RunOptions()) -> RunResult:
     """`db run`: write the migration that takes the live database to schema.dbml (nothing when
     equal). A run whose inputs and catalog digest are exactly those of the last run that found no
@@ -127,7 +128,7 @@ def run(project: Project, options: RunOptions = RunOptions()) -> RunResult:
         # A DBML error is reported before the database is named or any connection error.
         from nself_py.commands import run_plan
 
-        first_parse = run_plan.parse_first(project, source)
+        first_parse = run_plan.parse_first(project, source, save=not options.dry_run)
     url = project.url()
     with connect(url) as conn:
         inputs = unchanged.run_inputs(

@@ -53,6 +53,7 @@ from nself_py.plan.renames import RenameCandidate, resolve_renames
 from nself_py.read import memo, target_cache
 from nself_py.read.canonical import ColumnTypeError, canonicalize
 from nself_py.read.dbml import decode_dbml, locate_column_type
+from nself_py.read.dbml.blocks import CACHE as LEXED_CACHE
 from nself_py.read.digest import catalog_digest
 from nself_py.read.introspect import CatalogRows, build_schema, introspect, read_catalog
 from nself_py.render import render_migration
@@ -353,7 +354,13 @@ def load_target(
     if cached is not None:
         report(f"{schema_file.name} unchanged since it was last read: {describe(cached)}")
         return cached, True
-    written = parsed if parsed is not None else decode_dbml(source, _shown(schema_file))
+    written = (
+        parsed
+        if parsed is not None
+        else decode_dbml(
+            source, _shown(schema_file), cache=project_dir / LEXED_CACHE, save=remember
+        )
+    )
     if remember:
         target_cache.remember_parsed(project_dir / TARGET_CACHE, source)
     report(f"Parsed {schema_file.name}: {describe(written)}")
@@ -377,11 +384,15 @@ class FirstParse:
     prefetch: CatalogPrefetch | None
 
 
-def parse_first(project: Project, source: bytes) -> FirstParse:
+def parse_first(project: Project, source: bytes, *, save: bool) -> FirstParse:
     """Decode schema.dbml while the catalog is read in the background (its errors wait for
-    result(), so a DBML error is reported before the database is named or unreachable)."""
+    result(), so a DBML error is reported before the database is named or unreachable). `save`:
+    keep the lexed blocks for the next run (not on a dry run)."""
     prefetch = _quiet_prefetch(project)
-    return FirstParse(decode_dbml(source, _shown(project.schema_file)), prefetch)
+    written = decode_dbml(
+        source, _shown(project.schema_file), cache=project.dir / LEXED_CACHE, save=save
+    )
+    return FirstParse(written, prefetch)
 
 
 def _quiet_prefetch(project: Project) -> CatalogPrefetch | None:

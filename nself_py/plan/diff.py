@@ -59,6 +59,7 @@ from nself_py.plan.operations import (
     serial_sequence,
     type_enum,
 )
+from nself_py.read import collector
 from nself_py.sql.naming import (
     choose_name,
     expression_columns,
@@ -74,6 +75,7 @@ _Named = PrimaryKey | Unique | Check | Index | ForeignKey
 """What a table holds under a constraint or index name."""
 
 
+@collector.paused()
 def diff(
     current: Schema,
     target: Schema,

@@ -39,6 +39,7 @@ from nself_py import model
 from nself_py.errors import NselfError
 from nself_py.files import write_atomically
 from nself_py.fingerprint import code_hash
+from nself_py.read import collector
 from nself_py.read.introspect import check_expression, index_keys
 from nself_py.read.spelling import spelling_context
 from nself_py.sql.parse import SqlSyntaxError, split_statements
@@ -339,6 +340,7 @@ class _Piece:
     where: str | None = None
 
 
+@collector.paused()
 def canonicalize(
     conn: psycopg.Connection,
     raw: model.Schema,
@@ -360,7 +362,8 @@ def canonicalize(
         type_uses: dict[str, _Use] = {}
         for table in raw.tables:
             for column in table.columns:
-                type_uses.setdefault(column.type, _Use(table.name, "type", column.name))
+                if column.type not in type_uses:  # one _Use per type, not per column
+                    type_uses[column.type] = _Use(table.name, "type", column.name)
         type_keys = {t: _key("type", t) for t in type_uses}
         missing = sorted(t for t, k in type_keys.items() if k not in cache)
         if missing:
@@ -368,8 +371,7 @@ def canonicalize(
             for t in missing:
                 cache[type_keys[t]] = found[t][0]
 
-        def canonical_type(type_: str) -> str:
-            return str(cache[type_keys[type_]])
+        canonical_type = {t: str(cache[k]) for t, k in type_keys.items()}.__getitem__
 
         # Defaults.
         default_uses: dict[tuple[str, str], _Use] = {}
@@ -377,7 +379,8 @@ def canonicalize(
             for column in table.columns:
                 if column.default is not None:
                     pair = (canonical_type(column.type), column.default)
-                    default_uses.setdefault(pair, _Use(table.name, "default", column.name))
+                    if pair not in default_uses:
+                        default_uses[pair] = _Use(table.name, "default", column.name)
         default_keys = {
             pair: _key("default", pair[0], labels_of(pair[0]), pair[1]) for pair in default_uses
         }

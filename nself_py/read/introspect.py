@@ -31,6 +31,7 @@ import psycopg
 
 from nself_py import model
 from nself_py.errors import DatabaseError
+from nself_py.read import collector
 from nself_py.sql.quote import quote_literal
 
 # Schemas that are never the user's: PostgreSQL's, Hasura's and our own bookkeeping.
@@ -232,6 +233,7 @@ def introspect(conn: psycopg.Connection, schemas: Collection[str] | None = None)
     return build_schema(read_catalog(conn, schemas))
 
 
+@collector.paused()
 def read_catalog(conn: psycopg.Connection, schemas: Collection[str] | None = None) -> CatalogRows:
     """Run the bulk catalog queries for every user schema, or only those in `schemas`."""
     global _last_query_count
@@ -271,6 +273,7 @@ def read_catalog(conn: psycopg.Connection, schemas: Collection[str] | None = Non
     )
 
 
+@collector.paused()
 def build_schema(rows: CatalogRows) -> model.Schema:
     """The model of what `read_catalog` returned."""
     namespaces, enum_rows, table_rows = rows.namespaces, rows.enums, rows.tables

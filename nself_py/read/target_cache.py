@@ -20,6 +20,7 @@ from typing import Any
 from nself_py import model
 from nself_py.files import write_atomically
 from nself_py.fingerprint import code_hash
+from nself_py.read import collector
 
 _FORMAT = 3  # 2: models cached only after the SQL pieces were checked; 3: key on line one
 _CLASSES: tuple[type, ...] = (
@@ -82,6 +83,7 @@ def _decode(value: object) -> object:
     return tuple(items) if tag == "" else _CLASSES[tag](*items)
 
 
+@collector.paused()
 def load(path: Path, key: str) -> model.Schema | None:
     """The stored target for `key`, or None (missing, other key, unreadable). The key is the
     file's first line, so a stale cache (an edited schema.dbml) is refused without decoding it."""
@@ -99,6 +101,7 @@ def load(path: Path, key: str) -> model.Schema | None:
     return schema if isinstance(schema, model.Schema) else None
 
 
+@collector.paused()
 def store(path: Path, key: str, schema: model.Schema) -> None:
     """Write atomically; a cache that cannot be written is no error (the next run recomputes)."""
     with contextlib.suppress(OSError):

@@ -6,13 +6,14 @@ misses much of the language. Errors carry file:line:col and every problem found 
 
 from __future__ import annotations
 
-import gc
 import pathlib
 
 from nself_py import model
 from nself_py.decoding import utf8_error_position
 from nself_py.errors import DbmlError, DbmlProblem
-from nself_py.read.dbml.build import RecordExpression, build
+from nself_py.read import collector
+from nself_py.read.dbml import blocks
+from nself_py.read.dbml.build import RecordExpression, ValidSql, build
 from nself_py.read.dbml.lexer import Tokens, tokenize
 from nself_py.read.dbml.parser import parse
 from nself_py.read.dbml.syntax import ColumnDef, Injection
@@ -20,25 +21,43 @@ from nself_py.read.dbml.syntax import ColumnDef, Injection
 __all__ = ["RecordExpression", "decode_dbml", "locate_column_type", "parse_dbml", "read_dbml"]
 
 
-def parse_dbml(text: str, filename: str = "schema.dbml", *, postgres: bool = True) -> model.Schema:
+def parse_dbml(
+    text: str,
+    filename: str = "schema.dbml",
+    *,
+    postgres: bool = True,
+    cache: pathlib.Path | None = None,
+    save: bool = True,
+) -> model.Schema:
     """Parse DBML text; raise DbmlError listing every problem (1-based line and column).
 
     The SQL pieces (types, backtick expressions) and names are checked as PostgreSQL reads them
     (`sqlcheck`); `postgres=False` reads the DBML language only, accepting what dbml-parse
-    accepts (`int(10)`, `varchar(MAX)`): for the conformance tests, never for a database."""
-    # Parsing allocates many objects that all live until the end: the cyclic garbage collector
-    # would only rescan them (it costs a third of the run on large files).
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _parse(text, filename, postgres)
-    finally:
-        if was_enabled:
-            gc.enable()
+    accepts (`int(10)`, `varchar(MAX)`): for the conformance tests, never for a database.
+    With `cache` (a file in the project's .nself/), only the blocks of the file that changed
+    since the last clean parse are lexed, and only new SQL texts checked (`blocks`); `save`
+    writes the cache after a clean parse."""
+    with collector.paused():
+        if cache is not None:
+            known = blocks.load(cache)
+            incremental = blocks.tokenize_with(known, text)
+            if incremental is not None:
+                toks, lexed = incremental
+                schema = _parse(toks, filename, postgres, known.valid, full=False)
+                if schema is not None:
+                    if save:
+                        blocks.store(cache, blocks.BlockCache(lexed, known.valid))
+                    return schema
+        # No cache, a file it cannot cut, or a problem (reported as a whole-file read does).
+        schema = _parse(tokenize(text), filename, postgres, None, full=True)
+        assert schema is not None  # a full parse returns a model or raises
+        return schema
 
 
-def _parse(text: str, filename: str, postgres: bool) -> model.Schema:
-    toks = tokenize(text)
+def _parse(
+    toks: Tokens, filename: str, postgres: bool, valid: ValidSql | None, *, full: bool
+) -> model.Schema | None:
+    """The model; on a problem, a DbmlError after a `full` read, else None (read it whole)."""
     doc, syntax = parse(toks)
     toks.kinds, toks.values = [], []  # the tree holds all it needs: free the tokens
     # (token index, characters into that token's source, message): the builder points inside
@@ -51,9 +70,12 @@ def _parse(text: str, filename: str, postgres: bool) -> model.Schema:
             lambda index: toks.position(toks.offset_of(index))[0],
             lambda index, delta, message: found.append((index, delta, message)),
             postgres=postgres,
+            valid=valid,
         )
         if not found:
             return schema
+    if not full:
+        return None
     # Parser and builder point at tokens; the lexer at characters.
     problems = [(toks.offset_of(index) + delta, message) for index, delta, message in found]
     if toks.problems:  # past an unreadable token, syntax errors are mostly its echoes
@@ -75,15 +97,18 @@ def read_dbml(path: pathlib.Path) -> model.Schema:
     return decode_dbml(data, str(path))
 
 
-def decode_dbml(data: bytes, filename: str) -> model.Schema:
-    """Parse a DBML file's bytes (UTF-8, a BOM allowed), for callers that already read them."""
+def decode_dbml(
+    data: bytes, filename: str, *, cache: pathlib.Path | None = None, save: bool = True
+) -> model.Schema:
+    """Parse a DBML file's bytes (UTF-8, a BOM allowed), for callers that already read them;
+    `cache` and `save` as for `parse_dbml`."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line, col = utf8_error_position(data, e.start)
         message = f"not UTF-8 text: byte 0x{data[e.start]:02x} is {e.reason}"
         raise DbmlError([DbmlProblem(filename, line, col, message)]) from None
-    return parse_dbml(text, filename)
+    return parse_dbml(text, filename, cache=cache, save=save)
 
 
 def _problem(toks: Tokens, filename: str, offset: int, message: str) -> DbmlProblem:

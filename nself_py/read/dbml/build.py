@@ -124,6 +124,15 @@ def _string(s: Setting, report: Report) -> str | None:
     return s.value.text
 
 
+@dataclass
+class ValidSql:
+    """Column types and expressions PostgreSQL's parser accepted (`sqlcheck`): each distinct
+    text is parsed once, and those of an earlier clean parse are not parsed again."""
+
+    types: set[str] = field(default_factory=set)
+    expressions: set[str] = field(default_factory=set)
+
+
 class Builder:
     def __init__(
         self,
@@ -132,14 +141,14 @@ class Builder:
         line_of: Callable[[int], int],
         report_inside: ReportInside | None = None,
         postgres: bool = True,
+        valid: ValidSql | None = None,
     ):
         self.doc, self.report, self.line_of = doc, report, line_of
         self.postgres = postgres
         self.report_inside: ReportInside = report_inside or (
             lambda index, _delta, message: report(index, message)
         )
-        self.checked_types: dict[str, bool] = {}
-        self.checked_expressions: dict[str, bool] = {}
+        self.valid = valid if valid is not None else ValidSql()
         self.partials: dict[str, TableDef] = {}
         self.tables: dict[Name, _Table] = {}
         self.aliases: dict[str, Name] = {}
@@ -313,16 +322,17 @@ class Builder:
         inside the backticks when not); each distinct text is parsed once."""
         if not self.postgres:
             return True
-        ok = self.checked_expressions.get(text)
-        if ok is None or not ok:
-            ok = sqlcheck.check_expression_at(text, offset, self.report_inside, what)
-            self.checked_expressions[text] = ok
+        if text in self.valid.expressions:
+            return True
+        ok = sqlcheck.check_expression_at(text, offset, self.report_inside, what)
+        if ok:
+            self.valid.expressions.add(text)
         return ok
 
     def check_type(self, type_text: str, offset: int) -> None:
         """A column type must be exactly one type name; a misspelt built-in one is reported
         with a suggestion. Enums never come here (they are quoted names)."""
-        if not self.postgres or self.checked_types.get(type_text):
+        if not self.postgres or type_text in self.valid.types:
             return
         reason = sqlcheck.type_error(type_text)
         if reason is not None:
@@ -330,7 +340,7 @@ class Builder:
         elif hint := sqlcheck.unknown_type_hint(type_text):
             self.report(offset, f"unknown type '{type_text}'{hint}")
         else:
-            self.checked_types[type_text] = True
+            self.valid.types.add(type_text)
 
     def column(self, t: _Table, c: _Col) -> model.Column:
         node, s = c.node, c.settings
@@ -744,7 +754,9 @@ def build(
     report_inside: ReportInside | None = None,
     *,
     postgres: bool = True,
+    valid: ValidSql | None = None,
 ) -> model.Schema:
     """The model of a syntax tree; problems go to `report(offset, message)`, those inside a
-    token's source to `report_inside(offset, characters into it, message)`."""
-    return Builder(doc, report, line_of, report_inside, postgres).build()
+    token's source to `report_inside(offset, characters into it, message)`. `valid` holds the
+    SQL texts known to pass `sqlcheck`, and gains those found to pass."""
+    return Builder(doc, report, line_of, report_inside, postgres, valid).build()
