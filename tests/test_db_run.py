@@ -72,7 +72,8 @@ def test_dry_run_prints_sql_and_writes_nothing(db_url: str, tmp_path: Path) -> N
     result = nself(project, db_url, "db", "run", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "CREATE TABLE public.posts" in result.stdout
-    assert "DROP TABLE public.posts" in result.stdout
+    down = result.stdout.split("-- down.sql", 1)[1]
+    assert "DROP TABLE public.users,\n           public.posts;" in down  # one drop of both
     assert migration_dirs(project) == []
     assert not (project / "bin").exists()
     assert not (project / ".nself").exists()  # not even the caches
