@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from nself_py import model
-from nself_py.read.canonical import ProbeRefused, canonicalize
+from nself_py.read.canonical import ProbeRefused, _guarded, canonicalize
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -188,3 +188,33 @@ def test_the_probe_refuses_statements_the_reader_would_have_stopped(
             with pytest.raises(ProbeRefused):
                 canonicalize(victim, raw, None, save=False)
         assert snapshot(victim) == before
+
+
+@pytest.mark.parametrize(
+    ("sql", "accepted"),
+    [
+        ("SET LOCAL search_path = pg_catalog", True),
+        ("SET search_path = pg_catalog", False),  # outlives the rolled-back probe
+        ("SELECT a FROM probe.t", True),
+        ("WITH gone AS (DELETE FROM public.t RETURNING 1) SELECT 1", False),
+        ("SELECT 1 INTO public.copy", False),
+        ("SELECT a FROM public.t FOR UPDATE", False),
+        ("CREATE TABLE probe.t (a int)", True),
+        ("CREATE TABLE public.t (a int)", False),
+        ("CREATE TABLE t (a int)", False),  # unqualified: wherever search_path points
+        ("CREATE INDEX ON probe.t (a)", True),
+        ("CREATE INDEX ON public.t (a)", False),
+        ("ALTER TABLE public.t ADD COLUMN b int", False),
+        ("DROP TABLE probe.t", False),
+        ("COMMIT", False),
+        ("CREATE TABLE probe.t (a int); DROP SCHEMA public CASCADE", False),
+    ],
+)
+def test_probe_guard_accepts_only_the_probes_own_statements(sql: str, accepted: bool) -> None:
+    """The guard reads PostgreSQL's parse of the probe: any statement the probe does not write,
+    or one aimed outside its scratch schema, refuses the whole probe before it is sent."""
+    if accepted:
+        assert _guarded(sql, "probe") == sql
+    else:
+        with pytest.raises(ProbeRefused):
+            _guarded(sql, "probe")

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from pglast import ast
 
 from nself_py import model
 from nself_py.errors import NselfError
@@ -42,7 +41,7 @@ from nself_py.fingerprint import code_hash
 from nself_py.read import collector
 from nself_py.read.introspect import check_expression, index_keys
 from nself_py.read.spelling import spelling_context
-from nself_py.sql.parse import SqlSyntaxError, split_statements
+from nself_py.sql.parse import Json, SqlSyntaxError, split_statements, unwrap
 from nself_py.sql.quote import quote_ident, quote_literal, quote_name
 
 SOURCE = "schema.dbml"
@@ -202,16 +201,20 @@ class _Probe:
             raise NselfError(f"{SOURCE}: cannot prepare schemas and enums: {_pg(error)}") from None
 
 
-_PROBE_STATEMENTS = (
-    ast.SelectStmt,  # reading the catalog back
-    ast.VariableSetStmt,  # SET LOCAL
-    ast.CreateSchemaStmt,
-    ast.CreateEnumStmt,
-    ast.RenameStmt,  # an enum moved aside
-    ast.CreateStmt,
-    ast.AlterTableStmt,
-    ast.IndexStmt,
+_PROBE_STATEMENTS = frozenset(
+    (
+        "SelectStmt",  # reading the catalog back
+        "VariableSetStmt",  # SET LOCAL
+        "CreateSchemaStmt",
+        "CreateEnumStmt",
+        "RenameStmt",  # an enum moved aside
+        "CreateStmt",
+        "AlterTableStmt",
+        "IndexStmt",
+    )
 )
+_SCRATCH_ONLY = frozenset(("CreateStmt", "AlterTableStmt", "IndexStmt"))
+"""Statements whose table must be in the probe's scratch schema."""
 
 
 class ProbeRefused(NselfError):
@@ -230,20 +233,18 @@ def _guarded(sql: str, scratch: str) -> str:
     except SqlSyntaxError as error:
         raise ProbeRefused(f"{SOURCE}: a probe statement does not parse: {error}") from None
     for statement in statements:
-        node = statement.node
-        if not isinstance(node, _PROBE_STATEMENTS) or (
-            isinstance(node, ast.VariableSetStmt) and not node.is_local
+        kind, node = unwrap(statement.raw)  # the parser's own output, read as plain data
+        if kind not in _PROBE_STATEMENTS or (
+            kind == "VariableSetStmt" and not node.get("is_local")
         ):
             raise ProbeRefused(
                 f"{SOURCE}: refusing to probe: the text makes it run "
-                f"{type(node).__name__} at line {statement.line}: {statement.sql[:200]}"
+                f"{kind} at line {statement.line}: {statement.sql[:200]}"
             )
-        if isinstance(node, ast.SelectStmt) and _writes(node):
+        if kind == "SelectStmt" and _writes(node):
             raise ProbeRefused(f"{SOURCE}: refusing to probe: a query that writes")
-        relation = getattr(node, "relation", None)
-        if isinstance(node, (ast.CreateStmt, ast.AlterTableStmt, ast.IndexStmt)) and (
-            relation is None or relation.schemaname != scratch
-        ):
+        relation = node.get("relation")
+        if kind in _SCRATCH_ONLY and (relation is None or relation.get("schemaname") != scratch):
             raise ProbeRefused(
                 f"{SOURCE}: refusing to probe: the text makes it change a table outside the "
                 f"probe's scratch schema at line {statement.line}: {statement.sql[:200]}"
@@ -251,9 +252,9 @@ def _guarded(sql: str, scratch: str) -> str:
     return sql
 
 
-def _writes(node: ast.SelectStmt) -> bool:
+def _writes(select: Json) -> bool:
     """A SELECT with a data-modifying WITH or INTO (our catalog reads have neither)."""
-    return bool(node.intoClause or node.withClause or node.lockingClause)
+    return bool(select.get("intoClause") or select.get("withClause") or select.get("lockingClause"))
 
 
 def _schemas_of(raw: model.Schema) -> set[str]:
