@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pglast import parser
 
+from nself_py.sql import parse
 from nself_py.sql.parse import (
     Action,
     Chance,
@@ -681,3 +682,41 @@ def test_lock_conflicts_are_symmetric_as_in_the_manual() -> None:
 def test_the_strongest_mode_of_a_multi_table_lock() -> None:
     lock = lock_of(_one("ALTER TABLE t ADD COLUMN a int REFERENCES o (id);"))
     assert lock is not None and lock.mode is AE and lock.blocks_reads
+
+
+def test_a_long_script_is_parsed_in_parts_with_the_same_statements(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cut every ~200 characters: cuts inside a BEGIN ATOMIC body or a rule's actions make the
+    part before them fail to parse, and the script is then parsed whole; either way the
+    statements are those of one parse."""
+    script = "\n".join(
+        [
+            *(
+                f"CREATE TABLE t{i} (id int PRIMARY KEY, label text DEFAULT 'a;b');"
+                for i in range(8)
+            ),
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;",
+            "CREATE RULE r AS ON INSERT TO t0 DO ALSO (INSERT INTO t1 VALUES (1); "
+            "INSERT INTO t2 VALUES (2));",
+            *(f"DROP TABLE t{i}; -- ü {i}" for i in range(8)),
+            "SELECT 1 /* no semicolon */",
+        ]
+    )
+    whole = [(s.sql, s.line, s.column, s.start, s.end) for s in split_statements(script)]
+    parts = []
+    monkeypatch.setattr(parse, "CHUNK_CHARS", 200)
+    real_split = parser.split
+
+    def counted(text: str, with_parser: bool = True, only_slices: bool = False) -> object:
+        parts.append((len(text), with_parser))
+        return real_split(text, with_parser=with_parser, only_slices=only_slices)
+
+    monkeypatch.setattr(parse.parser, "split", counted)
+    assert [(s.sql, s.line, s.column, s.start, s.end) for s in split_statements(script)] == whole
+    assert sum(1 for size, by_parser in parts if by_parser and size < len(script)) >= 2
+    parts.clear()
+    cut_inside = script.replace("SELECT 1; SELECT 2;", "SELECT 1;" + " " * 300 + "SELECT 2;")
+    found = [s.sql for s in split_statements(cut_inside)]
+    assert (len(cut_inside), True) in parts  # a part failed to parse: parsed whole instead
+    assert any("BEGIN ATOMIC" in sql and "SELECT 2; END;" in sql for sql in found)
