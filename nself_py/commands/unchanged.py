@@ -47,10 +47,12 @@ class RunInputs:
 
 def recorded_schemas(migrations_dir: Path) -> set[str]:
     """Schemas that earlier generated migrations managed (from their up.sql marker line)."""
+    return _managed_by(folders.local_migrations(migrations_dir))
+
+
+def _managed_by(local: list[folders.Migration]) -> set[str]:
     found: set[str] = set()
-    if not migrations_dir.is_dir():
-        return found
-    for migration in folders.local_migrations(migrations_dir):
+    for migration in local:
         for file in migration.up_files:
             with file.open(encoding="utf-8", errors="replace") as lines:
                 for line in itertools.islice(lines, 5):
@@ -58,14 +60,6 @@ def recorded_schemas(migrations_dir: Path) -> set[str]:
                         names = line.removeprefix(MANAGED_MARKER).split(",")
                         found.update(n.strip() for n in names if n.strip())
     return found
-
-
-def unapplied_local_versions(
-    conn: psycopg.Connection, project_dir: Path, database_name: str, migrations_dir: Path
-) -> list[int]:
-    applied = state.applied_versions(conn, project_dir, database_name)
-    local = folders.local_migrations(migrations_dir) if migrations_dir.is_dir() else []
-    return [m.version for m in local if m.version not in applied]
 
 
 def source_key(conn: psycopg.Connection, source: bytes) -> str:
@@ -82,8 +76,10 @@ def run_inputs(
     renames: Sequence[str],
 ) -> RunInputs:
     migrations_dir = folders.find_migrations_dir(project.dir, project.database_name)
-    pending = unapplied_local_versions(conn, project.dir, project.database_name, migrations_dir)
-    also_manage = recorded_schemas(migrations_dir)
+    local = folders.local_migrations(migrations_dir)  # listed once, read twice
+    applied = state.applied_versions(conn, project.dir, project.database_name)
+    pending = [m.version for m in local if m.version not in applied]
+    also_manage = _managed_by(local)
     key = source_key(conn, source)
     memo_key = memo.inputs_key(key, project.database_name, also_manage, all_schemas, renames)
     return RunInputs(migrations_dir, pending, also_manage, key, memo_key)

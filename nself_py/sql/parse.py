@@ -35,6 +35,7 @@ already folded to lower case by the parser, quoted ones exact. Schemas are not f
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -235,18 +236,20 @@ def _places(script: str) -> list[slice]:
     parsed on its own. A `;` inside a statement (a BEGIN ATOMIC body, a rule's actions) leaves
     the part before it ending in an incomplete statement, which the parser rejects: then the
     whole script is parsed at once, as for any script it rejects."""
-    if len(script) <= CHUNK_CHARS:
-        return list(parser.split(script, with_parser=True, only_slices=True))
+    if len(script) > CHUNK_CHARS:
+        with contextlib.suppress(parser.ParseError):
+            return _places_in_parts(script)
+    return list(parser.split(script, with_parser=True, only_slices=True))
+
+
+def _places_in_parts(script: str) -> list[slice]:
+    rough = parser.split(script, with_parser=False, only_slices=True)
     places: list[slice] = []
     start = 0
-    try:
-        rough = parser.split(script, with_parser=False, only_slices=True)
-        for cut in [*_spaced([piece.start for piece in rough], CHUNK_CHARS), len(script)]:
-            part = parser.split(script[start:cut], with_parser=True, only_slices=True)
-            places += (slice(p.start + start, p.stop + start) for p in part)
-            start = cut
-    except parser.ParseError:
-        return list(parser.split(script, with_parser=True, only_slices=True))
+    for cut in [*_spaced([piece.start for piece in rough], CHUNK_CHARS), len(script)]:
+        part = parser.split(script[start:cut], with_parser=True, only_slices=True)
+        places += (slice(p.start + start, p.stop + start) for p in part)
+        start = cut
     return places
 
 
