@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
+from bench.process import run_process  # noqa: E402
 from nself_py.metadata import MetadataPlan, apply, plan_metadata  # noqa: E402
 from nself_py.model import Column, ForeignKey, Name, PrimaryKey, Schema, Table  # noqa: E402
 
@@ -73,17 +74,10 @@ def db_run(code: Path, project: Path, url: str) -> tuple[float, float, str]:
         sys.executable, "-m", "nself_py", "db", "run", "--project-dir", str(project),
         "--database-url", url, "--no-backup",
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=code, env=env)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        out.seek(0)
-        output = out.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"db run failed:\n{output}")
-    return seconds, usage.ru_utime + usage.ru_stime, output
+    run = run_process(command, cwd=code, env={**os.environ, "PYTHONPATH": str(code)})
+    if run.exit_code != 0:
+        raise SystemExit(f"db run failed:\n{run.output}")
+    return run.seconds, run.cpu_seconds, run.output
 
 
 def bench_run(n: int, codes: list[Path], repeat: int) -> None:

@@ -152,23 +152,31 @@ def profile_edit(url: str, n: int, dry_run: bool) -> None:
         print(f"    {seconds:>6.2f} s  {function} ({place}:{line})")
 
 
+def profile_sizes(sizes: list[int], *, writes: bool) -> None:
+    """`profile_edit` of the dry run (and with `writes` of the run that writes) for each size,
+    on a fresh database loaded with the generated schema."""
+    server = embedded_server()
+    for n in sizes:
+        url = server.create_database()
+        try:
+            load_in_chunks(url, generate_sql(n))
+            profile_edit(url, n, dry_run=True)
+            if writes:
+                profile_edit(url, n, dry_run=False)
+        finally:
+            server.drop_database(url)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="100,1000,5000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="where an edit cycle goes, by stage")
     args = parser.parse_args()
-    server = embedded_server()
     if args.profile:
-        for n in (int(s) for s in args.sizes.split(",")):
-            url = server.create_database()
-            try:
-                load_in_chunks(url, generate_sql(n))
-                profile_edit(url, n, dry_run=True)
-                profile_edit(url, n, dry_run=False)
-            finally:
-                server.drop_database(url)
+        profile_sizes([int(s) for s in args.sizes.split(",")], writes=True)
         return
+    server = embedded_server()
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
         url = server.create_database()

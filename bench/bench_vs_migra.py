@@ -35,7 +35,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from pgservers import embedded_server  # noqa: E402
 
-from bench.bench_run import load_in_chunks, profile_edit  # noqa: E402
+from bench.bench_run import load_in_chunks, profile_sizes  # noqa: E402
 from bench.generate import generate_dbml, generate_sql  # noqa: E402
 from bench.process import seconds_within, timed  # noqa: E402
 
@@ -122,16 +122,10 @@ def main() -> None:
     else:
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         timed(nself("--help"))  # writes the bytecode of the start-up path; the runs write theirs
-    server = embedded_server()
     if args.profile:
-        for n in (int(s) for s in args.sizes.split(",")):
-            url = server.create_database()
-            try:
-                load_in_chunks(url, generate_sql(n))
-                profile_edit(url, n, dry_run=True)
-            finally:
-                server.drop_database(url)
+        profile_sizes([int(s) for s in args.sizes.split(",")], writes=False)
         return
+    server = embedded_server()
     rows: list[tuple[str, int, float, float | None, int]] = []
     help_s, help_mb = median_of(args.repeat, nself("--help"))
     version_s, _ = median_of(args.repeat, nself("--version"))
