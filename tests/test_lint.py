@@ -196,6 +196,32 @@ def test_migrate_up_reports_warnings_and_applies(db_url, conn, tmp_path):
     assert len(local_migrations(_mdir(project))) == 1
 
 
+def test_a_guarded_migrate_up_reviews_its_plan_once(db_url, conn, tmp_path, monkeypatch):
+    """The check before the production gate reviews the plan and reports its findings; the
+    run under the same lock does not review the same plan again."""
+    from nself_py.commands.gate import Guard
+    from nself_py.commands.safety import guarded_migrate
+    from nself_py.database import apply
+
+    conn.execute(SETUP)
+    project = _project(tmp_path)
+    write_migration(
+        _mdir(project), "idx", "CREATE INDEX o_total ON orders (total);", "", version=V1
+    )
+    reviews = []
+    review = apply.lint_pending
+    monkeypatch.setattr(apply, "lint_pending", lambda *a: reviews.append(1) or review(*a))
+    lines: list[str] = []
+    with psycopg.connect(db_url, autocommit=True) as auto:
+        guarded_migrate(
+            auto, db_url, project, "default", _mdir(project), apply.plan_up, Guard(False),
+            report=lines.append,
+        )  # fmt: skip
+    assert len(reviews) == 1
+    assert sum("lint warning create-index-blocking" in line for line in lines) == 1
+    assert _applied(conn) == {V1}
+
+
 # --- squawk -------------------------------------------------------------------------------------
 
 SQUAWK = shutil.which("squawk")
