@@ -132,6 +132,13 @@ def print_lines(lines: Iterable[tuple[str, str | None]]) -> None:
         console.print(block, end="")
 
 
+def print_text(text: str) -> None:
+    """Long plain text (a migration's SQL) written as it is, unstyled: rich would cut it into
+    segments line by line for nothing (0.15 s for the 600 KB of a 5,000-table plan)."""
+    if not console.quiet:
+        console.file.write(text + "\n")
+
+
 def emit(**fields: Any) -> None:
     """Add command-specific keys to the --json document (kept, unused, without --json)."""
     options().document.update(fields)

@@ -19,6 +19,7 @@ from nself_py.cli import (
     db_app,
     emit,
     print_lines,
+    print_text,
     prune,
     schema_app,
     working,
@@ -182,9 +183,9 @@ def db_run(
     if dry_run:
         _print_metadata(result, proj.dir, dry_run)
         console.print("-- up.sql", style="bold")
-        console.print(plan.up_sql, markup=False)
+        print_text(plan.up_sql)
         console.print("-- down.sql", style="bold")
-        console.print(plan.down_sql, markup=False)
+        print_text(plan.down_sql)
         console.print("next: rerun without --dry-run to write this migration", style="cyan")
         return
     for folder in result.migration_dirs:

@@ -50,12 +50,13 @@ from nself_py.plan.measure import measure_plan
 from nself_py.plan.online import Part, online_parts, render_part
 from nself_py.plan.operations import Hazard, Operation
 from nself_py.plan.renames import RenameCandidate, resolve_renames
-from nself_py.read import memo, target_cache
+from nself_py.read import live_cache, memo, target_cache
 from nself_py.read.canonical import ColumnTypeError, canonicalize
 from nself_py.read.dbml import decode_dbml, locate_column_type
 from nself_py.read.dbml.blocks import CACHE as LEXED_CACHE
 from nself_py.read.digest import catalog_digest
 from nself_py.read.introspect import CatalogRows, build_schema, introspect, read_catalog
+from nself_py.read.live_cache import LIVE_CACHE
 from nself_py.render import render_migration
 
 CANONICAL_CACHE = Path(".nself") / "canonical-cache.json"
@@ -204,12 +205,15 @@ class CatalogPrefetch:
     Reading schema.dbml and introspecting are a run's two slowest steps and independent; the
     server's share of introspection (most of it) overlaps the parse this way. The catalog's
     digest (`read.digest`) is taken in the same snapshot as the rows, so the memo records the
-    digest of exactly the catalog the run compared. `digest()` and `result()` wait for the
-    read; the model is built on the first `result()`."""
+    digest of exactly the catalog the run compared. With `cache` (the project's live-model
+    cache, `read.live_cache`) a catalog whose digest is that of the stored model is not read
+    at all; a model built from rows is stored there when `save`. `digest()` and `result()`
+    wait for the read; the model is built on the first `result()`."""
 
-    def __init__(self, url: str):
-        self._rows: Future[tuple[CatalogRows, str]] = Future()
+    def __init__(self, url: str, cache: Path | None = None, *, save: bool = False):
+        self._rows: Future[tuple[CatalogRows | Schema, str, str]] = Future()
         self._schema: Schema | None = None
+        self._cache, self._save = cache, save
         threading.Thread(target=self._read, args=(url,), daemon=True).start()
 
     def _read(self, url: str) -> None:
@@ -217,7 +221,9 @@ class CatalogPrefetch:
             with connect(url) as conn, conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 digest = catalog_digest(conn)
-                self._rows.set_result((read_catalog(conn), digest))
+                key = live_cache.cache_key(conn, digest) if self._cache else ""
+                known = live_cache.load(self._cache, key) if self._cache else None
+                self._rows.set_result((known or read_catalog(conn), digest, key))
         except BaseException as error:  # handed to the caller of result()
             self._rows.set_exception(error)
 
@@ -227,7 +233,13 @@ class CatalogPrefetch:
 
     def result(self) -> Schema:
         if self._schema is None:
-            self._schema = build_schema(self._rows.result()[0])
+            read, _, key = self._rows.result()
+            if isinstance(read, Schema):
+                self._schema = read
+            else:
+                self._schema = build_schema(read)
+                if self._cache and self._save:
+                    live_cache.store(self._cache, key, self._schema)
         return self._schema
 
 
@@ -388,18 +400,18 @@ def parse_first(project: Project, source: bytes, *, save: bool) -> FirstParse:
     """Decode schema.dbml while the catalog is read in the background (its errors wait for
     result(), so a DBML error is reported before the database is named or unreachable). `save`:
     keep the lexed blocks for the next run (not on a dry run)."""
-    prefetch = _quiet_prefetch(project)
+    prefetch = _quiet_prefetch(project, save=save)
     written = decode_dbml(
         source, _shown(project.schema_file), cache=project.dir / LEXED_CACHE, save=save
     )
     return FirstParse(written, prefetch)
 
 
-def _quiet_prefetch(project: Project) -> CatalogPrefetch | None:
+def _quiet_prefetch(project: Project, *, save: bool) -> CatalogPrefetch | None:
     """The catalog read started before the URL is announced (the base class resolves it
     silently); None when the URL cannot be resolved yet (the error comes after parsing)."""
     try:
-        return CatalogPrefetch(Project.url(project))
+        return CatalogPrefetch(Project.url(project), project.dir / LIVE_CACHE, save=save)
     except NselfError:
         return None
 
@@ -428,7 +440,8 @@ def plan_and_write(
     source_key, memo_key = inputs.source_key, inputs.memo_key
     parsed = first_parse.written if first_parse else None
     prefetch = first_parse.prefetch if first_parse else None
-    catalog = prefetch or CatalogPrefetch(url)  # read while the file is decoded
+    # read while the file is decoded
+    catalog = prefetch or CatalogPrefetch(url, project_dir / LIVE_CACHE, save=not dry_run)
     written, canonical = load_target(
         source, source_key, schema_file, project_dir, report, parsed, remember=not dry_run
     )
