@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from nself_py.commands import metadata as hasura_metadata
+from nself_py.commands.metadata_in_step import maintained
 from nself_py.commands.pending import schema_with_pending
 from nself_py.commands.project import Project
 from nself_py.commands.run import (
@@ -480,14 +480,22 @@ def plan_and_write(
             memo.store(
                 project_dir / memo.MEMO, memo.Verdict(memo_key, digest, describe(result.target))
             )
-        hasura = hasura_metadata.follow_unchanged(
-            project_dir, database_name, result.target, managed, memo_key, dry_run=dry_run
-        )
+        hasura = None
+        if maintained(project_dir):  # the metadata stage is loaded only where it has work
+            from nself_py.commands import metadata as hasura_metadata
+
+            hasura = hasura_metadata.follow_unchanged(
+                project_dir, database_name, result.target, managed, memo_key, dry_run=dry_run
+            )
         return RunResult(result, None, None, metadata=hasura)
     report(f"Schema changes detected: {change_summary(result.operations)}")
-    hasura = hasura_metadata.plan_for_run(
-        project_dir, database_name, result.target, result.current, managed, result.operations
-    )
+    hasura = None
+    if maintained(project_dir):
+        from nself_py.commands import metadata as hasura_metadata
+
+        hasura = hasura_metadata.plan_for_run(
+            project_dir, database_name, result.target, result.current, managed, result.operations
+        )
     if dry_run:
         return RunResult(result, None, None, metadata=hasura)
     if not allow_data_loss:
@@ -523,5 +531,7 @@ def plan_and_write(
         folders.append(folder)
         base = int(folder.name.split("_", 1)[0])
     if hasura is not None and not hasura.empty:
-        hasura_metadata.apply(hasura)
+        from nself_py.metadata import apply as apply_metadata
+
+        apply_metadata(hasura)
     return RunResult(result, backup_dir, folders[0], tuple(folders), hasura)
