@@ -209,11 +209,11 @@ def db_run(
 
 def _print_metadata(result: RunResult, project_dir: Path, dry_run: bool) -> None:
     """The Hasura metadata change that goes with the migration, and the files it touches."""
-    from nself_py.commands import metadata as hasura_metadata
-
     change = result.metadata
     if change is None:
         return
+    from nself_py.commands import metadata as hasura_metadata
+
     emit(
         metadata={
             "written": not dry_run and not change.empty,

@@ -99,12 +99,16 @@ for _singular, _plural in (
         _SINGULARS.insert(0, (f"{_plural}$", _singular))
 
 _UNCOUNTABLE_END = re.compile(rf"(?i)\b(?:{'|'.join(UNCOUNTABLES)})$")
-_PLURAL_RULES = [(re.compile(p, re.IGNORECASE), r) for p, r in _PLURALS]
-_SINGULAR_RULES = [(re.compile(p, re.IGNORECASE), r) for p, r in _SINGULARS]
+_PLURAL_RULES, _SINGULAR_RULES = tuple(_PLURALS), tuple(_SINGULARS)
 
 
-def _apply(word: str, rules: list[tuple[re.Pattern[str], str]]) -> str:
-    for pattern, replacement in rules:
+@functools.cache  # compiled on first use: ~40 ms of patterns a run without relationships skips
+def _compiled(rules: tuple[tuple[str, str], ...]) -> list[tuple[re.Pattern[str], str]]:
+    return [(re.compile(p, re.IGNORECASE), r) for p, r in rules]
+
+
+def _apply(word: str, rules: tuple[tuple[str, str], ...]) -> str:
+    for pattern, replacement in _compiled(rules):
         if pattern.search(word):
             return pattern.sub(replacement, word, count=1)
     return word
