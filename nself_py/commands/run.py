@@ -115,7 +115,9 @@ def require_schema_file(path: Path) -> None:
         raise ConfigError(f"{path} not found (create it, or run `nself-py db pull` to start one)")
 
 
-@collector.paused()  # a run builds models that all live to its end: collections only rescan them
+@collector.paused(
+    keep=True
+)  # a run's models live to the process's end: collections only rescan them
 def run(project: Project, options: RunOptions = RunOptions()) -> RunResult:
     """`db run`: write the migration that takes the live database to schema.dbml (nothing when
     equal). A run whose inputs and catalog digest are exactly those of the last run that found no

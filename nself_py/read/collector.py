@@ -14,12 +14,17 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def paused() -> Iterator[None]:
-    """No automatic collection inside; an enclosing pause stays in force."""
+def paused(*, keep: bool = False) -> Iterator[None]:
+    """No automatic collection inside; an enclosing pause stays in force. With `keep`, what
+    lives at the end is moved out of the collector's view for good (`gc.freeze`): a command's
+    models live to the end of the process, and every collection that later work triggers
+    (linting what `db run` wrote, printing its findings) would otherwise rescan them all."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if keep:
+            gc.freeze()
         if was_enabled:
             gc.enable()
