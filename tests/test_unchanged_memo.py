@@ -119,3 +119,19 @@ def test_catalog_digest_is_stable_and_sees_a_comment(db_url: str) -> None:
         assert read_catalog(conn).digest() == first
         conn.execute("COMMENT ON COLUMN t.label IS 'shown to users'")
         assert read_catalog(conn).digest() != first
+
+
+def test_dry_run_loads_neither_the_write_half_nor_the_metadata_stage(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A dry run plans and prints: the checks, backup and writing (`run_write`) and, in a project
+    without Hasura metadata, the metadata stage are never imported."""
+    project = make_project(tmp_path, BLOG)
+    (project / "hasura" / "config.yaml").unlink()  # no Hasura CLI project: no metadata kept
+    args = ("db", "run", "--dry-run", "--project-dir", str(project), "--database-url", db_url)
+    modules, shown = imported(tmp_path, *args)
+    assert "CREATE TABLE public.posts" in shown, shown
+    assert "nself_py.commands.run_plan" in modules
+    unwanted = ("nself_py.commands.run_write", "nself_py.commands.run_checks", "nself_py.metadata")
+    assert not {m for m in modules if m.startswith(unwanted)}, sorted(modules)
+    assert "nself_py.database.backup" not in modules

@@ -1,10 +1,10 @@
 """`db run`: schema.dbml and the live catalog in, a reviewed up/down migration out.
 
 The steps are the pipeline's modules in order: read the DBML, canonicalize it through the live
-server, introspect the managed schemas, diff, render, back up, write (`run_plan`). The database
-itself is never changed by a run: canonicalization happens in a transaction that is always
-rolled back. A run that finds everything as the last run that found no change saw it ends before
-any of that is loaded (`unchanged`).
+server, introspect the managed schemas, diff, render (`run_plan`), back up, write (`run_write`).
+The database itself is never changed by a run: canonicalization happens in a transaction that is
+always rolled back. A run that finds everything as the last run that found no change saw it ends
+before any of that is loaded (`unchanged`).
 """
 
 from __future__ import annotations
