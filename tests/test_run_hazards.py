@@ -125,6 +125,33 @@ def test_dropping_a_huge_table_is_not_counted(db_url: str) -> None:
     assert small[0].message == "drops table public.big holding 5000 rows"
 
 
+def test_dropped_tables_are_counted_together_and_alone_when_one_is_slow(db_url: str) -> None:
+    """Drops are counted in one batch; when the batch outlasts the time limit (a table another
+    session locks), each table is counted alone, so the others still get their figures."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE a (v int); INSERT INTO a VALUES (1), (2);"
+            "CREATE TABLE b (v int); CREATE TABLE c (v int); INSERT INTO c VALUES (3)"
+        )
+    messages = {}
+    with psycopg.connect(db_url) as conn, psycopg.connect(db_url) as holder:
+        plan = run_plan.plan(conn, parse_dbml("Table other {\n id int\n}\n"))
+        conn.rollback()
+        for locked in (None, "c"):
+            if locked:
+                holder.execute(f"LOCK TABLE {locked} IN ACCESS EXCLUSIVE MODE")
+            measured = measure_plan(conn, plan.current, plan.operations, timeout_ms=300)
+            holder.rollback()
+            messages[locked] = sorted(h[0].message for h in measured.values())
+    assert messages[None] == [
+        "drops table b and all its rows; holds no data that would be lost now",
+        "drops table public.a holding 2 rows",
+        "drops table public.c holding 1 row",
+    ]
+    slow = "drops table c and all its rows; not measured: gave up after 300 ms"
+    assert messages["c"] == sorted([*messages[None][:2], slow])
+
+
 def test_rewrites_say_how_big_the_table_is(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE t AS SELECT g AS v FROM generate_series(1, 3000) g; ANALYZE t")

@@ -15,7 +15,7 @@ created earlier cannot be measured and counts as a hazard (something unseen made
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
@@ -217,6 +217,15 @@ def _row_counts(conn: psycopg.Connection, tables: Iterable[Table]) -> dict[Table
         )
         counts.update(zip(chunk, one(conn, query), strict=True))
     return counts
+
+
+def measure_table_drops(conn: psycopg.Connection, targets: Sequence[Target]) -> list[str | None]:
+    """`measure` of many DROP_TABLE targets: the names resolved in one query, the tables counted
+    COUNTS_PER_QUERY to a query (a plan dropping 100 tables made 200 round trips)."""
+    found = _relations(conn, [t.relation for t in targets])
+    tables = [found[t.relation] for t in targets]
+    counts = _row_counts(conn, [t for t in tables if t is not None])
+    return [None if t is None else _emptied("DROP_TABLE", t, counts[t]) for t in tables]
 
 
 def _has_column(conn: psycopg.Connection, table: tuple[str, str], column: str) -> bool:

@@ -148,6 +148,21 @@ def _data_loss(conn: psycopg.Connection, target: loss.Target, timeout_ms: int) -
         return f"not measured: gave up after {timeout_ms} ms"
 
 
+def _drop_losses(
+    conn: psycopg.Connection, drops: list[tuple[Operation, loss.Target]], timeout_ms: int
+) -> list[str]:
+    """What each dropped table would lose, counted together; one at a time (each with its own
+    time limit) when the counts together outlast the limit."""
+    if not drops:
+        return []
+    try:
+        with conn.transaction():
+            found = loss.measure_table_drops(conn, [target for _, target in drops])
+            return [said or NO_LOSS for said in found]
+    except psycopg.errors.QueryCanceled:
+        return [_data_loss(conn, target, timeout_ms) for _, target in drops]
+
+
 def measure_plan(
     conn: psycopg.Connection,
     current: Schema,
@@ -199,13 +214,18 @@ def measure_plan(
             results = _row_counts(conn, table, counts, timeout_ms)
             for (op, count), outcome in zip(pairs, results, strict=True):
                 counted(op, count, outcome)
+        drops: list[tuple[Operation, loss.Target]] = []
         for op, (table, target) in losses:
             size = sizes[table].rows if table in sizes else 0.0
             if size > max_rows:
                 note = f"not measured: {quote_name(table)} has about {size:,.0f} rows"
                 figures[op][DELETES_DATA].append(note)
+            elif target.kind == "DROP_TABLE":
+                drops.append((op, target))
             else:
                 figures[op][DELETES_DATA].append(_data_loss(conn, target, timeout_ms))
+        for (op, _), said in zip(drops, _drop_losses(conn, drops, timeout_ms), strict=True):
+            figures[op][DELETES_DATA].append(said)
     scans: dict[Operation, Hazard] = {}
     for op, table in locked.items():
         if table not in sizes:
