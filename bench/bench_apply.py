@@ -1,4 +1,6 @@
-"""Time applying N small pending migrations in one batch (and rolling them all back).
+"""Time applying N small pending migrations in one batch (and rolling them all back), next to
+what the same statements cost the server alone, measured before and after (the file system of a
+small VM varies by several times within minutes).
 
 Usage: python3 bench/bench_apply.py [-n 1000] [--database-url URL] [--store table|catalog]
 Without --database-url a scratch database is created on the embedded PostgreSQL and dropped.
@@ -53,16 +55,35 @@ def bench(url: str, n: int, store: str) -> None:
         migrations = write_project(root, n, store)
         if store == "catalog":
             conn.execute(HDB_VERSION)
+        alone_before = server_alone(conn, migrations)
         started = time.perf_counter()
         outcome = migrate_up(conn, root, "default", migrations)
         up_s = time.perf_counter() - started
         started = time.perf_counter()
         migrate_down(conn, root, "default", migrations, count=n)
         down_s = time.perf_counter() - started
+        alone_after = server_alone(conn, migrations)
     steps = len(outcome.plan.steps)
     print(f"store={store} migrations={steps} statements={2 * steps}")
     print(f"up (one transaction):   {up_s:.2f} s  ({1000 * up_s / steps:.2f} ms/migration)")
     print(f"down (one transaction): {down_s:.2f} s  ({1000 * down_s / steps:.2f} ms/migration)")
+    for when, (alone_up, alone_down) in (("before", alone_before), ("after", alone_after)):
+        said = f"up {alone_up:.2f} s, down {alone_down:.2f} s"
+        print(f"the server alone {when} (each script as one query string): {said}")
+
+
+def server_alone(conn: psycopg.Connection, migrations: Path) -> tuple[float, float]:
+    """What the same statements cost the server without any tool around them: all of them sent
+    as one query string in one transaction (no state kept, no per-statement results)."""
+    folders = sorted(migrations.iterdir())
+    timings = []
+    for script, order in (("up.sql", folders), ("down.sql", folders[::-1])):
+        text = "\n".join((folder / script).read_text() for folder in order)
+        started = time.perf_counter()
+        with conn.transaction():
+            conn.execute(text.encode())  # bytes: psycopg sends it as is, several statements
+        timings.append(time.perf_counter() - started)
+    return timings[0], timings[1]
 
 
 def main() -> None:
