@@ -17,13 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import psycopg
 from pglast import parser
 from psycopg import sql
 
-from nself_py.database.apply import Step
 from nself_py.database.connection import one
 from nself_py.model import Name
 from nself_py.sql.parse import (
@@ -36,6 +35,9 @@ from nself_py.sql.parse import (
     unwrap,
 )
 from nself_py.sql.quote import quote_ident, quote_name
+
+if TYPE_CHECKING:  # the applier is not loaded to measure a plan
+    from nself_py.database.apply import Step
 
 
 @dataclass(frozen=True)
