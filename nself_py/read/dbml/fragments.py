@@ -1,0 +1,179 @@
+"""schema.dbml read by blocks: an unchanged table block is neither parsed nor built again.
+
+A plain table block (one Table, no TablePartial injected, no records) builds to a fragment, its
+model without foreign keys, its alias and its inline refs (`build.TableFragment`), which depends
+only on the block's text, the enums (column types and defaults name them) and the `postgres`
+mode. Fragments are kept by block with that context. A read parses the other blocks and the
+changed ones, each alone (their tokens from `blocks`), builds the changed tables, and runs the
+steps that join blocks over the whole file every time: declarations, duplicate names, aliases,
+references and foreign keys, join tables and TableGroups, a kept table standing in the syntax
+tree as its name and alias.
+
+Parsing a block alone gives what parsing it in the file gives: the file is cut before lines that
+start with a top-level keyword, and each element of a block whose braces balance ends in it
+(only a DiagramView, skipped to its closing brace, could run past a cut). Files with records
+(whose model keeps token offsets) or block comments are not read this way, nor is a file with
+any problem: `parse_dbml` reads it whole then, which reports every problem where it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import re
+
+from nself_py import model
+from nself_py.read.dbml import blocks
+from nself_py.read.dbml.build import Builder, TableFragment
+from nself_py.read.dbml.lexer import EOF, LOOKAHEAD, Tokens
+from nself_py.read.dbml.parser import parse
+from nself_py.read.dbml.syntax import ColumnDef, Document, TableDef
+from nself_py.read.model_codec import decode, encode
+
+_RECORDS = re.compile(r"^[ \t]*records\b", re.MULTILINE | re.IGNORECASE)
+
+
+def applies(text: str) -> bool:
+    """Whether `text` may be read by blocks: no block comments (`blocks` cannot cut them) and,
+    as far as a look at the text tells, no records."""
+    return "/*" not in text and _RECORDS.search(text) is None
+
+
+def read(
+    cache: blocks.BlockCache, text: str, *, postgres: bool
+) -> tuple[model.Schema, blocks.BlockCache] | None:
+    """The model of `text` and what the next read keeps; None when it must be read whole."""
+    cut = blocks.split_blocks(text)
+    keys = [blocks.block_key(block) for block in cut]
+    lexed: dict[str, blocks.Lexed] = {}
+    docs: list[Document | None] = [None] * len(cut)
+    for number, key in enumerate(keys):
+        if key not in cache.built:
+            docs[number] = _parse_alone(cache, cut[number], key, lexed)
+            if docs[number] is None:
+                return None
+    context = _context(docs, postgres)
+    kept: list[TableFragment | None] = [None] * len(cut)
+    for number, key in enumerate(keys):
+        if docs[number] is not None:
+            continue
+        stored_context, stored = cache.built[key]
+        if stored_context == context:
+            kept[number] = _decode(stored)
+        if kept[number] is None:
+            docs[number] = _parse_alone(cache, cut[number], key, lexed)
+            if docs[number] is None:
+                return None
+    joined = _join(docs, kept)
+    if joined is None:
+        return None
+    doc, built = joined
+    problems: list[str] = []
+    builder = Builder(
+        doc,
+        lambda _index, message: problems.append(message),
+        lambda _index: 0,  # lines only appear in messages, and a problem means a whole read
+        postgres=postgres,
+        valid=cache.valid,
+        built=built,
+    )
+    schema = builder.build()
+    if problems:
+        return None
+    tables = builder.built_tables()
+    fresh = blocks.BlockCache(valid=cache.valid)
+    for number, key in enumerate(keys):
+        parsed = docs[number]
+        if parsed is None:
+            fresh.built[key] = cache.built[key]
+        elif (table := _plain_table(parsed)) is not None:
+            fresh.built[key] = (context, _encode(tables[_name(table)]))
+        else:
+            fresh.blocks[key] = lexed[key]
+    return schema, fresh
+
+
+def _parse_alone(
+    cache: blocks.BlockCache, block: str, key: str, lexed: dict[str, blocks.Lexed]
+) -> Document | None:
+    """The block's syntax tree, parsed alone; None on a problem or unbalanced braces."""
+    tokens = lexed.get(key) or cache.blocks.get(key) or blocks.lex_block(block)
+    if tokens is None:
+        return None
+    lexed[key] = tokens
+    kinds, values = tokens
+    if kinds.count("{") != kinds.count("}"):
+        return None
+    toks = Tokens(block)
+    toks.kinds, toks.values = kinds + [EOF] * LOOKAHEAD, values + [""] * LOOKAHEAD
+    doc, problems = parse(toks)
+    return None if problems else doc
+
+
+def _context(docs: list[Document | None], postgres: bool) -> str:
+    """What a table's build depends on beyond its block: every enum's name and values as
+    written (kept blocks hold none), and the mode."""
+    enums = [(e.path, [v for v, _ in e.values]) for doc in docs if doc for e in doc.enums]
+    return hashlib.blake2b(marshal.dumps((postgres, enums)), digest_size=16).hexdigest()
+
+
+def _join(
+    docs: list[Document | None], kept: list[TableFragment | None]
+) -> tuple[Document, list[TableFragment | None]] | None:
+    """One syntax tree in file order, a kept table as its name and alias, and the fragment of
+    each of its tables (None: to build); None when it has records."""
+    doc = Document()
+    built: list[TableFragment | None] = []
+    for parsed, fragment in zip(docs, kept, strict=True):
+        if fragment is not None:
+            name = fragment.table.name
+            doc.tables.append(TableDef(False, (name.schema, name.name), 0, fragment.alias))
+            built.append(fragment)
+            continue
+        assert parsed is not None  # each block is kept or parsed
+        if parsed.records or any(t.records for t in parsed.tables):
+            return None
+        doc.tables += parsed.tables
+        built += [None] * len(parsed.tables)
+        doc.enums += parsed.enums
+        doc.refs += parsed.refs
+        doc.groups += parsed.groups
+    return doc, built
+
+
+def _plain_table(doc: Document) -> TableDef | None:
+    """The block's table when it is all the block holds, with no partial injected."""
+    if len(doc.tables) != 1 or doc.enums or doc.refs or doc.groups or doc.records:
+        return None
+    table = doc.tables[0]
+    if table.partial or table.records or any(type(i) is not ColumnDef for i in table.items):
+        return None
+    return table
+
+
+def _name(table: TableDef) -> model.Name:
+    path = table.path
+    return model.Name(*path) if len(path) == 2 else model.Name("public", path[0])
+
+
+def _encode(fragment: TableFragment) -> tuple[object, ...]:
+    return (encode(fragment.table), fragment.alias, fragment.refs)
+
+
+def _decode(stored: object) -> TableFragment | None:
+    """The fragment, or None when the stored value is not one (then the block is parsed)."""
+    if not (isinstance(stored, tuple) and len(stored) == 3):
+        return None
+    table, alias, refs = stored
+    try:
+        decoded = decode(table)
+    except (IndexError, TypeError, ValueError):
+        return None
+    if not (
+        isinstance(decoded, model.Table)
+        and (alias is None or isinstance(alias, str))
+        and isinstance(refs, tuple)
+        and all(isinstance(ref, tuple) and len(ref) == 4 for ref in refs)
+    ):
+        return None
+    return TableFragment(decoded, alias, refs)
