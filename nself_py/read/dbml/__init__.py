@@ -55,7 +55,7 @@ def _read_cached(
     the collector runs again, which would otherwise scan it once more."""
     known = blocks.load(cache)
     if fragments.applies(text):
-        read = fragments.read(known, text, postgres=postgres)
+        read = fragments.read(known, text, postgres=postgres, keep=save)
         if read is None:
             return None
         schema, kept = read
@@ -68,7 +68,7 @@ def _read_cached(
         if parsed is None:
             return None
         schema, kept = parsed, blocks.BlockCache(lexed, known.valid)
-    if save:
+    if kept is not None and save:
         blocks.store(cache, kept)
     return schema
 

@@ -40,9 +40,10 @@ def applies(text: str) -> bool:
 
 
 def read(
-    cache: blocks.BlockCache, text: str, *, postgres: bool
-) -> tuple[model.Schema, blocks.BlockCache] | None:
-    """The model of `text` and what the next read keeps; None when it must be read whole."""
+    cache: blocks.BlockCache, text: str, *, postgres: bool, keep: bool = True
+) -> tuple[model.Schema, blocks.BlockCache | None] | None:
+    """The model of `text`, and what the next read is to keep when `keep`; None when the file
+    must be read whole."""
     cut = blocks.split_blocks(text)
     keys = [blocks.block_key(block) for block in cut]
     lexed: dict[str, blocks.Lexed] = {}
@@ -80,6 +81,8 @@ def read(
     schema = builder.build()
     if problems:
         return None
+    if not keep:
+        return schema, None
     tables = builder.built_tables()
     fresh = blocks.BlockCache(valid=cache.valid)
     for number, key in enumerate(keys):
