@@ -33,15 +33,15 @@ def outcome(text: str, cache: Path | None = None) -> object:
 
 
 def edits(text: str) -> dict[str, str]:
-    """The file with one block edited, moved, deleted, or one added."""
+    """The file with one block edited (a table, an enum), moved, deleted, or one added."""
     cut = blocks.split_blocks(text)
-    tables = [i for i, b in enumerate(cut) if b.lower().startswith("table ")]
     variants = {"added": text + ("" if text.endswith("\n") else "\n") + ADDED}
-    if tables:
-        first = tables[0]
-        head, newline, rest = cut[first].partition("\n")
-        edited = [*cut[:first], head + newline + "  incr_extra int\n" + rest, *cut[first + 1 :]]
-        variants["edited"] = "".join(edited)
+    for kind, line in (("table ", "  incr_extra int\n"), ("enum ", "  incr_value\n")):
+        first = next((i for i, b in enumerate(cut) if b.lower().startswith(kind)), None)
+        if first is not None:
+            head, newline, rest = cut[first].partition("\n")
+            edited = [*cut[:first], head + newline + line + rest, *cut[first + 1 :]]
+            variants[f"{kind.strip()} edited"] = "".join(edited)
     if len(cut) > 2:
         variants["moved"] = "".join([cut[0], *cut[2:-1], cut[1], cut[-1]])
         variants["deleted"] = "".join(cut[:1] + cut[2:])
