@@ -279,6 +279,7 @@ CROSS_BLOCK_EDITS = {
     "referenced table removed": ENUMS.replace(USERS, ""),
     "referenced column retyped": ENUMS.replace(USERS, USERS.replace("bigint", "int")),
     "join table end retyped": ENUMS.replace("P {\n  id bigint", "P {\n  id uuid"),
+    "join table's other end retyped": ENUMS.replace("post bigint [ref: <>", "post uuid [ref: <>"),
     "alias used by a new table's ref": ENUMS + "Table likes {\n  post bigint [ref: > P.id]\n}\n",
     "alias taken by a new table": ENUMS + "Table other as P {\n  id int\n}\n",
     "alias removed": ENUMS.replace("Table posts as P {", "Table posts {"),
