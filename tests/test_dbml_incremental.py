@@ -260,6 +260,11 @@ TableGroup content {
   posts
   tags
 }
+
+Table app.jobs {
+  state status [default: status.gone]
+  owner bigint [ref: > users.id]
+}
 """
 """A schema whose tables depend on other blocks: an enum type and default, an inline ref, an
 alias, a `<>` join table and a TableGroup."""
@@ -275,6 +280,8 @@ CROSS_BLOCK_EDITS = {
     "enum value removed: the kept table's default is no value": ENUMS.replace("  active\n", ""),
     "enum renamed: the kept column's type is no enum": ENUMS.replace("Enum status", "Enum mood"),
     "enum added that a kept column's type names": "Enum mood {\n  a\n}\n\n" + ENUMS,
+    "enum added in a kept table's schema": ENUMS + "Enum app.status {\n  gone\n}\n",
+    "enum value a kept default names removed": ENUMS.replace("  gone\n", ""),
     "referenced table renamed": ENUMS.replace("Table users {", "Table people {"),
     "referenced table removed": ENUMS.replace(USERS, ""),
     "referenced column retyped": ENUMS.replace(USERS, USERS.replace("bigint", "int")),
@@ -313,7 +320,8 @@ def test_an_enum_edit_changes_the_kept_tables_that_use_it(tmp_path: Path) -> Non
     makes it invalid or different, though its own block did not change."""
     cache = tmp_path / "lexed.marshal"
     schema = parse_dbml(ENUMS, cache=cache)
-    assert [t.name.name for t in schema.tables] == ["users", "posts", "tags", "posts_tags"]
+    names = ["users", "posts", "tags", "jobs", "posts_tags"]
+    assert [t.name.name for t in schema.tables] == names
     assert by_blocks(ENUMS + ADDED, cache)
     removed = CROSS_BLOCK_EDITS["enum value removed: the kept table's default is no value"]
     with pytest.raises(DbmlError) as raised:
@@ -322,8 +330,15 @@ def test_an_enum_edit_changes_the_kept_tables_that_use_it(tmp_path: Path) -> Non
         "default 'active' is not a value of enum status (gone)"
     ]
     renamed = CROSS_BLOCK_EDITS["enum renamed: the kept column's type is no enum"]
-    users = parse_dbml(renamed, cache=cache).tables[0]
-    assert [c.type for c in users.columns] == ["bigint", "status", "public.mood"]
+    with pytest.raises(DbmlError) as raised:
+        parse_dbml(renamed, cache=cache)
+    assert [p.message for p in raised.value.problems] == [
+        "'status.gone' is not a value of the column's enum"
+    ]
+    added = CROSS_BLOCK_EDITS["enum added in a kept table's schema"]
+    tables = parse_dbml(added, cache=cache).tables
+    assert [c.type for c in tables[0].columns] == ["bigint", "public.status", "mood"]
+    assert [c.type for c in tables[3].columns] == ["app.status", "bigint"]
 
 
 def test_tables_kept_in_one_mode_are_built_again_in_the_other(tmp_path: Path) -> None:

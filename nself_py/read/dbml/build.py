@@ -8,8 +8,9 @@ adds a join table `<t1>_<t2>` in the first table's schema (inline: target first)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from nself_py import model
 from nself_py.model import Name, RecordExpression
@@ -48,6 +49,19 @@ Report = Callable[[int, str], None]
 ReportInside = Callable[[int, int, str], None]
 InlineRef = tuple[str, tuple[str, ...], tuple[str, ...], str]
 """An inline `ref:` as (own column, target table path, target columns, relation)."""
+EnumLookup = tuple[tuple[str, ...], str]
+"""A type or default's name parts that may name an enum, and the schema of the table."""
+_Found = TypeVar("_Found")
+
+
+def find_enum(enums: Mapping[Name, _Found], lookup: EnumLookup) -> _Found | None:
+    """The enum a type or default names: unqualified, the table's schema first, then public."""
+    path, schema = lookup
+    if len(path) == 2:
+        return enums.get(Name(*path))
+    if len(path) == 1:
+        return enums.get(Name(schema, path[0])) or enums.get(Name("public", path[0]))
+    return None
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,8 @@ class TableFragment:
     """The table without foreign keys."""
     alias: str | None
     refs: tuple[InlineRef, ...]
+    enum_lookups: tuple[EnumLookup, ...]
+    """The names its build looked up among the enums: what it depends on beyond its block."""
 
 
 @dataclass
@@ -90,6 +106,7 @@ class _Table:
     column_names: Collection[str] = ()
     """Known once the table is expanded (or restored): what references and records may name."""
     inline_refs: list[InlineRef] = field(default_factory=list)
+    enum_lookups: dict[EnumLookup, None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -176,7 +193,7 @@ class Builder:
         self.tables: dict[Name, _Table] = {}
         self.aliases: dict[str, Name] = {}
         self.enums: dict[Name, model.Enum] = {}
-        self.enum_lookups: dict[tuple[tuple[str, ...], str], model.Enum | None] = {}
+        self.enum_lookups: dict[EnumLookup, model.Enum | None] = {}
         self.fk_specs: list[tuple[str | None, _End, str, _End, dict[str, list[Setting]], int]] = []
         self.join_tables: list[model.Table] = []
 
@@ -408,24 +425,20 @@ class Builder:
         )
 
     def column_type(self, t: _Table, node: ColumnDef) -> str:
-        enum = self.find_enum(node.type_path, t.name.schema)
+        enum = self.find_enum(t, node.type_path)
         if enum is None:
             self.check_type(node.type_text, node.type_offset)
             return node.type_text
         suffix = node.type_text[node.type_text.find("[") :] if node.type_is_array else ""
         return sqltext.quote_name(enum.name) + suffix
 
-    def find_enum(self, path: tuple[str, ...], schema: str) -> model.Enum | None:
-        """The enum a type or default names: unqualified, the table's schema first, then public."""
-        key = (path, schema)
+    def find_enum(self, t: _Table, path: tuple[str, ...]) -> model.Enum | None:
+        """`find_enum` for a name in table `t`, noted in `t` (its fragment depends on it)."""
+        key = (path, t.name.schema)
+        t.enum_lookups[key] = None
         if key in self.enum_lookups:
             return self.enum_lookups[key]
-        found = None
-        if len(path) == 2:
-            found = self.enums.get(Name(*path))
-        elif len(path) == 1:
-            found = self.enums.get(Name(schema, path[0])) or self.enums.get(Name("public", path[0]))
-        self.enum_lookups[key] = found
+        found = self.enum_lookups[key] = find_enum(self.enums, key)
         return found
 
     def default(self, t: _Table, node: ColumnDef, type_text: str, s: Setting) -> str | None:
@@ -433,7 +446,7 @@ class Builder:
         if v is None:
             self.report(s.offset, "'default' needs a value")
             return None
-        enum = None if node.type_is_array else self.find_enum(node.type_path, t.name.schema)
+        enum = None if node.type_is_array else self.find_enum(t, node.type_path)
         if v.kind == "number":
             return v.text
         if v.kind == "expr":
@@ -445,7 +458,7 @@ class Builder:
         if v.kind == "string":
             value = v.text
         elif v.kind in ("path", "word") and len(v.parts) >= 2:
-            target = self.find_enum(v.parts[:-1], t.name.schema)
+            target = self.find_enum(t, v.parts[:-1])
             if target is None or (enum is not None and target.name != enum.name):
                 self.report(v.offset, f"'{v.text}' is not a value of the column's enum")
                 return None
@@ -715,7 +728,7 @@ class Builder:
             tuple(t.model_indexes),
             comment=t.notes[0].text if t.notes else None,
         )
-        return TableFragment(table, t.node.alias, tuple(t.inline_refs))
+        return TableFragment(table, t.node.alias, tuple(t.inline_refs), tuple(t.enum_lookups))
 
     @staticmethod
     def finished(t: _Table) -> model.Table:

@@ -2,12 +2,13 @@
 
 A plain table block (one Table, no TablePartial injected, no records) builds to a fragment, its
 model without foreign keys, its alias and its inline refs (`build.TableFragment`), which depends
-only on the block's text, the enums (column types and defaults name them) and the `postgres`
-mode. Fragments are kept by block with that context. A read parses the other blocks and the
-changed ones, each alone (their tokens from `blocks`), builds the changed tables, and runs the
-steps that join blocks over the whole file every time: declarations, duplicate names, aliases,
-references and foreign keys, join tables and TableGroups, a kept table standing in the syntax
-tree as its name and alias.
+only on the block's text, the `postgres` mode and what the names its types and defaults looked
+up among the enums found. Fragments are kept by block with a digest of the last two, and used
+while the digest is the same: an edited enum rebuilds the tables that name it, no other. A read
+parses the other blocks and the changed ones, each alone (their tokens from `blocks`), builds
+the changed tables, and runs the steps that join blocks over the whole file every time:
+declarations, duplicate names, aliases, references and foreign keys, join tables and
+TableGroups, a kept table standing in the syntax tree as its name and alias.
 
 Parsing a block alone gives what parsing it in the file gives: the file is cut before lines that
 start with a top-level keyword, and each element of a block whose braces balance ends in it
@@ -24,7 +25,7 @@ import re
 
 from nself_py import model
 from nself_py.read.dbml import blocks
-from nself_py.read.dbml.build import Builder, TableFragment
+from nself_py.read.dbml.build import Builder, EnumLookup, TableFragment, find_enum
 from nself_py.read.dbml.lexer import EOF, LOOKAHEAD, Tokens
 from nself_py.read.dbml.parser import parse
 from nself_py.read.dbml.syntax import ColumnDef, Document, TableDef
@@ -53,14 +54,15 @@ def read(
             docs[number] = _parse_alone(cache, cut[number], key, lexed)
             if docs[number] is None:
                 return None
-    context = _context(docs, postgres)
+    depends = _Dependence(docs, postgres)
     kept: list[TableFragment | None] = [None] * len(cut)
     for number, key in enumerate(keys):
         if docs[number] is not None:
             continue
-        stored_context, stored = cache.built[key]
-        if stored_context == context:
-            kept[number] = _decode(stored)
+        digest, stored = cache.built[key]
+        lookups = _lookups(stored)
+        if lookups is not None and depends.digest(lookups) == digest:
+            kept[number] = _decode(stored, lookups)
         if kept[number] is None:
             docs[number] = _parse_alone(cache, cut[number], key, lexed)
             if docs[number] is None:
@@ -90,7 +92,8 @@ def read(
         if parsed is None:
             fresh.built[key] = cache.built[key]
         elif (table := _plain_table(parsed)) is not None:
-            fresh.built[key] = (context, _encode(tables[_name(table)]))
+            fragment = tables[_name(table)]
+            fresh.built[key] = (depends.digest(fragment.enum_lookups), _encode(fragment))
         else:
             fresh.blocks[key] = lexed[key]
     return schema, fresh
@@ -113,11 +116,29 @@ def _parse_alone(
     return None if problems else doc
 
 
-def _context(docs: list[Document | None], postgres: bool) -> str:
-    """What a table's build depends on beyond its block: every enum's name and values as
-    written (kept blocks hold none), and the mode."""
-    enums = [(e.path, [v for v, _ in e.values]) for doc in docs if doc for e in doc.enums]
-    return hashlib.blake2b(marshal.dumps((postgres, enums)), digest_size=16).hexdigest()
+class _Dependence:
+    """What a table's build depends on beyond its block, as a digest: the mode, and what each
+    of its enum lookups finds among the enums of the file (kept blocks hold none)."""
+
+    def __init__(self, docs: list[Document | None], postgres: bool):
+        self.postgres = postgres
+        # As `Builder.declare` has them when the file is clean (else the build reports).
+        self.enums = {
+            name: (name.schema, name.name, tuple(v for v, _ in e.values))
+            for doc in docs
+            if doc is not None
+            for e in doc.enums
+            if (name := _qualified(e.path)) is not None
+        }
+        self.digests: dict[tuple[EnumLookup, ...], str] = {}
+
+    def digest(self, lookups: tuple[EnumLookup, ...]) -> str:
+        found = self.digests.get(lookups)
+        if found is None:
+            answers = [find_enum(self.enums, lookup) for lookup in lookups]
+            data = marshal.dumps((self.postgres, lookups, answers))
+            found = self.digests[lookups] = hashlib.blake2b(data, digest_size=16).hexdigest()
+        return found
 
 
 def _join(
@@ -155,19 +176,40 @@ def _plain_table(doc: Document) -> TableDef | None:
 
 
 def _name(table: TableDef) -> model.Name:
-    path = table.path
-    return model.Name(*path) if len(path) == 2 else model.Name("public", path[0])
+    name = _qualified(table.path)
+    assert name is not None  # a table of a clean build
+    return name
+
+
+def _qualified(path: tuple[str, ...]) -> model.Name | None:
+    """The name of a table or enum; None for a path of more than two parts (an error)."""
+    if len(path) == 1:
+        return model.Name("public", path[0])
+    return model.Name(*path) if len(path) == 2 else None
 
 
 def _encode(fragment: TableFragment) -> tuple[object, ...]:
-    return (encode(fragment.table), fragment.alias, fragment.refs)
+    return (fragment.enum_lookups, encode(fragment.table), fragment.alias, fragment.refs)
 
 
-def _decode(stored: object) -> TableFragment | None:
-    """The fragment, or None when the stored value is not one (then the block is parsed)."""
-    if not (isinstance(stored, tuple) and len(stored) == 3):
+def _lookups(stored: object) -> tuple[EnumLookup, ...] | None:
+    """A stored fragment's enum lookups, or None when it is no stored fragment."""
+    if not (isinstance(stored, tuple) and len(stored) == 4 and isinstance(stored[0], tuple)):
         return None
-    table, alias, refs = stored
+    lookups: tuple[EnumLookup, ...] = stored[0]
+    well_formed = all(
+        isinstance(lookup, tuple)
+        and len(lookup) == 2
+        and isinstance(lookup[0], tuple)
+        and isinstance(lookup[1], str)
+        for lookup in lookups
+    )
+    return lookups if well_formed else None
+
+
+def _decode(stored: tuple[object, ...], lookups: tuple[EnumLookup, ...]) -> TableFragment | None:
+    """The fragment, or None when the stored value is not one (then the block is parsed)."""
+    _, table, alias, refs = stored
     try:
         decoded = decode(table)
     except (IndexError, TypeError, ValueError):
@@ -179,4 +221,4 @@ def _decode(stored: object) -> TableFragment | None:
         and all(isinstance(ref, tuple) and len(ref) == 4 for ref in refs)
     ):
         return None
-    return TableFragment(decoded, alias, refs)
+    return TableFragment(decoded, alias, refs, lookups)
