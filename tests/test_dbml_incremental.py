@@ -10,12 +10,14 @@ errors must equal a full read of the same text.
 from __future__ import annotations
 
 import marshal
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from helpers import make_project, nself
 
 from nself_py.errors import DbmlError, DbmlProblem
+from nself_py.read import model_codec
 from nself_py.read.dbml import blocks, fragments, parse_dbml
 
 CORPUS = Path(__file__).parent / "corpus" / "dbml"
@@ -339,6 +341,23 @@ def test_an_enum_edit_changes_the_kept_tables_that_use_it(tmp_path: Path) -> Non
     tables = parse_dbml(added, cache=cache).tables
     assert [c.type for c in tables[0].columns] == ["bigint", "public.status", "mood"]
     assert [c.type for c in tables[3].columns] == ["app.status", "bigint"]
+
+
+def test_an_unchanged_table_block_is_not_built_again(tmp_path: Path) -> None:
+    """The read takes an unchanged table's model from the cache, in a new process as well (the
+    cache file is all it shares): a model changed in the cache shows in the read."""
+    cache = tmp_path / "lexed.marshal"
+    parse_dbml(ENUMS, cache=cache)
+    known = blocks.load(cache)
+    users = blocks.block_key(USERS)
+    digest, (lookups, table, alias, refs) = known.built[users]
+    assert lookups  # its type and default name the enum
+    marked = replace(model_codec.decode(table), comment="from the cache")
+    known.built[users] = (digest, (lookups, model_codec.encode(marked), alias, refs))
+    blocks.store(cache, known)
+    read = parse_dbml(ENUMS + ADDED, cache=cache)
+    assert read.tables[0].comment == "from the cache"
+    assert read.tables[0].foreign_keys == parse_dbml(ENUMS).tables[0].foreign_keys
 
 
 def test_tables_kept_in_one_mode_are_built_again_in_the_other(tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ any problem: `parse_dbml` reads it whole then, which reports every problem where
 from __future__ import annotations
 
 import hashlib
-import marshal
 import re
 
 from nself_py import model
@@ -136,7 +135,8 @@ class _Dependence:
         found = self.digests.get(lookups)
         if found is None:
             answers = [find_enum(self.enums, lookup) for lookup in lookups]
-            data = marshal.dumps((self.postgres, lookups, answers))
+            # repr, not marshal: marshal's bytes for equal values depend on string interning.
+            data = repr((self.postgres, lookups, answers)).encode()
             found = self.digests[lookups] = hashlib.blake2b(data, digest_size=16).hexdigest()
         return found
 
