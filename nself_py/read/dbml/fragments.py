@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 from nself_py import model
 from nself_py.read.dbml import blocks
@@ -86,13 +87,15 @@ def read(
         return schema, None
     tables = builder.built_tables()
     fresh = blocks.BlockCache(valid=cache.valid)
+    shared: dict[object, Any] = {}
     for number, key in enumerate(keys):
         parsed = docs[number]
         if parsed is None:
             fresh.built[key] = cache.built[key]
         elif (table := _plain_table(parsed)) is not None:
             fragment = tables[_name(table)]
-            fresh.built[key] = (depends.digest(fragment.enum_lookups), _encode(fragment))
+            lookups = _shared(fragment.enum_lookups, shared)
+            fresh.built[key] = (depends.digest(lookups), _encode(fragment, lookups))
         else:
             fresh.blocks[key] = lexed[key]
     return schema, fresh
@@ -188,8 +191,14 @@ def _qualified(path: tuple[str, ...]) -> model.Name | None:
     return model.Name(*path) if len(path) == 2 else None
 
 
-def _encode(fragment: TableFragment) -> tuple[object, ...]:
-    return (fragment.enum_lookups, encode(fragment.table), fragment.alias, fragment.refs)
+def _shared(lookups: tuple[EnumLookup, ...], seen: dict[object, Any]) -> tuple[EnumLookup, ...]:
+    """One object for equal lookups: marshal writes an object it meets again as a reference,
+    so most tables' lookups (the same few types) take little room and load once."""
+    return seen.setdefault(lookups, tuple([seen.setdefault(one, one) for one in lookups]))
+
+
+def _encode(fragment: TableFragment, lookups: tuple[EnumLookup, ...]) -> tuple[object, ...]:
+    return (lookups, encode(fragment.table), fragment.alias, fragment.refs)
 
 
 def _lookups(stored: object) -> tuple[EnumLookup, ...] | None:
