@@ -46,8 +46,8 @@ _BLOCK_START = re.compile(
 Lexed = tuple[list[int | str], list[str]]
 """A block's tokens (kinds, values) without the end-of-text tokens lexing it alone adds."""
 Built = tuple[str, Any]
-"""A table built from a block: the context it was built in, and its fragment as plain values
-(`fragments` writes and reads them)."""
+"""A table built from a block: a digest of what its build depended on beyond the block, and
+its fragment as plain values (`fragments` writes and reads both)."""
 
 
 @dataclass
