@@ -778,7 +778,7 @@ class Builder:
             if t.built is None:
                 self.expand(t)
             else:
-                t.column_names = {c.name for c in t.built.table.columns}
+                t.column_names = dict.fromkeys(c.name for c in t.built.table.columns)
         for t in self.tables.values():
             if t.built is None:
                 t.model_columns = [self.column(t, c) for c in t.columns.values()]
