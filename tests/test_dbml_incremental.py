@@ -304,13 +304,57 @@ CROSS_BLOCK_EDITS = {
 }
 
 
-@pytest.mark.parametrize("edit", CROSS_BLOCK_EDITS, ids=list(CROSS_BLOCK_EDITS))
-def test_kept_tables_follow_the_blocks_they_depend_on(edit: str, tmp_path: Path) -> None:
+PARTIALS = """TablePartial stamps [note: 'stamped'] {
+  created_at timestamptz [default: `now()`]
+  state status [default: 'a']
+  indexes {
+    created_at
+  }
+}
+
+Enum status {
+  a
+  b
+}
+
+Table users {
+  id bigint [pk]
+  ~stamps
+}
+
+Table posts {
+  id bigint [pk]
+  ~stamps
+  state text
+  author bigint [ref: > users.id]
+}
+"""
+"""Tables that inject a TablePartial: kept built too, they depend on its text."""
+
+STAMPS = block(PARTIALS, "TablePartial stamps")
+PARTIAL_EDITS = {
+    "partial column added": PARTIALS.replace("  indexes {", "  updated_at date\n  indexes {"),
+    "partial note changed": PARTIALS.replace("'stamped'", "'stamped again'"),
+    "partial index changed": PARTIALS.replace("    created_at\n  }", "    (state, id)\n  }"),
+    "partial removed": PARTIALS.replace(STAMPS, ""),
+    "partial moved after its tables": PARTIALS.replace(STAMPS, "") + STAMPS,
+    "enum of a partial's column edited": PARTIALS.replace("  a\n  b\n", "  b\n"),
+    "injected table edited": PARTIALS.replace("  ~stamps\n}", "  ~stamps\n  name text\n}"),
+    "second partial of the same name": PARTIALS + "TablePartial stamps {\n  x int\n}\n",
+}  # fmt: skip
+EDITS = [(ENUMS, name, text) for name, text in CROSS_BLOCK_EDITS.items()] + [
+    (PARTIALS, name, text) for name, text in PARTIAL_EDITS.items()
+]
+
+
+@pytest.mark.parametrize(("base", "edit", "variant"), EDITS, ids=[e[1] for e in EDITS])
+def test_kept_tables_follow_the_blocks_they_depend_on(
+    base: str, edit: str, variant: str, tmp_path: Path
+) -> None:
     """Tables kept built from the first read are joined to the edited blocks as a full read
     joins them: same model (tables, foreign keys, join tables, enums, in order), same errors."""
     cache = tmp_path / "lexed.marshal"
-    assert outcome(ENUMS, cache) == outcome(ENUMS)
-    variant = CROSS_BLOCK_EDITS[edit]
+    assert outcome(base, cache) == outcome(base)
     full = outcome(variant)
     if not isinstance(full, list):
         assert by_blocks(variant, cache)  # the kept tables are used, not read again
@@ -358,6 +402,21 @@ def test_an_unchanged_table_block_is_not_built_again(tmp_path: Path) -> None:
     read = parse_dbml(ENUMS + ADDED, cache=cache)
     assert read.tables[0].comment == "from the cache"
     assert read.tables[0].foreign_keys == parse_dbml(ENUMS).tables[0].foreign_keys
+
+
+def test_a_table_injecting_a_partial_is_kept_until_the_partial_changes(tmp_path: Path) -> None:
+    cache = tmp_path / "lexed.marshal"
+    parse_dbml(PARTIALS, cache=cache)
+    known = blocks.load(cache)
+    users = blocks.block_key(block(PARTIALS, "Table users"))
+    digest, (depends_on, table, alias, refs) = known.built[users]
+    assert "stamps" in depends_on
+    marked = replace(model_codec.decode(table), comment="from the cache")
+    known.built[users] = (digest, (depends_on, model_codec.encode(marked), alias, refs))
+    blocks.store(cache, known)
+    assert parse_dbml(PARTIALS + ADDED, cache=cache).tables[0].comment == "from the cache"
+    edited = PARTIAL_EDITS["partial note changed"]
+    assert parse_dbml(edited, cache=cache).tables[0].comment == "stamped again"
 
 
 def test_tables_kept_in_one_mode_are_built_again_in_the_other(tmp_path: Path) -> None:

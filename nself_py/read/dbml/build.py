@@ -51,6 +51,9 @@ InlineRef = tuple[str, tuple[str, ...], tuple[str, ...], str]
 """An inline `ref:` as (own column, target table path, target columns, relation)."""
 EnumLookup = tuple[tuple[str, ...], str]
 """A type or default's name parts that may name an enum, and the schema of the table."""
+Dependency = EnumLookup | str
+"""What a table's build looked up beyond its block: an enum (`EnumLookup`) or, by its name, a
+TablePartial it injects."""
 _Found = TypeVar("_Found")
 
 
@@ -74,8 +77,8 @@ class TableFragment:
     """The table without foreign keys."""
     alias: str | None
     refs: tuple[InlineRef, ...]
-    enum_lookups: tuple[EnumLookup, ...]
-    """The names its build looked up among the enums: what it depends on beyond its block."""
+    depends_on: tuple[Dependency, ...]
+    """What its build looked up beyond its block, in the order first looked up."""
 
 
 @dataclass
@@ -106,7 +109,7 @@ class _Table:
     column_names: Collection[str] = ()
     """Known once the table is expanded (or restored): what references and records may name."""
     inline_refs: list[InlineRef] = field(default_factory=list)
-    enum_lookups: dict[EnumLookup, None] = field(default_factory=dict)
+    depends_on: dict[Dependency, None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -334,6 +337,7 @@ class Builder:
                     continue
                 t.columns[item.name] = _Col(item)
                 continue
+            t.depends_on[item.name] = None
             partial = self.partials.get(item.name)
             if partial is None:
                 known = frozenset(self.partials)
@@ -435,7 +439,7 @@ class Builder:
     def find_enum(self, t: _Table, path: tuple[str, ...]) -> model.Enum | None:
         """`find_enum` for a name in table `t`, noted in `t` (its fragment depends on it)."""
         key = (path, t.name.schema)
-        t.enum_lookups[key] = None
+        t.depends_on[key] = None
         if key in self.enum_lookups:
             return self.enum_lookups[key]
         found = self.enum_lookups[key] = find_enum(self.enums, key)
@@ -728,7 +732,7 @@ class Builder:
             tuple(t.model_indexes),
             comment=t.notes[0].text if t.notes else None,
         )
-        return TableFragment(table, t.node.alias, tuple(t.inline_refs), tuple(t.enum_lookups))
+        return TableFragment(table, t.node.alias, tuple(t.inline_refs), tuple(t.depends_on))
 
     @staticmethod
     def finished(t: _Table) -> model.Table:

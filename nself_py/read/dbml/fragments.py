@@ -1,10 +1,11 @@
 """schema.dbml read by blocks: an unchanged table block is neither parsed nor built again.
 
-A plain table block (one Table, no TablePartial injected, no records) builds to a fragment, its
-model without foreign keys, its alias and its inline refs (`build.TableFragment`), which depends
-only on the block's text, the `postgres` mode and what the names its types and defaults looked
-up among the enums found. Fragments are kept by block with a digest of the last two, and used
-while the digest is the same: an edited enum rebuilds the tables that name it, no other. A read
+A table block (one Table and nothing else, no records) builds to a fragment, its model without
+foreign keys, its alias and its inline refs (`build.TableFragment`), which depends only on the
+block's text, the `postgres` mode, what its types and defaults found among the enums and the
+text of the TablePartials it injects. Fragments are kept by block with a digest of the last
+three, and used while the digest is the same: an edited enum or TablePartial rebuilds the
+tables that name it, no other. A read
 parses the other blocks and the changed ones, each alone (their tokens from `blocks`), builds
 the changed tables, and runs the steps that join blocks over the whole file every time:
 declarations, duplicate names, aliases, references and foreign keys, join tables and
@@ -25,10 +26,10 @@ from typing import Any
 
 from nself_py import model
 from nself_py.read.dbml import blocks
-from nself_py.read.dbml.build import Builder, EnumLookup, TableFragment, find_enum
+from nself_py.read.dbml.build import Builder, Dependency, TableFragment, find_enum
 from nself_py.read.dbml.lexer import EOF, LOOKAHEAD, Tokens
 from nself_py.read.dbml.parser import parse
-from nself_py.read.dbml.syntax import ColumnDef, Document, TableDef
+from nself_py.read.dbml.syntax import Document, TableDef
 from nself_py.read.model_codec import decode, encode
 
 _RECORDS = re.compile(r"^[ \t]*records\b", re.MULTILINE | re.IGNORECASE)
@@ -54,15 +55,15 @@ def read(
             docs[number] = _parse_alone(cache, cut[number], key, lexed)
             if docs[number] is None:
                 return None
-    depends = _Dependence(docs, postgres)
+    depends = _Dependence(docs, cut, postgres)
     kept: list[TableFragment | None] = [None] * len(cut)
     for number, key in enumerate(keys):
         if docs[number] is not None:
             continue
         digest, stored = cache.built[key]
-        lookups = _lookups(stored)
-        if lookups is not None and depends.digest(lookups) == digest:
-            kept[number] = _decode(stored, lookups)
+        depends_on = _depends_on(stored)
+        if depends_on is not None and depends.digest(depends_on) == digest:
+            kept[number] = _decode(stored, depends_on)
         if kept[number] is None:
             docs[number] = _parse_alone(cache, cut[number], key, lexed)
             if docs[number] is None:
@@ -92,10 +93,10 @@ def read(
         parsed = docs[number]
         if parsed is None:
             fresh.built[key] = cache.built[key]
-        elif (table := _plain_table(parsed)) is not None:
+        elif (table := _table_alone(parsed)) is not None:
             fragment = tables[_name(table)]
-            lookups = _shared(fragment.enum_lookups, shared)
-            fresh.built[key] = (depends.digest(lookups), _encode(fragment, lookups))
+            depends_on = _shared(fragment.depends_on, shared)
+            fresh.built[key] = (depends.digest(depends_on), _encode(fragment, depends_on))
         else:
             fresh.blocks[key] = lexed[key]
     return schema, fresh
@@ -119,10 +120,11 @@ def _parse_alone(
 
 
 class _Dependence:
-    """What a table's build depends on beyond its block, as a digest: the mode, and what each
-    of its enum lookups finds among the enums of the file (kept blocks hold none)."""
+    """What a table's build depends on beyond its block, as a digest: the mode, what each of
+    its enum lookups finds among the enums of the file, and the text of the blocks that define
+    the TablePartials it injects (kept blocks hold no enum or partial)."""
 
-    def __init__(self, docs: list[Document | None], postgres: bool):
+    def __init__(self, docs: list[Document | None], cut: list[str], postgres: bool):
         self.postgres = postgres
         # As `Builder.declare` has them when the file is clean (else the build reports).
         self.enums = {
@@ -132,15 +134,25 @@ class _Dependence:
             for e in doc.enums
             if (name := _qualified(e.path)) is not None
         }
-        self.digests: dict[tuple[EnumLookup, ...], str] = {}
+        self.partials = {
+            t.path[0]: block
+            for doc, block in zip(docs, cut, strict=True)
+            if doc is not None
+            for t in doc.tables
+            if t.partial and len(t.path) == 1
+        }
+        self.digests: dict[tuple[Dependency, ...], str] = {}
 
-    def digest(self, lookups: tuple[EnumLookup, ...]) -> str:
-        found = self.digests.get(lookups)
+    def digest(self, depends_on: tuple[Dependency, ...]) -> str:
+        found = self.digests.get(depends_on)
         if found is None:
-            answers = [find_enum(self.enums, lookup) for lookup in lookups]
+            answers = [
+                self.partials.get(d) if isinstance(d, str) else find_enum(self.enums, d)
+                for d in depends_on
+            ]
             # repr, not marshal: marshal's bytes for equal values depend on string interning.
-            data = repr((self.postgres, lookups, answers)).encode()
-            found = self.digests[lookups] = hashlib.blake2b(data, digest_size=16).hexdigest()
+            data = repr((self.postgres, depends_on, answers)).encode()
+            found = self.digests[depends_on] = hashlib.blake2b(data, digest_size=16).hexdigest()
         return found
 
 
@@ -168,14 +180,12 @@ def _join(
     return doc, built
 
 
-def _plain_table(doc: Document) -> TableDef | None:
-    """The block's table when it is all the block holds, with no partial injected."""
+def _table_alone(doc: Document) -> TableDef | None:
+    """The block's table when it is all the block holds (no records either)."""
     if len(doc.tables) != 1 or doc.enums or doc.refs or doc.groups or doc.records:
         return None
     table = doc.tables[0]
-    if table.partial or table.records or any(type(i) is not ColumnDef for i in table.items):
-        return None
-    return table
+    return None if table.partial or table.records else table
 
 
 def _name(table: TableDef) -> model.Name:
@@ -191,32 +201,35 @@ def _qualified(path: tuple[str, ...]) -> model.Name | None:
     return model.Name(*path) if len(path) == 2 else None
 
 
-def _shared(lookups: tuple[EnumLookup, ...], seen: dict[object, Any]) -> tuple[EnumLookup, ...]:
-    """One object for equal lookups: marshal writes an object it meets again as a reference,
-    so most tables' lookups (the same few types) take little room and load once."""
-    return seen.setdefault(lookups, tuple([seen.setdefault(one, one) for one in lookups]))
+def _shared(depends_on: tuple[Dependency, ...], seen: dict[object, Any]) -> tuple[Dependency, ...]:
+    """One object for equal values: marshal writes an object it meets again as a reference, so
+    most tables' dependencies (the same few types) take little room and load once."""
+    return seen.setdefault(depends_on, tuple([seen.setdefault(d, d) for d in depends_on]))
 
 
-def _encode(fragment: TableFragment, lookups: tuple[EnumLookup, ...]) -> tuple[object, ...]:
-    return (lookups, encode(fragment.table), fragment.alias, fragment.refs)
+def _encode(fragment: TableFragment, depends_on: tuple[Dependency, ...]) -> tuple[object, ...]:
+    return (depends_on, encode(fragment.table), fragment.alias, fragment.refs)
 
 
-def _lookups(stored: object) -> tuple[EnumLookup, ...] | None:
-    """A stored fragment's enum lookups, or None when it is no stored fragment."""
+def _depends_on(stored: object) -> tuple[Dependency, ...] | None:
+    """A stored fragment's dependencies, or None when it is no stored fragment."""
     if not (isinstance(stored, tuple) and len(stored) == 4 and isinstance(stored[0], tuple)):
         return None
-    lookups: tuple[EnumLookup, ...] = stored[0]
+    depends_on: tuple[Dependency, ...] = stored[0]
     well_formed = all(
-        isinstance(lookup, tuple)
-        and len(lookup) == 2
-        and isinstance(lookup[0], tuple)
-        and isinstance(lookup[1], str)
-        for lookup in lookups
+        isinstance(d, str)
+        or (
+            isinstance(d, tuple)
+            and len(d) == 2
+            and isinstance(d[0], tuple)
+            and isinstance(d[1], str)
+        )
+        for d in depends_on
     )
-    return lookups if well_formed else None
+    return depends_on if well_formed else None
 
 
-def _decode(stored: tuple[object, ...], lookups: tuple[EnumLookup, ...]) -> TableFragment | None:
+def _decode(stored: tuple[object, ...], depends_on: tuple[Dependency, ...]) -> TableFragment | None:
     """The fragment, or None when the stored value is not one (then the block is parsed)."""
     _, table, alias, refs = stored
     try:
@@ -230,4 +243,4 @@ def _decode(stored: tuple[object, ...], lookups: tuple[EnumLookup, ...]) -> Tabl
         and all(isinstance(ref, tuple) and len(ref) == 4 for ref in refs)
     ):
         return None
-    return TableFragment(decoded, alias, refs, lookups)
+    return TableFragment(decoded, alias, refs, depends_on)
