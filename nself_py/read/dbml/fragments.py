@@ -5,11 +5,11 @@ foreign keys, its alias and its inline refs (`build.TableFragment`), which depen
 block's text, the `postgres` mode, what its types and defaults found among the enums and the
 text of the TablePartials it injects. Fragments are kept by block with a digest of the last
 three, and used while the digest is the same: an edited enum or TablePartial rebuilds the
-tables that name it, no other. A read
-parses the other blocks and the changed ones, each alone (their tokens from `blocks`), builds
-the changed tables, and runs the steps that join blocks over the whole file every time:
-declarations, duplicate names, aliases, references and foreign keys, join tables and
-TableGroups, a kept table standing in the syntax tree as its name and alias.
+tables that name it, no other. A read parses the other blocks and the changed ones, each
+alone (their tokens from `blocks`), builds the changed tables, and runs the steps that join
+blocks over the whole file every time: declarations, duplicate names, aliases, references and
+foreign keys, join tables and TableGroups, a kept table standing in the syntax tree as its
+name and alias.
 
 Parsing a block alone gives what parsing it in the file gives: the file is cut before lines that
 start with a top-level keyword, and each element of a block whose braces balance ends in it
