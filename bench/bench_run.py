@@ -89,7 +89,9 @@ def in_process_counts(url: str, dbml_path: Path, cache: Path) -> tuple[int, floa
 STAGES = (
     ("whole run", "commands/run.py", "run"),
     ("parse schema.dbml", "read/dbml/__init__.py", "decode_dbml"),
-    ("lex the changed blocks", "read/dbml/blocks.py", "tokenize_with"),
+    ("read by blocks (cached tables kept)", "read/dbml/fragments.py", "read"),
+    ("decode the cached tables", "read/dbml/fragments.py", "_decode"),
+    ("lex the changed blocks", "read/dbml/blocks.py", "lex_block"),
     ("syntax tree", "read/dbml/parser.py", "parse"),
     ("model as written", "read/dbml/build.py", "build"),
     ("target cache lookup", "read/target_cache.py", "load"),

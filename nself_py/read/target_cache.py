@@ -12,36 +12,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
-from dataclasses import fields
-from operator import attrgetter
 from pathlib import Path
-from typing import Any
 
 from nself_py import model
 from nself_py.files import write_atomically
 from nself_py.fingerprint import code_hash
 from nself_py.read import collector
+from nself_py.read.model_codec import decode, encode
 
 _FORMAT = 3  # 2: models cached only after the SQL pieces were checked; 3: key on line one
-_CLASSES: tuple[type, ...] = (
-    model.Name,
-    model.Enum,
-    model.Column,
-    model.PrimaryKey,
-    model.Unique,
-    model.Check,
-    model.Index,
-    model.ForeignKey,
-    model.Table,
-    model.Records,
-    model.Schema,
-)
-_TAG = {cls: tag for tag, cls in enumerate(_CLASSES)}
-_VALUES = {cls: attrgetter(*(f.name for f in fields(cls))) for cls in _CLASSES}
-"""Each class's field values as a tuple, in field order (every class has two fields or more)."""
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-"""Types stored as they are (exact types: a RecordExpression, a str subclass, is not one)."""
-_EXPRESSION = -1  # tag of a RecordExpression (a str subclass marshal would flatten)
 
 
 def cache_key(dbml: bytes, spelling_context: str, database: str) -> str:
@@ -50,37 +29,6 @@ def cache_key(dbml: bytes, spelling_context: str, database: str) -> str:
     server version, the settings that shape printed constants and the extensions' versions."""
     parts = (code_hash(), str(_FORMAT), spelling_context, database)
     return hashlib.sha256("\0".join(parts).encode() + b"\0" + dbml).hexdigest()
-
-
-def _encode(value: object) -> Any:
-    """Model objects as tagged tuples of plain values, which marshal writes (Any: typeshed's
-    `_Marshallable` cannot name a recursive tuple of them). Dispatch is on the exact type: this
-    runs once per column and constraint of the whole model after every edit."""
-    kind = type(value)
-    if kind in _SCALARS:
-        return value
-    tag = _TAG.get(kind)
-    if tag is not None:
-        return (tag, _encode_items(_VALUES[kind](value)))
-    if kind is model.RecordExpression:
-        return (_EXPRESSION, str(value))
-    if isinstance(value, tuple):
-        return ("", _encode_items(value))
-    return value
-
-
-def _encode_items(items: tuple[object, ...]) -> tuple[Any, ...]:
-    return tuple([item if type(item) in _SCALARS else _encode(item) for item in items])
-
-
-def _decode(value: object) -> object:
-    if type(value) is not tuple:
-        return value
-    tag, payload = value
-    if tag == _EXPRESSION:
-        return model.RecordExpression(payload)
-    items = [_decode(item) if type(item) is tuple else item for item in payload]
-    return tuple(items) if tag == "" else _CLASSES[tag](*items)
 
 
 @collector.paused()
@@ -95,7 +43,7 @@ def load(path: Path, key: str) -> model.Schema | None:
     except (OSError, EOFError, ValueError, TypeError):
         return None
     try:
-        schema = _decode(payload)
+        schema = decode(payload)
     except (IndexError, TypeError, ValueError):
         return None
     return schema if isinstance(schema, model.Schema) else None
@@ -105,7 +53,7 @@ def load(path: Path, key: str) -> model.Schema | None:
 def store(path: Path, key: str, schema: model.Schema) -> None:
     """Write atomically; a cache that cannot be written is no error (the next run recomputes)."""
     with contextlib.suppress(OSError):
-        write_atomically(path, key.encode() + b"\n" + marshal.dumps(_encode(schema)))
+        write_atomically(path, key.encode() + b"\n" + marshal.dumps(encode(schema)))
 
 
 def _parsed_marker(path: Path) -> Path:

@@ -12,7 +12,7 @@ from nself_py import model
 from nself_py.decoding import utf8_error_position
 from nself_py.errors import DbmlError, DbmlProblem
 from nself_py.read import collector
-from nself_py.read.dbml import blocks
+from nself_py.read.dbml import blocks, fragments
 from nself_py.read.dbml.build import RecordExpression, ValidSql, build
 from nself_py.read.dbml.lexer import Tokens, tokenize
 from nself_py.read.dbml.parser import parse
@@ -35,23 +35,42 @@ def parse_dbml(
     (`sqlcheck`); `postgres=False` reads the DBML language only, accepting what dbml-parse
     accepts (`int(10)`, `varchar(MAX)`): for the conformance tests, never for a database.
     With `cache` (a file in the project's .nself/), only the blocks of the file that changed
-    since the last clean parse are lexed, and only new SQL texts checked (`blocks`); `save`
-    writes the cache after a clean parse."""
+    since the last clean parse are parsed and built (`fragments`; with records or block
+    comments, the file is parsed whole but only changed blocks are lexed, `blocks`), and only
+    new SQL texts checked; `save` writes the cache after a clean parse."""
     with collector.paused():
-        if cache is not None:
-            known = blocks.load(cache)
-            incremental = blocks.tokenize_with(known, text)
-            if incremental is not None:
-                toks, lexed = incremental
-                schema = _parse(toks, filename, postgres, known.valid, full=False)
-                if schema is not None:
-                    if save:
-                        blocks.store(cache, blocks.BlockCache(lexed, known.valid))
-                    return schema
-        # No cache, a file it cannot cut, or a problem (reported as a whole-file read does).
-        schema = _parse(tokenize(text), filename, postgres, None, full=True)
-        assert schema is not None  # a full parse returns a model or raises
+        schema = None if cache is None else _read_cached(text, filename, postgres, cache, save)
+        if schema is None:
+            # No cache, a file it cannot cut, or a problem (reported as a whole-file read does).
+            schema = _parse(tokenize(text), filename, postgres, None, full=True)
+            assert schema is not None  # a full parse returns a model or raises
         return schema
+
+
+def _read_cached(
+    text: str, filename: str, postgres: bool, cache: pathlib.Path, save: bool
+) -> model.Schema | None:
+    """The model read with the cache's help, the cache written when `save`; None when the
+    file is to be read whole. A function of its own so that the loaded cache is freed before
+    the collector runs again, which would otherwise scan it once more."""
+    known = blocks.load(cache)
+    if fragments.applies(text):
+        read = fragments.read(known, text, postgres=postgres, keep=save)
+        if read is None:
+            return None
+        schema, kept = read
+    else:
+        incremental = blocks.tokenize_with(known, text)
+        if incremental is None:
+            return None
+        toks, lexed = incremental
+        parsed = _parse(toks, filename, postgres, known.valid, full=False)
+        if parsed is None:
+            return None
+        schema, kept = parsed, blocks.BlockCache(lexed, known.valid)
+    if kept is not None and save:
+        blocks.store(cache, kept)
+    return schema
 
 
 def _parse(

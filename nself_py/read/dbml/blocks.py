@@ -11,6 +11,8 @@ operators) is always lexed whole. The cache also keeps the type names and expres
 PostgreSQL's parser accepted in that parse (`sqlcheck`, a function of the text alone), so only
 new ones are parsed again.
 
+The cache also keeps the tables built from blocks (`fragments`), whose tokens it does not keep.
+
 The cache is one file: its key (the code's hash, the format, pglast's version) on the first
 line, then `marshal` data of plain lists and strings (loading it runs no code), written
 atomically.
@@ -24,6 +26,7 @@ import marshal
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pglast
 
@@ -34,7 +37,7 @@ from nself_py.read.dbml.lexer import EOF, LOOKAHEAD, NEWLINE, Tokens, tokenize
 
 CACHE = Path(".nself") / "dbml-lexed.marshal"
 """Where a project keeps it, relative to the project directory."""
-_FORMAT = 1
+_FORMAT = 2  # 2: built tables
 _BLOCK_START = re.compile(
     r"^(?=(?:table|tablepartial|enum|ref|records|tablegroup|project|note|diagramview)\b)",
     re.MULTILINE | re.IGNORECASE,
@@ -42,14 +45,18 @@ _BLOCK_START = re.compile(
 
 Lexed = tuple[list[int | str], list[str]]
 """A block's tokens (kinds, values) without the end-of-text tokens lexing it alone adds."""
+Built = tuple[str, Any]
+"""A table built from a block: a digest of what its build depended on beyond the block, and
+its fragment as plain values (`fragments` writes and reads both)."""
 
 
 @dataclass
 class BlockCache:
-    """The blocks lexed in the last clean parse, and the SQL texts found valid so far."""
+    """The blocks lexed or built in the last clean parse, and the SQL texts found valid so far."""
 
     blocks: dict[str, Lexed] = field(default_factory=dict)
     valid: ValidSql = field(default_factory=ValidSql)
+    built: dict[str, Built] = field(default_factory=dict)
 
 
 def split_blocks(text: str) -> list[str]:
@@ -75,15 +82,9 @@ def tokenize_with(cache: BlockCache, text: str) -> tuple[Tokens, dict[str, Lexed
     cut = split_blocks(text)
     for number, block in enumerate(cut):
         key = block_key(block)
-        lexed = used.get(key) or cache.blocks.get(key)
+        lexed = used.get(key) or cache.blocks.get(key) or lex_block(block)
         if lexed is None:
-            alone = tokenize(block)
-            if alone.problems:
-                return None
-            # Alone, a block ends with the empty end-of-line token of the end of text, then EOFs.
-            lexed = alone.kinds[:-LOOKAHEAD], alone.values[:-LOOKAHEAD]
-            if not lexed[0] or lexed[0][-1] != NEWLINE or lexed[1][-1] != "":
-                return None
+            return None
         used[key] = lexed
         block_kinds, block_values = lexed
         if number < len(cut) - 1:  # the end of text is this block's end only for the last one
@@ -93,6 +94,18 @@ def tokenize_with(cache: BlockCache, text: str) -> tuple[Tokens, dict[str, Lexed
     kinds.extend([EOF] * LOOKAHEAD)
     values.extend([""] * LOOKAHEAD)
     return toks, used
+
+
+def lex_block(block: str) -> Lexed | None:
+    """A block's tokens, lexed alone; None when it cannot be (a lexical problem, a token cut)."""
+    alone = tokenize(block)
+    if alone.problems:
+        return None
+    # Alone, a block ends with the empty end-of-line token of the end of text, then EOFs.
+    lexed = alone.kinds[:-LOOKAHEAD], alone.values[:-LOOKAHEAD]
+    if not lexed[0] or lexed[0][-1] != NEWLINE or lexed[1][-1] != "":
+        return None
+    return lexed
 
 
 def _key() -> bytes:
@@ -112,16 +125,17 @@ def load(path: Path) -> BlockCache:
         return BlockCache()
     if not _well_formed(stored):
         return BlockCache()
-    lexed, types, expressions = stored
-    return BlockCache(lexed, ValidSql(set(types), set(expressions)))
+    lexed, types, expressions, built = stored
+    return BlockCache(lexed, ValidSql(set(types), set(expressions)), built)
 
 
 def _well_formed(stored: object) -> bool:
     """The shape `store` writes: anything else (another tool's file, a damaged one) is not
-    used. The tokens inside are not checked one by one: only this code writes the file."""
-    if not (isinstance(stored, tuple) and len(stored) == 3):
+    used. The tokens and built tables inside are not checked one by one: only this code writes
+    the file (`fragments` refuses a built table it cannot decode)."""
+    if not (isinstance(stored, tuple) and len(stored) == 4):
         return False
-    lexed, types, expressions = stored
+    lexed, types, expressions, built = stored
     return (
         isinstance(lexed, dict)
         and all(
@@ -136,11 +150,17 @@ def _well_formed(stored: object) -> bool:
         and isinstance(types, list)
         and isinstance(expressions, list)
         and all(isinstance(t, str) for t in types + expressions)
+        and isinstance(built, dict)
+        and all(
+            isinstance(key, str) and isinstance(entry, tuple) and len(entry) == 2
+            for key, entry in built.items()
+        )
     )
 
 
 def store(path: Path, cache: BlockCache) -> None:
     """Write atomically; a cache that cannot be written is no error (the next run lexes more)."""
-    payload = (cache.blocks, sorted(cache.valid.types), sorted(cache.valid.expressions))
+    valid = cache.valid
+    payload = (cache.blocks, sorted(valid.types), sorted(valid.expressions), cache.built)
     with contextlib.suppress(OSError):
         write_atomically(path, _key() + marshal.dumps(payload))

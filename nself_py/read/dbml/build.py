@@ -8,8 +8,9 @@ adds a join table `<t1>_<t2>` in the first table's schema (inline: target first)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from nself_py import model
 from nself_py.model import Name, RecordExpression
@@ -46,6 +47,38 @@ _SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint
 
 Report = Callable[[int, str], None]
 ReportInside = Callable[[int, int, str], None]
+InlineRef = tuple[str, tuple[str, ...], tuple[str, ...], str]
+"""An inline `ref:` as (own column, target table path, target columns, relation)."""
+EnumLookup = tuple[tuple[str, ...], str]
+"""A type or default's name parts that may name an enum, and the schema of the table."""
+Dependency = EnumLookup | str
+"""What a table's build looked up beyond its block: an enum (`EnumLookup`) or, by its name, a
+TablePartial it injects."""
+_Found = TypeVar("_Found")
+
+
+def find_enum(enums: Mapping[Name, _Found], lookup: EnumLookup) -> _Found | None:
+    """The enum a type or default names: unqualified, the table's schema first, then public."""
+    path, schema = lookup
+    if len(path) == 2:
+        return enums.get(Name(*path))
+    if len(path) == 1:
+        return enums.get(Name(schema, path[0])) or enums.get(Name("public", path[0]))
+    return None
+
+
+@dataclass(frozen=True)
+class TableFragment:
+    """What building a table gives apart from its foreign keys, which depend on other tables:
+    kept between reads (`fragments`), so an unchanged table block is neither parsed nor built
+    again. `refs` are its inline refs, resolved again against the tables of each read."""
+
+    table: model.Table
+    """The table without foreign keys."""
+    alias: str | None
+    refs: tuple[InlineRef, ...]
+    depends_on: tuple[Dependency, ...]
+    """What its build looked up beyond its block, in the order first looked up."""
 
 
 @dataclass
@@ -71,6 +104,12 @@ class _Table:
     model_checks: list[model.Check] = field(default_factory=list)
     model_indexes: list[model.Index] = field(default_factory=list)
     foreign_keys: list[model.ForeignKey] = field(default_factory=list)
+    built: TableFragment | None = None
+    """Set when the table is built (or was built by an earlier read: then nothing above is)."""
+    column_names: Collection[str] = ()
+    """Known once the table is expanded (or restored): what references and records may name."""
+    inline_refs: list[InlineRef] = field(default_factory=list)
+    depends_on: dict[Dependency, None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -142,8 +181,12 @@ class Builder:
         report_inside: ReportInside | None = None,
         postgres: bool = True,
         valid: ValidSql | None = None,
+        built: Sequence[TableFragment | None] = (),
     ):
+        """`built`: for each of `doc.tables` in order, its fragment from an earlier read (its
+        TableDef then holds only the name and alias), or None to build it."""
         self.doc, self.report, self.line_of = doc, report, line_of
+        self.built = built
         self.postgres = postgres
         self.report_inside: ReportInside = report_inside or (
             lambda index, _delta, message: report(index, message)
@@ -153,7 +196,7 @@ class Builder:
         self.tables: dict[Name, _Table] = {}
         self.aliases: dict[str, Name] = {}
         self.enums: dict[Name, model.Enum] = {}
-        self.enum_lookups: dict[tuple[tuple[str, ...], str], model.Enum | None] = {}
+        self.enum_lookups: dict[EnumLookup, model.Enum | None] = {}
         self.fk_specs: list[tuple[str | None, _End, str, _End, dict[str, list[Setting]], int]] = []
         self.join_tables: list[model.Table] = []
 
@@ -179,7 +222,7 @@ class Builder:
                 self.report(e.notes[1].offset, "the enum has two notes")
             note = e.notes[0].text if e.notes else None
             self.enums[name] = model.Enum(name, tuple(values), note)
-        for t in self.doc.tables:
+        for number, t in enumerate(self.doc.tables):
             if t.partial:
                 if len(t.path) != 1:
                     self.report(t.offset + 1, "a TablePartial name must be a single name")
@@ -195,7 +238,8 @@ class Builder:
                 self.report(t.offset + 1, f"table {name} is defined twice")
                 continue
             self.check_name_lengths(name, t.offset + 1)
-            self.tables[name] = _Table(name, t)
+            built = self.built[number] if self.built else None
+            self.tables[name] = _Table(name, t, built=built)
             if t.alias is not None:
                 if t.alias in self.aliases:
                     self.report(t.offset, f"alias '{t.alias}' is used for two tables")
@@ -269,6 +313,7 @@ class Builder:
         t.notes = local_note[-1:] or inherited[-1:]
         t.indexes.extend(node.indexes)
         t.checks.extend((check, "") for check in node.checks)
+        t.column_names = t.columns.keys()
         for c in t.columns.values():
             if c.node.settings:
                 c.settings = _settings_map(c.node.settings, COLUMN_SETTINGS, "column", self.report)
@@ -292,6 +337,7 @@ class Builder:
                     continue
                 t.columns[item.name] = _Col(item)
                 continue
+            t.depends_on[item.name] = None
             partial = self.partials.get(item.name)
             if partial is None:
                 known = frozenset(self.partials)
@@ -383,24 +429,20 @@ class Builder:
         )
 
     def column_type(self, t: _Table, node: ColumnDef) -> str:
-        enum = self.find_enum(node.type_path, t.name.schema)
+        enum = self.find_enum(t, node.type_path)
         if enum is None:
             self.check_type(node.type_text, node.type_offset)
             return node.type_text
         suffix = node.type_text[node.type_text.find("[") :] if node.type_is_array else ""
         return sqltext.quote_name(enum.name) + suffix
 
-    def find_enum(self, path: tuple[str, ...], schema: str) -> model.Enum | None:
-        """The enum a type or default names: unqualified, the table's schema first, then public."""
-        key = (path, schema)
+    def find_enum(self, t: _Table, path: tuple[str, ...]) -> model.Enum | None:
+        """`find_enum` for a name in table `t`, noted in `t` (its fragment depends on it)."""
+        key = (path, t.name.schema)
+        t.depends_on[key] = None
         if key in self.enum_lookups:
             return self.enum_lookups[key]
-        found = None
-        if len(path) == 2:
-            found = self.enums.get(Name(*path))
-        elif len(path) == 1:
-            found = self.enums.get(Name(schema, path[0])) or self.enums.get(Name("public", path[0]))
-        self.enum_lookups[key] = found
+        found = self.enum_lookups[key] = find_enum(self.enums, key)
         return found
 
     def default(self, t: _Table, node: ColumnDef, type_text: str, s: Setting) -> str | None:
@@ -408,7 +450,7 @@ class Builder:
         if v is None:
             self.report(s.offset, "'default' needs a value")
             return None
-        enum = None if node.type_is_array else self.find_enum(node.type_path, t.name.schema)
+        enum = None if node.type_is_array else self.find_enum(t, node.type_path)
         if v.kind == "number":
             return v.text
         if v.kind == "expr":
@@ -420,7 +462,7 @@ class Builder:
         if v.kind == "string":
             value = v.text
         elif v.kind in ("path", "word") and len(v.parts) >= 2:
-            target = self.find_enum(v.parts[:-1], t.name.schema)
+            target = self.find_enum(t, v.parts[:-1])
             if target is None or (enum is not None and target.name != enum.name):
                 self.report(v.offset, f"'{v.text}' is not a value of the column's enum")
                 return None
@@ -541,11 +583,11 @@ class Builder:
                 return None
             table = found
         for col, offset in zip(e.columns, e.column_offsets, strict=True):
-            if col not in table.columns:
+            if col not in table.column_names:
                 self.report(
                     offset,
                     f"reference to unknown column '{col}' of table {table.name}"
-                    + suggest(col, frozenset(table.columns)),
+                    + suggest(col, frozenset(table.column_names)),
                 )
                 return None
         return _End(table, e.columns)
@@ -555,14 +597,26 @@ class Builder:
         if v is None or v.endpoint is None:
             self.report(s.offset, "'ref' needs a relation: ref: > table.column")
             return
-        target = self.end(v.endpoint, t)
+        e = v.endpoint
+        t.inline_refs.append((c.node.name, e.path, e.columns, v.op))
+        self.add_inline_ref(t, c.node.name, e, v.op, s.offset)
+
+    def add_inline_ref(self, t: _Table, column: str, e: Endpoint, op: str, offset: int) -> None:
+        target = self.end(e, t)
         if target is None:
             return
-        own = _End(t, (c.node.name,))
-        if v.op in ("-", "<>"):  # the exporter sees an inline ref as target first
-            self.fk_specs.append((None, target, v.op, own, {}, s.offset))
+        own = _End(t, (column,))
+        if op in ("-", "<>"):  # the exporter sees an inline ref as target first
+            self.fk_specs.append((None, target, op, own, {}, offset))
         else:
-            self.fk_specs.append((None, own, v.op, target, {}, s.offset))
+            self.fk_specs.append((None, own, op, target, {}, offset))
+
+    def restore(self, t: _Table, built: TableFragment) -> None:
+        """A table built by an earlier read: its inline refs resolved again, as `column` does
+        (offsets are not kept: on any problem the file is read again from its text)."""
+        t.model_columns = list(built.table.columns)
+        for column, path, columns, op in built.refs:
+            self.add_inline_ref(t, column, Endpoint(path, columns, 0, (0,) * len(columns)), op, 0)
 
     def top_refs(self) -> None:
         for r in self.doc.refs:
@@ -668,6 +722,32 @@ class Builder:
         col = next(c for c in end.table.model_columns if c.name == column)
         return col.type
 
+    def fragment(self, t: _Table) -> TableFragment:
+        table = model.Table(
+            t.name,
+            tuple(t.model_columns),
+            t.primary_key,
+            tuple(t.uniques),
+            tuple(t.model_checks),
+            tuple(t.model_indexes),
+            comment=t.notes[0].text if t.notes else None,
+        )
+        return TableFragment(table, t.node.alias, tuple(t.inline_refs), tuple(t.depends_on))
+
+    @staticmethod
+    def finished(t: _Table) -> model.Table:
+        """The table's model: its fragment with its foreign keys."""
+        assert t.built is not None  # every table is built or restored before
+        b = t.built.table
+        fks = tuple(t.foreign_keys)
+        return model.Table(
+            b.name, b.columns, b.primary_key, b.uniques, b.checks, b.indexes, fks, b.comment
+        )
+
+    def built_tables(self) -> dict[Name, TableFragment]:
+        """Every table's fragment, after `build`."""
+        return {name: t.built for name, t in self.tables.items() if t.built is not None}
+
     # -- records -------------------------------------------------------------------------------
 
     def records(self, r: RecordsDef, table: _Table | None) -> model.Records | None:
@@ -677,9 +757,9 @@ class Builder:
             if table is None:
                 self.report(r.offset, f"records for unknown table '{'.'.join(r.table)}'")
                 return None
-        columns = [c for c, _ in r.columns] or list(table.columns)
+        columns = [c for c, _ in r.columns] or list(table.column_names)
         for col, offset in r.columns:
-            if col not in table.columns:
+            if col not in table.column_names:
                 self.report(offset, f"records name unknown column '{col}' of table {table.name}")
         rows = []
         for row in r.rows:
@@ -699,10 +779,17 @@ class Builder:
     def build(self) -> model.Schema:
         self.declare()
         for t in self.tables.values():
-            self.expand(t)
+            if t.built is None:
+                self.expand(t)
+            else:
+                t.column_names = dict.fromkeys(c.name for c in t.built.table.columns)
         for t in self.tables.values():
-            t.model_columns = [self.column(t, c) for c in t.columns.values()]
-            self.table_constraints(t)
+            if t.built is None:
+                t.model_columns = [self.column(t, c) for c in t.columns.values()]
+                self.table_constraints(t)
+                t.built = self.fragment(t)
+            else:
+                self.restore(t, t.built)
         self.top_refs()
         self.foreign_keys()
         self.check_groups()
@@ -712,19 +799,7 @@ class Builder:
             for r in t.node.records
             if (rec := self.records(r, t)) is not None
         ] + [rec for r in self.doc.records if (rec := self.records(r, None)) is not None]
-        tables = [
-            model.Table(
-                t.name,
-                tuple(t.model_columns),
-                t.primary_key,
-                tuple(t.uniques),
-                tuple(t.model_checks),
-                tuple(t.model_indexes),
-                tuple(t.foreign_keys),
-                t.notes[0].text if t.notes else None,
-            )
-            for t in self.tables.values()
-        ] + self.join_tables
+        tables = [self.finished(t) for t in self.tables.values()] + self.join_tables
         schemas = {"public"} | {n.schema for n in self.tables} | {n.schema for n in self.enums}
         return model.Schema(
             tuple(sorted(schemas)), tuple(self.enums.values()), tuple(tables), tuple(records)
