@@ -12,6 +12,7 @@ import psycopg
 from helpers import make_project, nself
 
 import nself_py
+from nself_py.commands.run import TARGET_CACHE
 from nself_py.model import RecordExpression
 from nself_py.read import target_cache
 from nself_py.read.canonical import spelling_context
@@ -79,17 +80,26 @@ def test_spelling_context_covers_settings_and_extension_versions(db_url: str) ->
             conn.execute("DROP EXTENSION pg_trgm")
 
 
-def test_second_run_reads_the_cache_and_an_edit_parses_again(db_url: str, tmp_path: Path) -> None:
+def test_a_run_that_finds_no_change_keeps_the_target_and_an_edit_parses_again(
+    db_url: str, tmp_path: Path
+) -> None:
     project = make_project(tmp_path, "Table notes {\n  id int [pk]\n}\n")
-    first = nself(project, db_url, "db", "run", "--no-backup")  # a dry run writes no cache
-    assert "Parsed schema.dbml" in first.stdout, first.stderr
-    second = nself(project, db_url, "db", "run", "--dry-run", "--force")
-    assert "schema.dbml unchanged since it was last read: 1 table" in second.stdout
-    # the cached model, diffed on top of the pending migration (which creates notes already)
-    assert "1 pending migration(s) applied" in second.stdout, second.stdout + second.stderr
-    assert "CREATE TABLE public.notes" not in second.stdout
+    writes = nself(project, db_url, "db", "run", "--no-backup")  # keeps no target
+    assert "Parsed schema.dbml" in writes.stdout, writes.stderr
+    assert not (project / TARGET_CACHE).exists()
+    assert nself(project, db_url, "db", "migrate:up").returncode == 0
+    (project / ".nself" / "unchanged.json").unlink(missing_ok=True)
+    equal = nself(project, db_url, "db", "run", "--dry-run")  # a dry run writes no cache
+    assert "Parsed schema.dbml" in equal.stdout and not (project / TARGET_CACHE).exists()
+    equal = nself(project, db_url, "db", "run")
+    assert "Database matches schema.dbml" in equal.stdout, equal.stdout + equal.stderr
+    with psycopg.connect(db_url, autocommit=True) as conn:  # the memo no longer answers
+        conn.execute("CREATE SCHEMA elsewhere; CREATE TABLE elsewhere.t (id int)")
+    again = nself(project, db_url, "db", "run", "--dry-run")
+    assert "schema.dbml unchanged since it was last read: 1 table" in again.stdout, again.stdout
+    assert "Database matches schema.dbml" in again.stdout
     (project / "schema.dbml").write_text("Table notes {\n  id int [pk]\n  body text\n}\n")
-    third = nself(project, db_url, "db", "run", "--dry-run", "--force")
+    third = nself(project, db_url, "db", "run", "--dry-run")
     assert "Parsed schema.dbml" in third.stdout and "body text" in third.stdout
 
 

@@ -112,7 +112,6 @@ def plan(
     all_schemas: bool = False,
     options: Options = Options(),
     catalog: Callable[[], Schema] | None = None,
-    source_key: str | None = None,
     canonical: bool = False,
     keep_views: bool = True,
     write_caches: bool = True,
@@ -126,11 +125,7 @@ def plan(
     column are dropped and re-created around the change (`dependents`); `keep_views=False`
     gives the plan exactly as diffed (what drift reports). `write_caches=False` (a dry run)
     reads the canonical caches but writes none."""
-    target = (
-        written
-        if canonical
-        else _canonical_target(conn, written, cache_file, source_key, write=write_caches)
-    )
+    target = written if canonical else canonicalize(conn, written, cache_file, save=write_caches)
     if all_schemas:
         current = catalog() if catalog else introspect(conn)
         managed = set(current.schemas) | set(target.schemas)
@@ -157,23 +152,6 @@ def plan(
     return Plan(
         current, target, operations, up_sql, down_sql, parts, measured, tuple(open_candidates)
     )
-
-
-def _canonical_target(
-    conn: psycopg.Connection,
-    written: Schema,
-    cache_file: Path | None,
-    source_key: str | None,
-    *,
-    write: bool,
-) -> Schema:
-    """`written` spelled as PostgreSQL spells it; with `source_key` (`_source_key` of
-    schema.dbml's bytes) the result is also kept in the target cache, next to the per-piece
-    cache. Without `write` the caches are read, never written (a dry run)."""
-    target = canonicalize(conn, written, cache_file, save=write)
-    if write and source_key is not None and cache_file is not None:
-        target_cache.store(cache_file.parent / TARGET_CACHE.name, source_key, target)
-    return target
 
 
 def restrict(schema: Schema, schemas: Collection[str]) -> Schema:
@@ -242,8 +220,9 @@ def load_target(
     remember: bool = True,
 ) -> tuple[Schema, bool]:
     """schema.dbml's model, and whether it is canonical already: read from the target cache
-    when these exact bytes were canonicalized before on this server and database (then neither
-    parsing nor canonicalizing is needed). `parsed`: the model when the caller parsed already."""
+    when a run found these exact bytes equal to the database before, on this server and database
+    (then neither parsing nor canonicalizing is needed). `parsed`: the model when the caller
+    parsed already."""
     cached = target_cache.load(project_dir / TARGET_CACHE, source_key)
     if cached is not None:
         report(f"{schema_file.name} unchanged since it was last read: {describe(cached)}")
@@ -343,7 +322,6 @@ def plan_and_write(
             all_schemas=all_schemas,
             options=dataclasses.replace(options, measure=True),
             catalog=current,
-            source_key=source_key,
             canonical=canonical,
             write_caches=not dry_run,  # a dry run writes nothing, not even a cache
         )
@@ -358,6 +336,8 @@ def plan_and_write(
         managed |= set(result.current.schemas)
     if not result.operations:
         digest = catalog.digest()
+        if not dry_run and not canonical:  # the state that repeats: its target is kept
+            target_cache.store(project_dir / TARGET_CACHE, source_key, result.target)
         if not dry_run and not pending:
             memo.store(
                 project_dir / memo.MEMO, memo.Verdict(memo_key, digest, describe(result.target))

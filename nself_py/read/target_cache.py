@@ -1,8 +1,11 @@
 """The canonical target of an unchanged schema.dbml, kept between runs.
 
 Parsing and canonicalizing are most of a no-change `db run` on a large schema, and their result
-depends only on the file's bytes and the server it was canonicalized on. So the result is stored
-under a key made of both; a run whose file and server match reads it back instead. The file is
+depends only on the file's bytes and the server it was canonicalized on. So a run that finds the
+database equal to the file (the state that repeats) stores the result under a key made of both; a
+run whose file and server match reads it back instead. A run that writes a migration stores none:
+encoding the model cost it 0.15 s at 5,000 tables, and the next run of the same bytes (after the
+migration is applied) keeps most of the file built anyway (`read.dbml.fragments`). The file is
 the key on its first line, then `marshal` data (plain tuples and strings: loading it can run no
 code), rebuilt into the model.
 """
