@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from jinja2 import bccache
 from test_apply_plans import FULL, P
 
 import nself_py.render as render_module
@@ -177,3 +179,44 @@ def test_consecutive_table_drops_share_statements_of_bounded_size(monkeypatch):
         "DROP TABLE public.t0;\n"
     )
     assert render([drops[2]]) == render_operation(drops[2]) + "\n"
+
+
+_RENDER_ONE = """
+from nself_py.model import Column, Name, Table
+from nself_py.plan.operations import CreateTable
+from nself_py.render import render
+print(render([CreateTable(Table(Name("public", "notes"), (Column("id", "integer"),)))]))
+"""
+
+
+def _render_in_a_process(tmpdir: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _RENDER_ONE],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmpdir)},
+        check=True,
+    )
+    return done.stdout
+
+
+def test_compiled_templates_are_kept_and_used_and_a_damaged_one_is_compiled_again(
+    tmp_path: Path,
+) -> None:
+    first = _render_in_a_process(tmp_path)
+    (kept,) = tmp_path.glob("_jinja2-cache-*")
+    files = sorted(kept.glob("*.cache"))
+    assert files and "CREATE TABLE public.notes" in first
+    damaged = bccache.bc_magic + b"not a checksum"  # Jinja2's header, then garbage
+    for file in files:
+        file.write_bytes(damaged)
+    assert _render_in_a_process(tmp_path) == first
+    assert all(file.read_bytes() != damaged for file in files)  # compiled and written again
+
+
+def test_templates_render_where_the_cache_directory_is_not_safely_ours(tmp_path: Path) -> None:
+    """Jinja2 refuses a cache directory that is not a directory of the user's own (here a file
+    in its place): the templates are compiled and nothing is written."""
+    (tmp_path / f"_jinja2-cache-{os.getuid()}").write_text("not a directory")
+    assert "CREATE TABLE public.notes" in _render_in_a_process(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"_jinja2-cache-{os.getuid()}"]
