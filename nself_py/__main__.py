@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import sys
+import threading
 from pathlib import Path
+from typing import NoReturn
 
 
 def main() -> None:
@@ -19,7 +23,28 @@ def main() -> None:
         sys.exit(0)
     from nself_py.cli import main as cli
 
-    cli()
+    try:
+        cli()
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            _leave(done.code or 0)
+        raise
+
+
+def _leave(code: int) -> NoReturn:
+    """Exit without tearing the interpreter down: freeing a large run's models object by object
+    took 0.1 s of a 5,000-table `db run`, in a process that ends anyway. What an orderly exit
+    does for others is done first: the exit handlers run (the embedded server's bookkeeping,
+    logging) and the output is flushed. While a thread of ours still runs, the normal exit
+    waits for it."""
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    if any(t.is_alive() and not t.daemon for t in others):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that left, a closed stream
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import typer.main
+from helpers import make_project
 
 from nself_py.cli import COMMANDS, NotLoaded, app
 from nself_py.plan.timeouts import LOCK_TIMEOUT
@@ -226,3 +227,37 @@ def test_a_running_command_validates_options_without_pydantic(tmp_path: Path) ->
     modules, shown = imported(tmp_path, "schema", "check", "schema.dbml")
     assert "1 table" in shown, shown
     assert not {m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core")}
+
+
+_WITH_HANDLER = (
+    "import atexit, runpy, sys\n"
+    "atexit.register(lambda: print('exit handler ran', file=sys.stderr))\n"
+    "runpy.run_module('nself_py', run_name='__main__')\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(("db", "run", "--dry-run"), 0), (("db", "migrate:goto"), 2), (("db", "lint", "9"), 1)],
+)
+def test_a_command_exits_with_its_code_after_the_exit_handlers_and_all_its_output(
+    db_url: str, tmp_path: Path, args: tuple[str, ...], code: int
+) -> None:
+    """The CLI leaves without tearing the interpreter down (`__main__._leave`), but only after
+    the exit handlers ran and the output was flushed; the exit code is the command's."""
+    tables = "".join(f"Table t{n} {{\n  id int [pk]\n}}\n" for n in range(300))
+    project = make_project(tmp_path, tables)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    done = subprocess.run(
+        [sys.executable, "-c", _WITH_HANDLER, *args, "--project-dir", str(project),
+         "--database-url", db_url],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False,
+        env={**env, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )  # fmt: skip
+    assert done.returncode == code, done.stdout + done.stderr
+    assert done.stderr.rstrip().endswith("exit handler ran"), done.stderr
+    if code == 0:
+        assert done.stdout.count("CREATE TABLE public.t") == 300
+        assert done.stdout.rstrip().endswith(
+            "next: rerun without --dry-run to write this migration"
+        )
