@@ -15,6 +15,7 @@ from nself_py.model import Schema
 from nself_py.read import live_cache
 from nself_py.read.digest import catalog_digest
 from nself_py.read.introspect import introspect
+from nself_py.read.model_codec import load_schema, store_schema
 
 EDITED = (
     BLOG
@@ -42,7 +43,7 @@ def _applied_blog(db_url: str, tmp_path: Path) -> Path:
 def test_a_full_run_stores_the_model_introspection_reads(db_url: str, tmp_path: Path) -> None:
     project = _applied_blog(db_url, tmp_path)
 
-    stored = live_cache.load(project / live_cache.LIVE_CACHE, _key(db_url))
+    stored = load_schema(project / live_cache.LIVE_CACHE, _key(db_url))
 
     with psycopg.connect(db_url) as conn:
         assert stored == introspect(conn)
@@ -53,10 +54,10 @@ def test_an_edit_is_planned_against_the_stored_model(db_url: str, tmp_path: Path
     lacks `posts` makes the plan add it, which only a read of the cache can explain."""
     project = _applied_blog(db_url, tmp_path)
     path, key = project / live_cache.LIVE_CACHE, _key(db_url)
-    stored = live_cache.load(path, key)
+    stored = load_schema(path, key)
     assert stored is not None
     without_posts = [t for t in stored.tables if t.name.name != "posts"]
-    live_cache.store(path, key, dataclasses.replace(stored, tables=tuple(without_posts)))
+    store_schema(path, key, dataclasses.replace(stored, tables=tuple(without_posts)))
     (project / "schema.dbml").write_text(EDITED)
 
     run = nself(project, db_url, "db", "run", "--dry-run")
@@ -89,7 +90,7 @@ def test_a_dry_run_stores_no_model(db_url: str, tmp_path: Path) -> None:
     assert nself(project, db_url, "db", "run", "--dry-run").returncode == 0
     assert not cache.exists()
     assert nself(project, db_url, "db", "run").returncode == 0
-    assert isinstance(live_cache.load(cache, _key(db_url)), Schema)
+    assert isinstance(load_schema(cache, _key(db_url)), Schema)
 
 
 def test_another_database_with_the_same_tables_has_another_key(pg_server: Server) -> None:

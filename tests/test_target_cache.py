@@ -17,6 +17,7 @@ from nself_py.model import RecordExpression
 from nself_py.read import target_cache
 from nself_py.read.canonical import spelling_context
 from nself_py.read.dbml import parse_dbml
+from nself_py.read.model_codec import load_schema, store_schema
 
 DBML = """
     Enum mood { ok }
@@ -39,8 +40,8 @@ DBML = """
 def test_model_survives_the_round_trip_through_the_file(tmp_path: Path) -> None:
     schema = parse_dbml(textwrap.dedent(DBML))
     path = tmp_path / "cache"
-    target_cache.store(path, "k1", schema)
-    loaded = target_cache.load(path, "k1")
+    store_schema(path, "k1", schema)
+    loaded = load_schema(path, "k1")
     assert loaded == schema
     assert loaded.records == schema.records  # records do not take part in ==
     assert isinstance(loaded.records[0].rows[0][2], RecordExpression)
@@ -48,11 +49,11 @@ def test_model_survives_the_round_trip_through_the_file(tmp_path: Path) -> None:
 
 def test_other_key_or_damaged_file_is_a_miss(tmp_path: Path) -> None:
     path = tmp_path / "cache"
-    assert target_cache.load(path, "k1") is None
-    target_cache.store(path, "k1", parse_dbml(textwrap.dedent(DBML)))
-    assert target_cache.load(path, "k2") is None
+    assert load_schema(path, "k1") is None
+    store_schema(path, "k1", parse_dbml(textwrap.dedent(DBML)))
+    assert load_schema(path, "k2") is None
     path.write_bytes(b"\x00garbage")
-    assert target_cache.load(path, "k1") is None
+    assert load_schema(path, "k1") is None
 
 
 def test_key_depends_on_bytes_server_and_database() -> None:

@@ -45,6 +45,7 @@ from nself_py.read.dbml.blocks import CACHE as LEXED_CACHE
 from nself_py.read.digest import catalog_digest
 from nself_py.read.introspect import CatalogRows, build_schema, introspect, read_catalog
 from nself_py.read.live_cache import LIVE_CACHE
+from nself_py.read.model_codec import load_schema, store_schema
 from nself_py.render import render_migration
 
 CANONICAL_CACHE = Path(".nself") / "canonical-cache.json"
@@ -188,7 +189,7 @@ class CatalogPrefetch:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 digest = catalog_digest(conn)
                 key = live_cache.cache_key(conn, digest) if self._cache else ""
-                known = live_cache.load(self._cache, key) if self._cache else None
+                known = load_schema(self._cache, key) if self._cache else None
                 self._rows.set_result((known or read_catalog(conn), digest, key))
         except BaseException as error:  # handed to the caller of result()
             self._rows.set_exception(error)
@@ -205,7 +206,7 @@ class CatalogPrefetch:
             else:
                 self._schema = build_schema(read)
                 if self._cache and self._save:
-                    live_cache.store(self._cache, key, self._schema)
+                    store_schema(self._cache, key, self._schema)
         return self._schema
 
 
@@ -223,7 +224,7 @@ def load_target(
     when a run found these exact bytes equal to the database before, on this server and database
     (then neither parsing nor canonicalizing is needed). `parsed`: the model when the caller
     parsed already."""
-    cached = target_cache.load(project_dir / TARGET_CACHE, source_key)
+    cached = load_schema(project_dir / TARGET_CACHE, source_key)
     if cached is not None:
         report(f"{schema_file.name} unchanged since it was last read: {describe(cached)}")
         return cached, True
@@ -337,7 +338,7 @@ def plan_and_write(
     if not result.operations:
         digest = catalog.digest()
         if not dry_run and not canonical:  # the state that repeats: its target is kept
-            target_cache.store(project_dir / TARGET_CACHE, source_key, result.target)
+            store_schema(project_dir / TARGET_CACHE, source_key, result.target)
         if not dry_run and not pending:
             memo.store(
                 project_dir / memo.MEMO, memo.Verdict(memo_key, digest, describe(result.target))

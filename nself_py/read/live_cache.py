@@ -6,8 +6,8 @@ slowest step of the run (5,000 tables: about 0.5 s of catalog queries and 0.2 s 
 its result is a function of the catalog rows, the server's spelling context and this code. The
 catalog's digest (`read.digest`, taken in the snapshot the rows would be read in) tells whether
 the rows are still those of the stored model; the server's system identifier and the database
-name keep another server's or database's equal-looking catalog out. Stored as the target cache
-stores its model: the key on the first line, then `marshal` data (loading it runs no code).
+name keep another server's or database's equal-looking catalog out. Stored under `cache_key` by
+`model_codec.store_schema` (marshal data: loading it runs no code).
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from nself_py import model
 from nself_py.fingerprint import code_hash
-from nself_py.read import target_cache
 from nself_py.read.spelling import spelling_context
 
 LIVE_CACHE = Path(".nself") / "live-model.marshal"
@@ -39,13 +37,3 @@ def cache_key(conn: psycopg.Connection, digest: str) -> str:
     server, database = (row[0] or "", row[1]) if row else ("", "")
     parts = (code_hash(), _FORMAT, server, database, spelling_context(conn), digest)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def load(path: Path, key: str) -> model.Schema | None:
-    """The model stored under `key`, or None (missing, another catalog, unreadable)."""
-    return target_cache.load(path, key)
-
-
-def store(path: Path, key: str, schema: model.Schema) -> None:
-    """Keep `schema` for the next run that finds the same catalog; failing to write is no error."""
-    target_cache.store(path, key, schema)

@@ -1,17 +1,24 @@
 """Schema model objects as nested tuples of plain values, which `marshal` writes and reads.
 
-Caches of models (`target_cache`, the built blocks of `dbml.blocks`) are stored with `marshal`,
-never pickle: loading a project's file then runs no code. Each object is a tagged tuple of its
-field values, rebuilt by calling its class.
+Caches of models (`target_cache`, `live_cache`, the built blocks of `dbml.blocks`) are stored
+with `marshal`, never pickle: loading a project's file then runs no code. Each object is a
+tagged tuple of its field values, rebuilt by calling its class. A whole schema is kept in a file
+of its own (`store_schema`): its key on the first line, so a file stored under another key is
+refused without decoding it, then the marshal data.
 """
 
 from __future__ import annotations
 
+import contextlib
+import marshal
 from dataclasses import fields
 from operator import attrgetter
+from pathlib import Path
 from typing import Any
 
 from nself_py import model
+from nself_py.files import write_atomically
+from nself_py.read import collector
 
 _CLASSES: tuple[type, ...] = (
     model.Name,
@@ -63,3 +70,27 @@ def decode(value: object) -> object:
         return model.RecordExpression(payload)
     items = [decode(item) if type(item) is tuple else item for item in payload]
     return tuple(items) if tag == "" else _CLASSES[tag](*items)
+
+
+@collector.paused()
+def load_schema(path: Path, key: str) -> model.Schema | None:
+    """The schema stored at `path` under `key`, or None (missing, other key, unreadable)."""
+    try:
+        with path.open("rb") as file:
+            if file.readline() != key.encode() + b"\n":
+                return None
+            payload = marshal.loads(file.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    try:
+        schema = decode(payload)
+    except (IndexError, TypeError, ValueError):
+        return None
+    return schema if isinstance(schema, model.Schema) else None
+
+
+@collector.paused()
+def store_schema(path: Path, key: str, schema: model.Schema) -> None:
+    """Write atomically; a cache that cannot be written is no error (the next run recomputes)."""
+    with contextlib.suppress(OSError):
+        write_atomically(path, key.encode() + b"\n" + marshal.dumps(encode(schema)))

@@ -5,23 +5,18 @@ depends only on the file's bytes and the server it was canonicalized on. So a ru
 database equal to the file (the state that repeats) stores the result under a key made of both; a
 run whose file and server match reads it back instead. A run that writes a migration stores none:
 encoding the model cost it 0.15 s at 5,000 tables, and the next run of the same bytes (after the
-migration is applied) keeps most of the file built anyway (`read.dbml.fragments`). The file is
-the key on its first line, then `marshal` data (plain tuples and strings: loading it can run no
-code), rebuilt into the model.
+migration is applied) keeps most of the file built anyway (`read.dbml.fragments`). It is stored
+under its key by `model_codec.store_schema` and read back by `model_codec.load_schema`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import marshal
 from pathlib import Path
 
-from nself_py import model
 from nself_py.files import write_atomically
 from nself_py.fingerprint import code_hash
-from nself_py.read import collector
-from nself_py.read.model_codec import decode, encode
 
 _FORMAT = 3  # 2: models cached only after the SQL pieces were checked; 3: key on line one
 
@@ -32,31 +27,6 @@ def cache_key(dbml: bytes, spelling_context: str, database: str) -> str:
     server version, the settings that shape printed constants and the extensions' versions."""
     parts = (code_hash(), str(_FORMAT), spelling_context, database)
     return hashlib.sha256("\0".join(parts).encode() + b"\0" + dbml).hexdigest()
-
-
-@collector.paused()
-def load(path: Path, key: str) -> model.Schema | None:
-    """The stored target for `key`, or None (missing, other key, unreadable). The key is the
-    file's first line, so a stale cache (an edited schema.dbml) is refused without decoding it."""
-    try:
-        with path.open("rb") as file:
-            if file.readline() != key.encode() + b"\n":
-                return None
-            payload = marshal.loads(file.read())
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
-    try:
-        schema = decode(payload)
-    except (IndexError, TypeError, ValueError):
-        return None
-    return schema if isinstance(schema, model.Schema) else None
-
-
-@collector.paused()
-def store(path: Path, key: str, schema: model.Schema) -> None:
-    """Write atomically; a cache that cannot be written is no error (the next run recomputes)."""
-    with contextlib.suppress(OSError):
-        write_atomically(path, key.encode() + b"\n" + marshal.dumps(encode(schema)))
 
 
 def _parsed_marker(path: Path) -> Path:
