@@ -23,7 +23,7 @@ from nself_py.commands.run_checks import (
 )
 from nself_py.commands.run_plan import Plan
 from nself_py.commands.unchanged import MANAGED_MARKER, RunInputs
-from nself_py.database import backup, state
+from nself_py.database import backup
 from nself_py.migrations import folders as migrations
 from nself_py.migrations.conflicts import base_line
 from nself_py.migrations.folders import NO_TRANSACTION_MARKER
@@ -46,9 +46,9 @@ def write(
 ) -> RunResult:
     """Check, back up (when asked) and write the plan's migration folders, then the metadata
     change that goes with them."""
-    project_dir, database_name = project.dir, project.database_name
+    project_dir = project.dir
     name, report = run_options.name, run_options.report
-    migrations_dir, pending = inputs.migrations_dir, inputs.pending
+    migrations_dir, applied, pending = inputs.migrations_dir, inputs.applied, inputs.pending
     allow_data_loss, force = run_options.allow_data_loss, run_options.force
     make_backup = run_options.make_backup
     if not allow_data_loss:
@@ -63,7 +63,6 @@ def write(
     if not force:
         check_live_data(result.operations, result.measured)
     backup_dir = None
-    applied = state.applied_versions(conn, project_dir, database_name)
     if make_backup:
         full = introspect(conn)
         conn.rollback()

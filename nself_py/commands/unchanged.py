@@ -34,6 +34,8 @@ class RunInputs:
     """What a `db run` reads before it plans."""
 
     migrations_dir: Path
+    applied: set[int]
+    """Versions the database has applied (clean), as the run found them."""
     pending: list[int]
     """Local migrations the database has not applied."""
     also_manage: set[str]
@@ -82,7 +84,7 @@ def run_inputs(
     also_manage = _managed_by(local)
     key = source_key(conn, source)
     memo_key = memo.inputs_key(key, project.database_name, also_manage, all_schemas, renames)
-    return RunInputs(migrations_dir, pending, also_manage, key, memo_key)
+    return RunInputs(migrations_dir, applied, pending, also_manage, key, memo_key)
 
 
 def unchanged_summary(conn: psycopg.Connection, project: Project, inputs: RunInputs) -> str | None:
