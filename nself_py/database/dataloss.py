@@ -225,9 +225,14 @@ def measure_table_drops(conn: psycopg.Connection, targets: Sequence[Target]) -> 
     """`measure` of many DROP_TABLE targets: the names resolved in one query, the tables counted
     COUNTS_PER_QUERY to a query (a plan dropping 100 tables made 200 round trips)."""
     found = _relations(conn, [t.relation for t in targets])
-    tables = [found[t.relation] for t in targets]
-    counts = _row_counts(conn, [t for t in tables if t is not None])
-    return [None if t is None else _emptied("DROP_TABLE", t, counts[t]) for t in tables]
+    return _drops(conn, [found[t.relation] for t in targets])
+
+
+def _drops(conn: psycopg.Connection, reached: Sequence[Table | str | None]) -> list[str | None]:
+    """What dropping each reached live table loses, the tables counted together; an entry that
+    is no table (why it cannot be measured, or None) is said as it is."""
+    counts = _row_counts(conn, [r for r in reached if isinstance(r, tuple)])
+    return [_emptied("DROP_TABLE", r, counts[r]) if isinstance(r, tuple) else r for r in reached]
 
 
 def _has_column(conn: psycopg.Connection, table: tuple[str, str], column: str) -> bool:
@@ -485,10 +490,7 @@ class _PlanNames:
             key, table = found
             reached.append(table.live)
             self.drop_table(key, table)
-        counts = _row_counts(self.conn, [r for r in reached if isinstance(r, tuple)])
-        return [
-            _emptied("DROP_TABLE", r, counts[r]) if isinstance(r, tuple) else r for r in reached
-        ]
+        return _drops(self.conn, reached)
 
     def measure(self, target: Target) -> str | None:
         """`measure` on the live table and column the target will reach, None when an earlier
