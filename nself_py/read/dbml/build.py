@@ -118,13 +118,19 @@ class _End:
     columns: tuple[str, ...]
 
 
-def _qualify(path: tuple[str, ...], offset: int, what: str, report: Report) -> Name | None:
+def qualified(path: tuple[str, ...]) -> Name | None:
+    """The name of a table or enum as written (`public` when unqualified); None for a path of
+    more than two parts."""
     if len(path) == 1:
         return Name("public", path[0])
-    if len(path) == 2:
-        return Name(path[0], path[1])
-    report(offset, f"{what} name '{'.'.join(path)}' has too many parts (use schema.name)")
-    return None
+    return Name(path[0], path[1]) if len(path) == 2 else None
+
+
+def _qualify(path: tuple[str, ...], offset: int, what: str, report: Report) -> Name | None:
+    name = qualified(path)
+    if name is None:
+        report(offset, f"{what} name '{'.'.join(path)}' has too many parts (use schema.name)")
+    return name
 
 
 def _settings_map(

@@ -26,7 +26,7 @@ from typing import Any
 
 from nself_py import model
 from nself_py.read.dbml import blocks
-from nself_py.read.dbml.build import Builder, Dependency, TableFragment, find_enum
+from nself_py.read.dbml.build import Builder, Dependency, TableFragment, find_enum, qualified
 from nself_py.read.dbml.lexer import EOF, LOOKAHEAD, Tokens
 from nself_py.read.dbml.parser import parse
 from nself_py.read.dbml.syntax import Document, TableDef
@@ -132,7 +132,7 @@ class _Dependence:
             for doc in docs
             if doc is not None
             for e in doc.enums
-            if (name := _qualified(e.path)) is not None
+            if (name := qualified(e.path)) is not None
         }
         self.partials = {
             t.path[0]: block
@@ -189,16 +189,9 @@ def _table_alone(doc: Document) -> TableDef | None:
 
 
 def _name(table: TableDef) -> model.Name:
-    name = _qualified(table.path)
+    name = qualified(table.path)
     assert name is not None  # a table of a clean build
     return name
-
-
-def _qualified(path: tuple[str, ...]) -> model.Name | None:
-    """The name of a table or enum; None for a path of more than two parts (an error)."""
-    if len(path) == 1:
-        return model.Name("public", path[0])
-    return model.Name(*path) if len(path) == 2 else None
 
 
 def _shared(depends_on: tuple[Dependency, ...], seen: dict[object, Any]) -> tuple[Dependency, ...]:
